@@ -1,0 +1,3 @@
+DROP TABLE rejected_lines;
+DROP TABLE logs;
+DROP TABLE sources;

@@ -1,0 +1,58 @@
+//! Opening connections with the settings each role needs.
+
+use std::path::Path;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use super::DbError;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+#[derive(QueryableByName)]
+struct JournalMode {
+    #[diesel(sql_type = Text)]
+    journal_mode: String,
+}
+
+fn establish(path: &Path) -> Result<SqliteConnection, DbError> {
+    let url = path.to_string_lossy();
+    SqliteConnection::establish(&url).map_err(|source| DbError::Open {
+        path: url.into_owned(),
+        source,
+    })
+}
+
+/// The single writing connection. Migrations only ever add: existing data is never dropped.
+pub fn open_writer(path: &Path) -> Result<SqliteConnection, DbError> {
+    let mut conn = establish(path)?;
+    // WAL lets the readers query while the writer commits; NORMAL sync is durable across
+    // process crashes in WAL mode and only risks the last commits on power loss.
+    let mode =
+        diesel::sql_query("PRAGMA journal_mode = WAL").get_result::<JournalMode>(&mut conn)?;
+    if !mode.journal_mode.eq_ignore_ascii_case("wal") {
+        return Err(DbError::NoWal(mode.journal_mode));
+    }
+    conn.batch_execute(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -32768;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    conn.run_pending_migrations(MIGRATIONS)
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(conn)
+}
+
+/// A reading connection: it can never write, whatever query reaches it.
+pub fn open_reader(path: &Path) -> Result<SqliteConnection, DbError> {
+    let mut conn = establish(path)?;
+    conn.batch_execute(
+        "PRAGMA query_only = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -16384;",
+    )?;
+    Ok(conn)
+}

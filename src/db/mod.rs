@@ -1,0 +1,11 @@
+//! Storage: one writer connection owned by the [`writer::DbWriter`] actor, read-only connections
+//! owned by the [`reader::Reader`] pool, and the queries they run.
+
+pub mod connection;
+pub mod error;
+pub mod log_query;
+pub mod reader;
+pub mod schema;
+pub mod writer;
+
+pub use error::DbError;

@@ -1,0 +1,235 @@
+//! A stand-in for the loggerator image: listens, and on every connection streams the same
+//! seeded sequence of lines in its format, then closes. Lets anyone run and test the service
+//! without Docker.
+
+use std::io;
+use std::net::Ipv4Addr;
+
+use chrono::DateTime;
+use log::{debug, info};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+/// The users and addresses that the real image sends with its default seed (from captures).
+const SEED1_USERS: [(&str, [u8; 4]); 16] = [
+    ("jeremymorales", [214, 93, 206, 91]),
+    ("tgraham", [202, 67, 241, 147]),
+    ("brucebarnes", [103, 171, 3, 30]),
+    ("minus_aut", [72, 164, 198, 175]),
+    ("lilliangarcia", [112, 138, 41, 191]),
+    ("quo_saepe", [65, 39, 219, 253]),
+    ("marilyntorres", [249, 87, 118, 62]),
+    ("delectus_laudantium", [149, 37, 226, 15]),
+    ("markbutler", [165, 76, 41, 247]),
+    ("garymitchell", [33, 15, 199, 187]),
+    ("inelson", [21, 73, 245, 151]),
+    ("roberthowell", [233, 130, 159, 34]),
+    ("aut", [103, 38, 201, 7]),
+    ("jenniferdiaz", [130, 243, 36, 7]),
+    ("quo_tempora_voluptates", [1, 157, 137, 43]),
+    ("toddcoleman", [47, 248, 54, 247]),
+];
+
+/// Name parts for other seeds, in the image's two styles: `firstlast` and latin `word_word`.
+const FIRST: [&str; 12] = [
+    "alice", "brian", "carla", "derek", "emma", "frank", "grace", "henry", "irene", "jason",
+    "karen", "louis",
+];
+const LAST: [&str; 10] = [
+    "adams", "baker", "clark", "davis", "evans", "foster", "garcia", "hughes", "ingram", "jones",
+];
+const LATIN: [&str; 12] = [
+    "aut",
+    "quo",
+    "minus",
+    "saepe",
+    "tempora",
+    "voluptates",
+    "delectus",
+    "laudantium",
+    "dolor",
+    "amet",
+    "eius",
+    "nobis",
+];
+
+const METHODS: [&str; 3] = ["GET", "POST", "PUT"];
+const CODES: [u16; 3] = [200, 403, 500];
+const SECTIONS: [&str; 5] = ["bookmarks", "followers", "likes", "photos", "posts"];
+/// 2000-07-01T00:00:00Z.
+const JULY_2000: i64 = 962_409_600;
+
+/// The deterministic line sequence for one seed; every connection replays it from the start.
+pub struct LineGenerator {
+    rng: ChaCha8Rng,
+    users: Vec<(String, Ipv4Addr)>,
+}
+
+impl LineGenerator {
+    pub fn new(seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let users = if seed == 1 {
+            SEED1_USERS
+                .iter()
+                .map(|(name, ip)| (name.to_string(), Ipv4Addr::from(*ip)))
+                .collect()
+        } else {
+            invent_users(&mut rng, 16)
+        };
+        Self { rng, users }
+    }
+
+    pub fn users(&self) -> impl Iterator<Item = &str> {
+        self.users.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// Appends the next line, with its `\n`, to `out`.
+    pub fn write_next(&mut self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        let (user, ip) = &self.users[self.rng.gen_range(0..self.users.len())];
+        let day = self.rng.gen_range(0..31i64);
+        let hour = self.rng.gen_range(1..=12i64);
+        let second_of_hour = self.rng.gen_range(0..3600i64);
+        let at = JULY_2000 + day * 86_400 + hour * 3600 + second_of_hour;
+        let date = DateTime::from_timestamp(at, 0).unwrap_or_default();
+        let method = METHODS[self.rng.gen_range(0..METHODS.len())];
+        let section = SECTIONS[self.rng.gen_range(0..SECTIONS.len())];
+        let item = self.rng.gen_range(0..300u32);
+        let code = CODES[self.rng.gen_range(0..CODES.len())];
+        let size = self.rng.gen_range(0..600u32);
+        // Writing into a Vec cannot fail.
+        let _ = writeln!(
+            out,
+            "{ip} - {user} [{}] \"{method} /{section}/{item} HTTP/1.0\" {code} {size}",
+            date.format("%d/%b/%Y %H:%M:%S +0000"),
+        );
+    }
+
+    pub fn next_line(&mut self) -> String {
+        let mut out = Vec::with_capacity(128);
+        self.write_next(&mut out);
+        out.pop();
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+fn invent_users(rng: &mut ChaCha8Rng, count: usize) -> Vec<(String, Ipv4Addr)> {
+    let mut names = Vec::with_capacity(count);
+    while names.len() < count {
+        let name = if rng.gen_bool(0.5) {
+            format!(
+                "{}{}",
+                FIRST.choose(rng).unwrap_or(&"user"),
+                LAST.choose(rng).unwrap_or(&"name")
+            )
+        } else {
+            let count = rng.gen_range(1..=3);
+            let words: Vec<&str> = LATIN.choose_multiple(rng, count).copied().collect();
+            words.join("_")
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| (name, Ipv4Addr::from(rng.gen::<[u8; 4]>())))
+        .collect()
+}
+
+/// Streams `count` lines of `seed`'s sequence to one client, then closes the connection.
+pub async fn stream_to(mut socket: TcpStream, count: u64, seed: u64) -> io::Result<()> {
+    let mut generator = LineGenerator::new(seed);
+    let mut buf = Vec::with_capacity(128 * 1024);
+    let mut sent = 0;
+    while sent < count {
+        buf.clear();
+        while sent < count && buf.len() < 120 * 1024 {
+            generator.write_next(&mut buf);
+            sent += 1;
+        }
+        socket.write_all(&buf).await?;
+    }
+    socket.shutdown().await
+}
+
+/// Serves every connection accepted on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, count: u64, seed: u64) -> io::Result<()> {
+    info!(
+        "emulating a loggerator source on {} ({count} lines per connection, seed {seed})",
+        listener.local_addr()?
+    );
+    loop {
+        let (socket, peer) = listener.accept().await?;
+        debug!("emulator: client {peer} connected");
+        tokio::spawn(async move {
+            match stream_to(socket, count, seed).await {
+                Ok(()) => debug!("emulator: sent {count} lines to {peer}"),
+                Err(e) => debug!("emulator: client {peer} went away: {e}"),
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_line;
+
+    #[test]
+    fn the_same_seed_gives_the_same_lines() {
+        let a: Vec<String> = (0..50)
+            .scan(LineGenerator::new(7), |g, _| Some(g.next_line()))
+            .collect();
+        let b: Vec<String> = (0..50)
+            .scan(LineGenerator::new(7), |g, _| Some(g.next_line()))
+            .collect();
+        let c: Vec<String> = (0..50)
+            .scan(LineGenerator::new(8), |g, _| Some(g.next_line()))
+            .collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn lines_have_the_shape_and_ranges_of_the_real_image() {
+        let mut generator = LineGenerator::new(1);
+        for _ in 0..2_000 {
+            let line = generator.next_line();
+            let record = parse_line(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert!(METHODS.contains(&record.method.as_str()), "{line}");
+            assert!(CODES.contains(&(record.code as u16)), "{line}");
+            assert!((0..600).contains(&record.size.unwrap()), "{line}");
+            assert!(
+                (JULY_2000..JULY_2000 + 31 * 86_400).contains(&record.date),
+                "{line}"
+            );
+            let hour = (record.date - JULY_2000) % 86_400 / 3600;
+            assert!((1..=12).contains(&hour), "{line}");
+            assert_eq!(record.protocol, "HTTP/1.0");
+            let user = record.user.unwrap();
+            assert!(
+                user.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{line}"
+            );
+            let expected_ip = SEED1_USERS
+                .iter()
+                .find(|(name, _)| *name == user)
+                .unwrap()
+                .1;
+            assert_eq!(record.ip, Ipv4Addr::from(expected_ip).to_string());
+        }
+    }
+
+    #[test]
+    fn other_seeds_invent_sixteen_distinct_users() {
+        let generator = LineGenerator::new(42);
+        let mut users: Vec<&str> = generator.users().collect();
+        users.sort();
+        users.dedup();
+        assert_eq!(users.len(), 16);
+    }
+}

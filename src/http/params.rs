@@ -1,0 +1,233 @@
+//! The query string of `/logs` and `/logs/count`, validated into typed values. Every refusal
+//! names the parameter at fault.
+
+use chrono::{DateTime, NaiveDate};
+
+use super::error::ApiError;
+use crate::db::log_query::{Cursor, LogFilter};
+
+pub const DEFAULT_LIMIT: i64 = 100;
+pub const MAX_LIMIT: i64 = 10_000;
+
+const FILTERS: &[&str] = &["code", "method", "user", "since", "until"];
+const PAGING: &[&str] = &["limit", "cursor", "format"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// An array of objects, one per row.
+    Json,
+    /// An array of the original lines.
+    Lines,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListParams {
+    pub filter: LogFilter,
+    pub limit: i64,
+    pub cursor: Option<Cursor>,
+    pub format: Format,
+    /// The parameters as given, to build the next page's link from.
+    pub pairs: Vec<(String, String)>,
+}
+
+fn pairs_of(query: &str, allowed: &[&[&str]]) -> Result<Vec<(String, String)>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+        .map_err(|e| ApiError::bad("query", format!("malformed query string: {e}")))?;
+    for (i, (name, _)) in pairs.iter().enumerate() {
+        if !allowed.iter().any(|set| set.contains(&name.as_str())) {
+            let expected = allowed.concat().join(", ");
+            return Err(ApiError::bad(
+                name,
+                format!("unknown parameter {name:?}; expected one of: {expected}"),
+            ));
+        }
+        if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
+            return Err(ApiError::bad(
+                name,
+                format!("parameter {name:?} given more than once"),
+            ));
+        }
+    }
+    Ok(pairs)
+}
+
+fn filter_of(pairs: &[(String, String)]) -> Result<LogFilter, ApiError> {
+    let mut filter = LogFilter::default();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "code" => filter.code = Some(
+                value
+                    .parse()
+                    .ok()
+                    .filter(|c| (100..=599).contains(c))
+                    .ok_or_else(|| {
+                        ApiError::bad(
+                            "code",
+                            format!(
+                                "code must be an HTTP status code from 100 to 599, not {value:?}"
+                            ),
+                        )
+                    })?,
+            ),
+            "method" => {
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    return Err(ApiError::bad(
+                        "method",
+                        format!("method must be an HTTP method such as GET, not {value:?}"),
+                    ));
+                }
+                filter.method = Some(value.to_ascii_uppercase());
+            }
+            "user" => {
+                if value.is_empty() {
+                    return Err(ApiError::bad("user", "user must not be empty"));
+                }
+                filter.user = Some(value.clone());
+            }
+            "since" => filter.since = Some(instant("since", value)?),
+            "until" => filter.until = Some(instant("until", value)?),
+            _ => {}
+        }
+    }
+    if let (Some(since), Some(until)) = (filter.since, filter.until) {
+        if since >= until {
+            return Err(ApiError::bad("until", "until must be later than since"));
+        }
+    }
+    Ok(filter)
+}
+
+/// An RFC 3339 instant (`2000-07-12T05:11:41Z`) or a day (`2000-07-12`, its midnight UTC).
+fn instant(parameter: &str, value: &str) -> Result<i64, ApiError> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(value) {
+        return Ok(at.timestamp());
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        return Ok(day
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |t| t.and_utc().timestamp()));
+    }
+    Err(ApiError::bad(
+        parameter,
+        format!("{parameter} must be an RFC 3339 date-time such as 2000-07-12T05:11:41Z or a date such as 2000-07-12, not {value:?}"),
+    ))
+}
+
+pub fn list_params(query: &str) -> Result<ListParams, ApiError> {
+    let pairs = pairs_of(query, &[FILTERS, PAGING])?;
+    let filter = filter_of(&pairs)?;
+    let mut params = ListParams {
+        filter,
+        limit: DEFAULT_LIMIT,
+        cursor: None,
+        format: Format::Json,
+        pairs: Vec::new(),
+    };
+    for (name, value) in &pairs {
+        match name.as_str() {
+            "limit" => {
+                params.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| {
+                        ApiError::bad(
+                            "limit",
+                            format!(
+                                "limit must be an integer from 1 to {MAX_LIMIT}, not {value:?}"
+                            ),
+                        )
+                    })?
+            }
+            "cursor" => {
+                params.cursor = Some(Cursor::decode(value).ok_or_else(|| {
+                    ApiError::bad(
+                        "cursor",
+                        "cursor is not one this server handed out (take it from the Link header)",
+                    )
+                })?)
+            }
+            "format" => {
+                params.format = match value.as_str() {
+                    "json" => Format::Json,
+                    "lines" => Format::Lines,
+                    _ => {
+                        return Err(ApiError::bad(
+                            "format",
+                            format!("format must be \"json\" or \"lines\", not {value:?}"),
+                        ))
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    params.pairs = pairs;
+    Ok(params)
+}
+
+pub fn count_params(query: &str) -> Result<LogFilter, ApiError> {
+    filter_of(&pairs_of(query, &[FILTERS])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parameter_of(result: Result<ListParams, ApiError>) -> String {
+        match result {
+            Err(ApiError::BadParameter { parameter, .. }) => parameter,
+            other => panic!("expected a bad parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_every_parameter() {
+        let p = list_params("code=500&method=post&user=bob&since=2000-07-01&until=2000-07-02T00:00:00Z&limit=5&format=lines").unwrap();
+        assert_eq!(p.filter.code, Some(500));
+        assert_eq!(p.filter.method.as_deref(), Some("POST"));
+        assert_eq!(p.filter.user.as_deref(), Some("bob"));
+        assert_eq!(p.filter.since, Some(962_409_600));
+        assert_eq!(p.filter.until, Some(962_496_000));
+        assert_eq!(p.limit, 5);
+        assert_eq!(p.format, Format::Lines);
+    }
+
+    #[test]
+    fn defaults() {
+        let p = list_params("").unwrap();
+        assert_eq!(p.filter, LogFilter::default());
+        assert_eq!(
+            (p.limit, p.cursor, p.format),
+            (DEFAULT_LIMIT, None, Format::Json)
+        );
+    }
+
+    #[test]
+    fn names_the_bad_parameter() {
+        for (query, parameter) in [
+            ("code=abc", "code"),
+            ("code=99", "code"),
+            ("method=G3T", "method"),
+            ("user=", "user"),
+            ("since=yesterday", "since"),
+            ("since=2000-07-02&until=2000-07-01", "until"),
+            ("limit=0", "limit"),
+            ("limit=10001", "limit"),
+            ("cursor=nonsense!", "cursor"),
+            ("format=xml", "format"),
+            ("colour=red", "colour"),
+            ("code=200&code=500", "code"),
+        ] {
+            assert_eq!(parameter_of(list_params(query)), parameter, "{query}");
+        }
+    }
+
+    #[test]
+    fn count_takes_no_paging() {
+        assert!(matches!(
+            count_params("limit=5"),
+            Err(ApiError::BadParameter { parameter, .. }) if parameter == "limit"
+        ));
+    }
+}

@@ -1,0 +1,335 @@
+//! The IngestActor: connects to one source, frames and parses its lines, and hands them to the
+//! DbWriter in batches.
+//!
+//! It runs under actix's `Supervisor`: on a refused or broken connection it flushes what it has,
+//! then stops, and the supervisor restarts it (same state) to reconnect after a backoff delay.
+//! While a batch is being committed the actor waits (`ctx.wait`), so it reads nothing more from
+//! the socket: memory stays bounded and TCP pushes back on a fast source.
+
+use std::io;
+use std::mem;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use log::{error, info, warn};
+use tokio::net::TcpStream;
+use tokio_util::codec::FramedRead;
+
+use super::backoff::{Backoff, BackoffConfig};
+use super::framing::{Frame, LineCodec};
+use super::status::{SourceState, SourceStatus};
+use crate::db::writer::{WriteBatch, WriteSummary};
+use crate::entry::Entry;
+
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Lines per batch; a batch is sent when it is full...
+    pub batch_size: usize,
+    /// ...or this long after its first line arrived, whichever comes first.
+    pub flush_interval: Duration,
+    pub max_line_bytes: usize,
+    pub connect_timeout: Duration,
+    pub backoff: BackoffConfig,
+    /// Reconnect after the source closes the connection cleanly (by default a clean close means
+    /// the source has sent everything, as loggerator does after `--count` lines).
+    pub reconnect_after_eof: bool,
+    /// Pause before retrying a batch the database refused.
+    pub write_retry: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 10_000,
+            flush_interval: Duration::from_millis(200),
+            max_line_bytes: 64 * 1024,
+            connect_timeout: Duration::from_secs(5),
+            backoff: BackoffConfig {
+                initial: Duration::from_millis(250),
+                max: Duration::from_secs(30),
+            },
+            reconnect_after_eof: false,
+            write_retry: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Stop reading, store every line already received, and answer once they are committed.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+pub struct IngestActor {
+    status: Arc<SourceStatus>,
+    writer: Recipient<WriteBatch>,
+    config: IngestConfig,
+    backoff: Backoff,
+    pending: Vec<Entry>,
+    stream: Option<SpawnHandle>,
+    flush_timer: Option<SpawnHandle>,
+    /// The read error that ended the current stream, if one did.
+    stream_error: Option<String>,
+    /// Whether the current connection has delivered anything: only then is the backoff reset,
+    /// so a source that accepts and drops at once still backs off.
+    delivered: bool,
+    shutting_down: bool,
+}
+
+impl IngestActor {
+    pub fn new(
+        status: Arc<SourceStatus>,
+        writer: Recipient<WriteBatch>,
+        config: IngestConfig,
+    ) -> Self {
+        Self {
+            status,
+            writer,
+            backoff: Backoff::new(config.backoff),
+            pending: Vec::with_capacity(config.batch_size),
+            config,
+            stream: None,
+            flush_timer: None,
+            stream_error: None,
+            delivered: false,
+            shutting_down: false,
+        }
+    }
+
+    pub fn start_supervised(
+        status: Arc<SourceStatus>,
+        writer: Recipient<WriteBatch>,
+        config: IngestConfig,
+    ) -> Addr<IngestActor> {
+        Supervisor::start(move |_| IngestActor::new(status, writer, config))
+    }
+
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        if self.shutting_down {
+            return;
+        }
+        self.status.set_state(SourceState::Connecting);
+        self.status.add_attempt();
+        let address = self.status.address.clone();
+        let timeout = self.config.connect_timeout;
+        let connecting =
+            async move { tokio::time::timeout(timeout, TcpStream::connect(address)).await };
+        ctx.wait(
+            connecting
+                .into_actor(self)
+                .map(|result, act, ctx| match result {
+                    Ok(Ok(socket)) => act.stream_from(socket, ctx),
+                    Ok(Err(e)) => act.fail(format!("connect: {e}"), ctx),
+                    Err(_) => act.fail("connect: timed out".to_owned(), ctx),
+                }),
+        );
+    }
+
+    fn stream_from(&mut self, socket: TcpStream, ctx: &mut Context<Self>) {
+        info!("source {}: connected", self.status.address);
+        self.status.set_state(SourceState::Streaming);
+        self.delivered = false;
+        self.stream_error = None;
+        let codec = LineCodec::new(self.config.max_line_bytes);
+        self.stream = Some(ctx.add_stream(FramedRead::with_capacity(socket, codec, 64 * 1024)));
+    }
+
+    /// Gives up on this connection: the supervisor restarts the actor, which reconnects later.
+    fn fail(&mut self, reason: String, ctx: &mut Context<Self>) {
+        warn!("source {}: {reason}", self.status.address);
+        self.status.record_error(reason);
+        self.status.set_state(SourceState::BackingOff);
+        ctx.stop();
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        self.flush_then(ctx, |_, _| {});
+    }
+
+    /// Sends the pending lines and waits for their commit before anything else happens here,
+    /// then runs `after`.
+    fn flush_then<F>(&mut self, ctx: &mut Context<Self>, after: F)
+    where
+        F: FnOnce(&mut Self, &mut Context<Self>) + 'static,
+    {
+        if let Some(timer) = self.flush_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        if self.pending.is_empty() {
+            after(self, ctx);
+            return;
+        }
+        let write = self.write(None);
+        ctx.wait(write.into_actor(self).map(move |result, act, ctx| {
+            act.record(result);
+            after(act, ctx);
+        }));
+    }
+
+    /// Takes the pending lines and writes them, retrying while the database refuses them
+    /// (up to `max_attempts` times if given).
+    fn write(
+        &mut self,
+        max_attempts: Option<u32>,
+    ) -> impl std::future::Future<Output = Result<WriteSummary, usize>> + 'static {
+        let entries = Arc::new(mem::replace(
+            &mut self.pending,
+            Vec::with_capacity(self.config.batch_size),
+        ));
+        let writer = self.writer.clone();
+        let status = self.status.clone();
+        let retry = self.config.write_retry;
+        async move {
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let batch = WriteBatch {
+                    source_id: status.id,
+                    entries: entries.clone(),
+                };
+                match writer.send(batch).await {
+                    Ok(Ok(summary)) => return Ok(summary),
+                    Ok(Err(e)) => {
+                        error!(
+                            "source {}: storing {} lines failed (attempt {attempts}): {e}",
+                            status.address,
+                            entries.len()
+                        );
+                        status.record_error(format!("store: {e}"));
+                    }
+                    Err(e) => {
+                        error!(
+                            "source {}: database writer unavailable: {e}",
+                            status.address
+                        );
+                        return Err(entries.len());
+                    }
+                }
+                if max_attempts.is_some_and(|max| attempts >= max) {
+                    return Err(entries.len());
+                }
+                tokio::time::sleep(retry).await;
+            }
+        }
+    }
+
+    fn record(&mut self, result: Result<WriteSummary, usize>) {
+        match result {
+            Ok(summary) => self.status.add_committed(summary.stored, summary.rejected),
+            Err(lost) => error!(
+                "source {}: {lost} received lines could not be stored",
+                self.status.address
+            ),
+        }
+    }
+}
+
+impl Actor for IngestActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.shutting_down {
+            return;
+        }
+        if self.status.snapshot().connection_attempts == 0 {
+            self.connect(ctx);
+            return;
+        }
+        let delay = self.backoff.next_delay();
+        self.status.set_state(SourceState::BackingOff);
+        info!(
+            "source {}: reconnecting in {} ms",
+            self.status.address,
+            delay.as_millis()
+        );
+        ctx.run_later(delay, |act, ctx| act.connect(ctx));
+    }
+}
+
+impl Supervised for IngestActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        // Handles belong to the context that was just torn down.
+        self.stream = None;
+        self.flush_timer = None;
+    }
+}
+
+impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
+    fn handle(&mut self, item: Result<Frame, io::Error>, ctx: &mut Context<Self>) {
+        if self.shutting_down {
+            return;
+        }
+        let frame = match item {
+            Ok(frame) => frame,
+            Err(e) => {
+                // FramedRead ends the stream after an I/O error; `finished` reconnects.
+                self.stream_error = Some(e.to_string());
+                return;
+            }
+        };
+        if !self.delivered {
+            self.delivered = true;
+            self.backoff.reset();
+        }
+        self.status.add_received(1);
+        self.pending.push(Entry::from_frame(frame));
+        if self.pending.len() >= self.config.batch_size {
+            self.flush(ctx);
+        } else if self.flush_timer.is_none() {
+            self.flush_timer = Some(ctx.run_later(self.config.flush_interval, |act, ctx| {
+                act.flush_timer = None;
+                act.flush(ctx);
+            }));
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        self.stream = None;
+        if self.shutting_down {
+            return;
+        }
+        match self.stream_error.take() {
+            Some(e) => self.flush_then(ctx, move |act, ctx| act.fail(format!("read: {e}"), ctx)),
+            None => self.flush_then(ctx, |act, ctx| {
+                info!(
+                    "source {}: end of stream after {} lines",
+                    act.status.address,
+                    act.status.snapshot().lines_received
+                );
+                if act.config.reconnect_after_eof {
+                    act.status.set_state(SourceState::BackingOff);
+                    ctx.stop();
+                } else {
+                    act.status.set_state(SourceState::Finished);
+                }
+            }),
+        }
+    }
+}
+
+impl Handler<Shutdown> for IngestActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
+        self.shutting_down = true;
+        if let Some(stream) = self.stream.take() {
+            ctx.cancel_future(stream);
+        }
+        if let Some(timer) = self.flush_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        if self.status.state() != SourceState::Finished {
+            self.status.set_state(SourceState::Stopped);
+        }
+        if self.pending.is_empty() {
+            return Box::pin(actix::fut::ready(()));
+        }
+        // Bounded retries: an operator stopping the service expects it to exit.
+        let write = self.write(Some(3));
+        Box::pin(
+            write
+                .into_actor(self)
+                .map(|result, act, _| act.record(result)),
+        )
+    }
+}

@@ -1,0 +1,207 @@
+//! Splits a byte stream into lines without ever failing.
+//!
+//! tokio-util's `LinesCodec` returns an error for an over-long or non-UTF-8 line, and `FramedRead`
+//! ends the stream after any decoder error, which would drop the connection over one bad line.
+//! This codec yields raw bytes instead and reports over-long lines as frames of their own, so
+//! that the decision to reject a line is made (and recorded) by the caller.
+
+use std::io;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio_util::codec::Decoder;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A complete line without its `\n`.
+    Line(Bytes),
+    /// A line longer than the limit: its first `limit` bytes and its full length.
+    TooLong { prefix: Bytes, length: usize },
+}
+
+#[derive(Debug)]
+pub struct LineCodec {
+    max_line_bytes: usize,
+    /// Where to resume the search for `\n`, so a line split over many reads is scanned once.
+    next_index: usize,
+    /// Set while skipping the rest of an over-long line.
+    discarding: Option<(Bytes, usize)>,
+}
+
+impl LineCodec {
+    pub fn new(max_line_bytes: usize) -> Self {
+        Self {
+            max_line_bytes: max_line_bytes.max(1),
+            next_index: 0,
+            discarding: None,
+        }
+    }
+}
+
+impl Decoder for LineCodec {
+    type Item = Frame;
+    type Error = io::Error;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, io::Error> {
+        if let Some((prefix, skipped)) = self.discarding.as_mut() {
+            return Ok(match memchr::memchr(b'\n', buf) {
+                Some(pos) => {
+                    let length = *skipped + pos;
+                    let prefix = std::mem::take(prefix);
+                    buf.advance(pos + 1);
+                    self.discarding = None;
+                    Some(Frame::TooLong { prefix, length })
+                }
+                None => {
+                    *skipped += buf.len();
+                    buf.clear();
+                    None
+                }
+            });
+        }
+
+        match memchr::memchr(b'\n', &buf[self.next_index..]) {
+            Some(offset) => {
+                let pos = self.next_index + offset;
+                self.next_index = 0;
+                let mut line = buf.split_to(pos + 1);
+                line.truncate(pos);
+                if pos > self.max_line_bytes {
+                    let prefix = line.split_to(self.max_line_bytes).freeze();
+                    return Ok(Some(Frame::TooLong {
+                        prefix,
+                        length: pos,
+                    }));
+                }
+                Ok(Some(Frame::Line(line.freeze())))
+            }
+            None if buf.len() > self.max_line_bytes => {
+                // Keep only the prefix so one endless line cannot exhaust memory.
+                let prefix = Bytes::copy_from_slice(&buf[..self.max_line_bytes]);
+                self.discarding = Some((prefix, buf.len()));
+                self.next_index = 0;
+                buf.clear();
+                Ok(None)
+            }
+            None => {
+                self.next_index = buf.len();
+                Ok(None)
+            }
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, io::Error> {
+        if let Some(frame) = self.decode(buf)? {
+            return Ok(Some(frame));
+        }
+        // The stream ended inside a line: it is still a line the source sent.
+        if let Some((prefix, length)) = self.discarding.take() {
+            return Ok(Some(Frame::TooLong { prefix, length }));
+        }
+        self.next_index = 0;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let line = buf.split().freeze();
+        if line.len() > self.max_line_bytes {
+            return Ok(Some(Frame::TooLong {
+                length: line.len(),
+                prefix: line.slice(..self.max_line_bytes),
+            }));
+        }
+        Ok(Some(Frame::Line(line)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(codec: &mut LineCodec, chunks: &[&[u8]]) -> Vec<Frame> {
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        for chunk in chunks {
+            buf.extend_from_slice(chunk);
+            while let Some(frame) = codec.decode(&mut buf).unwrap() {
+                frames.push(frame);
+            }
+        }
+        while let Some(frame) = codec.decode_eof(&mut buf).unwrap() {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    fn line(text: &str) -> Frame {
+        Frame::Line(Bytes::copy_from_slice(text.as_bytes()))
+    }
+
+    #[test]
+    fn joins_a_line_split_across_reads() {
+        let frames = decode_all(&mut LineCodec::new(64), &[b"ab", b"c\nd", b"ef\n"]);
+        assert_eq!(frames, vec![line("abc"), line("def")]);
+    }
+
+    #[test]
+    fn keeps_an_unterminated_last_line() {
+        let frames = decode_all(&mut LineCodec::new(64), &[b"one\ntwo"]);
+        assert_eq!(frames, vec![line("one"), line("two")]);
+    }
+
+    #[test]
+    fn reports_an_overlong_line_and_resumes_after_it() {
+        let frames = decode_all(
+            &mut LineCodec::new(4),
+            &[b"ok\n0123", b"456789", b"\nnext\n"],
+        );
+        assert_eq!(
+            frames,
+            vec![
+                line("ok"),
+                Frame::TooLong {
+                    prefix: Bytes::from_static(b"0123"),
+                    length: 10
+                },
+                line("next"),
+            ]
+        );
+    }
+
+    #[test]
+    fn reports_an_overlong_line_found_whole_in_one_read() {
+        let frames = decode_all(&mut LineCodec::new(3), &[b"abcdef\nxy\n"]);
+        assert_eq!(
+            frames,
+            vec![
+                Frame::TooLong {
+                    prefix: Bytes::from_static(b"abc"),
+                    length: 6
+                },
+                line("xy"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_limit_is_accepted() {
+        let frames = decode_all(&mut LineCodec::new(3), &[b"abc\n"]);
+        assert_eq!(frames, vec![line("abc")]);
+    }
+
+    #[test]
+    fn passes_invalid_utf8_through_as_bytes() {
+        let frames = decode_all(&mut LineCodec::new(16), &[b"a\xffb\n"]);
+        assert_eq!(frames, vec![Frame::Line(Bytes::from_static(b"a\xffb"))]);
+    }
+
+    #[test]
+    fn an_endless_line_at_eof_is_reported_once() {
+        let frames = decode_all(&mut LineCodec::new(2), &[b"abcdef"]);
+        assert_eq!(
+            frames,
+            vec![Frame::TooLong {
+                prefix: Bytes::from_static(b"ab"),
+                length: 6
+            }]
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Wires the actors and the HTTP server together, and takes them down in an order that loses
+//! nothing: stop taking requests, flush every source, checkpoint the database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::dev::ServerHandle;
+use actix_web::{middleware, web, App, HttpServer};
+use log::{error, info, warn};
+use thiserror::Error;
+
+use crate::db::connection::{open_reader, open_writer};
+use crate::db::reader::Reader;
+use crate::db::writer::{Checkpoint, DbWriter, RegisterSource};
+use crate::db::DbError;
+use crate::http::{self, AppState, ReaderPool};
+use crate::ingest::{IngestActor, IngestConfig, Shutdown, SourceStatus};
+
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub sources: Vec<String>,
+    pub db: PathBuf,
+    pub listen: String,
+    pub readers: usize,
+    pub http_workers: usize,
+    pub query_timeout: Duration,
+    pub max_queries_in_flight: usize,
+    pub ingest: IngestConfig,
+}
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("the database writer stopped during start-up")]
+    WriterGone,
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub struct Service {
+    pub http_addr: SocketAddr,
+    pub sources: Vec<Arc<SourceStatus>>,
+    server: ServerHandle,
+    ingesters: Vec<Addr<IngestActor>>,
+    writer: Addr<DbWriter>,
+}
+
+impl Service {
+    /// Must run inside an actix System.
+    pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
+        let writer = DbWriter::start(open_writer(&config.db)?);
+        let reader_conns = (0..config.readers.max(1))
+            .map(|_| open_reader(&config.db))
+            .collect::<Result<Vec<_>, _>>()?;
+        let readers = Reader::start_pool(reader_conns);
+
+        let mut sources: Vec<Arc<SourceStatus>> = Vec::new();
+        for address in &config.sources {
+            if sources.iter().any(|s| &s.address == address) {
+                warn!("source {address} is listed twice; connecting once");
+                continue;
+            }
+            let id = writer
+                .send(RegisterSource {
+                    address: address.clone(),
+                })
+                .await
+                .map_err(|_| StartError::WriterGone)??;
+            sources.push(SourceStatus::new(id, address.clone()));
+        }
+
+        let state = web::Data::new(AppState {
+            readers: ReaderPool::new(readers, config.max_queries_in_flight, config.query_timeout),
+            sources: sources.clone(),
+        });
+        let listen_error = |source| StartError::Listen {
+            address: config.listen.clone(),
+            source,
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(middleware::Compress::default())
+                .wrap(middleware::Logger::new("%r %s %b %Dms"))
+                .configure(http::routes)
+        })
+        // Signals are ours to handle: the sources must be flushed after the server stops.
+        .disable_signals()
+        .shutdown_timeout(5)
+        .workers(config.http_workers.max(1))
+        .bind(&config.listen)
+        .map_err(listen_error)?;
+        let http_addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(async move {
+            if let Err(e) = server.await {
+                error!("HTTP server failed: {e}");
+            }
+        });
+        info!("serving the API on http://{http_addr}");
+
+        // Ingest starts last, so nothing is received before the service can answer for it.
+        let ingesters = sources
+            .iter()
+            .map(|status| {
+                IngestActor::start_supervised(
+                    status.clone(),
+                    writer.clone().recipient(),
+                    config.ingest.clone(),
+                )
+            })
+            .collect();
+
+        Ok(Service {
+            http_addr,
+            sources,
+            server: handle,
+            ingesters,
+            writer,
+        })
+    }
+
+    /// Stops accepting requests, stores every line already received, and checkpoints the WAL.
+    pub async fn shutdown(self) {
+        info!("shutting down: stopping the HTTP server");
+        self.server.stop(true).await;
+        info!("flushing {} sources", self.ingesters.len());
+        for ingester in &self.ingesters {
+            if ingester.send(Shutdown).await.is_err() {
+                error!("an ingest actor was gone before it could flush");
+            }
+        }
+        match self.writer.send(Checkpoint).await {
+            Ok(Ok(())) => info!("database checkpointed"),
+            Ok(Err(e)) => warn!("final checkpoint failed (the data is safe in the WAL): {e}"),
+            Err(_) => error!("the database writer was gone before the final checkpoint"),
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                warn!("cannot listen for SIGTERM ({e}); only Ctrl-C stops the service");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

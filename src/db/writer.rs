@@ -6,11 +6,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use diesel::connection::SimpleConnection;
+use diesel::dsl::Eq;
 use diesel::prelude::*;
 
 use super::schema::{logs, rejected_lines, sources};
 use super::DbError;
 use crate::entry::Entry;
+use crate::parse::LogRecord;
 
 /// Rows per INSERT statement: 13 bound values a row keeps a statement well under SQLite's
 /// limit of 32,766 variables, and larger statements gain nothing measurable.
@@ -73,24 +75,39 @@ pub struct RegisterSource {
 #[rtype(result = "Result<(), DbError>")]
 pub struct Checkpoint;
 
-#[derive(Insertable)]
-#[diesel(table_name = logs)]
-// Explicit NULLs instead of DEFAULT: with DEFAULT, diesel's SQLite backend falls back to one
-// INSERT per row.
-#[diesel(treat_none_as_null = true)]
-pub struct NewLog<'a> {
-    pub source_id: i64,
-    pub ip: &'a str,
-    pub user: Option<&'a str>,
-    pub date: i64,
-    pub method: &'a str,
-    pub url: &'a str,
-    pub protocol: &'a str,
-    pub code: i32,
-    pub size: Option<i64>,
-    pub referer: Option<&'a str>,
-    pub user_agent: Option<&'a str>,
-    pub line: &'a str,
+/// One `logs` row as column assignments. A derived `Insertable` would turn each `None` into
+/// DEFAULT, and with DEFAULT possible diesel's SQLite backend inserts one row per statement;
+/// explicit `column = value` pairs bind NULL instead and keep the multi-row INSERT.
+pub type NewLog<'a> = (
+    Eq<logs::source_id, i64>,
+    Eq<logs::ip, &'a str>,
+    Eq<logs::user, Option<&'a str>>,
+    Eq<logs::date, i64>,
+    Eq<logs::method, &'a str>,
+    Eq<logs::url, &'a str>,
+    Eq<logs::protocol, &'a str>,
+    Eq<logs::code, i32>,
+    Eq<logs::size, Option<i64>>,
+    Eq<logs::referer, Option<&'a str>>,
+    Eq<logs::user_agent, Option<&'a str>>,
+    Eq<logs::line, &'a str>,
+);
+
+fn new_log<'a>(source_id: i64, r: &'a LogRecord, line: &'a str) -> NewLog<'a> {
+    (
+        logs::source_id.eq(source_id),
+        logs::ip.eq(r.ip.as_str()),
+        logs::user.eq(r.user.as_deref()),
+        logs::date.eq(r.date),
+        logs::method.eq(r.method.as_str()),
+        logs::url.eq(r.url.as_str()),
+        logs::protocol.eq(r.protocol.as_str()),
+        logs::code.eq(r.code),
+        logs::size.eq(r.size),
+        logs::referer.eq(r.referer.as_deref()),
+        logs::user_agent.eq(r.user_agent.as_deref()),
+        logs::line.eq(line),
+    )
 }
 
 #[derive(Insertable)]
@@ -108,20 +125,7 @@ pub fn rows_of(source_id: i64, entries: &[Entry]) -> (Vec<NewLog<'_>>, Vec<(&[u8
     let mut rejected = Vec::new();
     for entry in entries {
         match entry {
-            Entry::Parsed { record: r, line } => parsed.push(NewLog {
-                source_id,
-                ip: &r.ip,
-                user: r.user.as_deref(),
-                date: r.date,
-                method: &r.method,
-                url: &r.url,
-                protocol: &r.protocol,
-                code: r.code,
-                size: r.size,
-                referer: r.referer.as_deref(),
-                user_agent: r.user_agent.as_deref(),
-                line,
-            }),
+            Entry::Parsed { record, line } => parsed.push(new_log(source_id, record, line)),
             Entry::Rejected { line, reason } => rejected.push((line.as_slice(), reason.as_str())),
         }
     }

@@ -55,20 +55,22 @@ fn filter_of(pairs: &[(String, String)]) -> Result<LogFilter, ApiError> {
     let mut filter = LogFilter::default();
     for (name, value) in pairs {
         match name.as_str() {
-            "code" => filter.code = Some(
-                value
-                    .parse()
-                    .ok()
-                    .filter(|c| (100..=599).contains(c))
-                    .ok_or_else(|| {
-                        ApiError::bad(
-                            "code",
-                            format!(
+            "code" => {
+                filter.code = Some(
+                    value
+                        .parse()
+                        .ok()
+                        .filter(|c| (100..=599).contains(c))
+                        .ok_or_else(|| {
+                            ApiError::bad(
+                                "code",
+                                format!(
                                 "code must be an HTTP status code from 100 to 599, not {value:?}"
                             ),
-                        )
-                    })?,
-            ),
+                            )
+                        })?,
+                )
+            }
             "method" => {
                 if value.is_empty() || !value.bytes().all(|b| b.is_ascii_alphabetic()) {
                     return Err(ApiError::bad(

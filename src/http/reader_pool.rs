@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -11,15 +12,14 @@ use super::error::ApiError;
 use crate::db::reader::Reader;
 use crate::db::DbError;
 
-#[derive(Clone)]
-pub struct ReaderPool {
-    readers: Addr<Reader>,
+pub struct ReaderPool<A: Actor = Reader> {
+    readers: Addr<A>,
     permits: Arc<Semaphore>,
     timeout: Duration,
 }
 
-impl ReaderPool {
-    pub fn new(readers: Addr<Reader>, max_in_flight: usize, timeout: Duration) -> Self {
+impl<A: Actor> ReaderPool<A> {
+    pub fn new(readers: Addr<A>, max_in_flight: usize, timeout: Duration) -> Self {
         Self {
             readers,
             permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
@@ -36,7 +36,8 @@ impl ReaderPool {
     where
         M: Message<Result = Result<T, DbError>> + Send + 'static,
         T: Send + 'static,
-        Reader: Handler<M>,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
     {
         let permit = self
             .permits
@@ -48,5 +49,68 @@ impl ReaderPool {
             Ok(Err(_)) => Err(ApiError::Unavailable),
             Ok(Ok(result)) => Ok(result?),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A reader that answers each query only once the test lets it.
+    struct GatedReader {
+        gate: Arc<Mutex<mpsc::Receiver<()>>>,
+    }
+
+    impl Actor for GatedReader {
+        type Context = SyncContext<Self>;
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "Result<u32, DbError>")]
+    struct Ask(#[allow(dead_code)] OwnedSemaphorePermit);
+
+    impl Handler<Ask> for GatedReader {
+        type Result = Result<u32, DbError>;
+
+        fn handle(&mut self, _: Ask, _: &mut SyncContext<Self>) -> Self::Result {
+            // A sync actor's thread may block: that is what a slow query does.
+            self.gate.lock().unwrap().recv().expect("gate sender alive");
+            Ok(7)
+        }
+    }
+
+    fn pool(
+        max_in_flight: usize,
+        timeout: Duration,
+    ) -> (ReaderPool<GatedReader>, mpsc::Sender<()>) {
+        let (open, gate) = mpsc::channel();
+        let gate = Arc::new(Mutex::new(gate));
+        let readers = SyncArbiter::start(1, move || GatedReader { gate: gate.clone() });
+        (ReaderPool::new(readers, max_in_flight, timeout), open)
+    }
+
+    #[actix_rt::test]
+    async fn answers_when_the_reader_does() {
+        let (pool, open) = pool(2, Duration::from_secs(10));
+        open.send(()).unwrap();
+        assert_eq!(pool.ask(Ask).await.unwrap(), 7);
+    }
+
+    #[actix_rt::test]
+    async fn a_slow_query_times_out_and_keeps_its_slot_until_it_ends() {
+        let (pool, open) = pool(1, Duration::from_millis(50));
+        assert!(matches!(pool.ask(Ask).await, Err(ApiError::Timeout)));
+        // The reader is still on that query, so the one slot is still taken.
+        assert!(matches!(pool.ask(Ask).await, Err(ApiError::Busy)));
+        open.send(()).unwrap();
+        // Once the reader has finished, the slot is free again.
+        while pool.permits.available_permits() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        open.send(()).unwrap();
+        assert_eq!(pool.ask(Ask).await.unwrap(), 7);
     }
 }

@@ -1,0 +1,290 @@
+//! The HTTP API against the service on a random port with a temporary database.
+
+mod common;
+
+use awc::Client;
+use common::{service_config, start_service, store_lines, temp_db, TempDb};
+use loggerator::emulator::LineGenerator;
+use loggerator::parse::{parse_line, LogRecord};
+use loggerator::service::Service;
+use serde_json::Value;
+
+struct Fixture {
+    _db: TempDb,
+    service: Service,
+    /// (id, record, line) in arrival order; ids start at 1.
+    rows: Vec<(i64, LogRecord, String)>,
+}
+
+fn dataset() -> Vec<String> {
+    let mut generator = LineGenerator::new(3);
+    let mut lines: Vec<String> = (0..700).map(|_| generator.next_line()).collect();
+    // Equal dates across different filters, and the other formats the parser accepts.
+    for i in 0..6 {
+        let method = ["GET", "post"][i % 2];
+        lines.push(format!(
+            r#"10.1.1.{i} - tie [15/Jul/2000 06:00:00 +0000] "{method} /tie/{i} HTTP/1.0" 500 {i}"#
+        ));
+    }
+    lines.push(r#"10.2.2.2 - - [15/Jul/2000:08:00:00 +0200] "GET /clf HTTP/1.1" 304 -"#.to_owned());
+    lines.push(r#"10.3.3.3 - frank [15/Jul/2000:06:00:00 +0000] "GET /combined HTTP/1.1" 200 10 "http://ref/" "agent/1.0""#.to_owned());
+    lines
+}
+
+async fn fixture(source: &str) -> Fixture {
+    let db = temp_db();
+    let lines = dataset();
+    store_lines(&db, source, &lines);
+    let rows = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| (i as i64 + 1, parse_line(line).unwrap(), line.clone()))
+        .collect();
+    let service = start_service(service_config(&db, vec![])).await;
+    Fixture {
+        _db: db,
+        service,
+        rows,
+    }
+}
+
+impl Fixture {
+    fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.service.http_addr)
+    }
+
+    /// Ids of the rows that pass `keep`, newest first, arrival order breaking ties.
+    fn expected(&self, keep: impl Fn(&LogRecord) -> bool) -> Vec<i64> {
+        let mut rows: Vec<(i64, i64)> = self
+            .rows
+            .iter()
+            .filter(|(_, r, _)| keep(r))
+            .map(|(id, r, _)| (r.date, *id))
+            .collect();
+        rows.sort_by(|a, b| b.cmp(a));
+        rows.into_iter().map(|(_, id)| id).collect()
+    }
+
+    async fn get(&self, path_and_query: &str) -> (u16, Option<String>, Value) {
+        get_url(&self.url(path_and_query)).await
+    }
+
+    async fn ids(&self, query: &str) -> Vec<i64> {
+        let (status, _, body) = self.get(&format!("/logs?limit=10000&{query}")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_i64().unwrap())
+            .collect()
+    }
+}
+
+async fn get_url(url: &str) -> (u16, Option<String>, Value) {
+    let mut response = Client::default().get(url).send().await.unwrap();
+    let link = response
+        .headers()
+        .get("link")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.body().limit(64 * 1024 * 1024).await.unwrap();
+    let json = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body:?}"));
+    (response.status().as_u16(), link, json)
+}
+
+fn next_link(link: &str) -> String {
+    let url = link
+        .strip_prefix('<')
+        .and_then(|l| l.split_once(">; rel=\"next\""))
+        .unwrap()
+        .0;
+    url.to_owned()
+}
+
+const JULY_5: i64 = 962_755_200;
+const JULY_20: i64 = 964_051_200;
+
+#[actix_rt::test]
+async fn each_filter_and_their_combinations() {
+    let f = fixture("src:1").await;
+    type Keep = Box<dyn Fn(&LogRecord) -> bool>;
+    let cases: Vec<(&str, Keep)> = vec![
+        ("", Box::new(|_| true)),
+        ("code=500", Box::new(|r| r.code == 500)),
+        ("method=post", Box::new(|r| r.method == "POST")),
+        ("method=GET", Box::new(|r| r.method == "GET")),
+        ("user=tie", Box::new(|r| r.user.as_deref() == Some("tie"))),
+        (
+            "code=403&method=put",
+            Box::new(|r| r.code == 403 && r.method == "PUT"),
+        ),
+        (
+            "code=500&user=tie&method=post",
+            Box::new(|r| r.code == 500 && r.user.as_deref() == Some("tie") && r.method == "POST"),
+        ),
+        (
+            "since=2000-07-05&until=2000-07-20",
+            Box::new(|r| (JULY_5..JULY_20).contains(&r.date)),
+        ),
+        (
+            "code=200&since=2000-07-05T00:00:00Z",
+            Box::new(|r| r.code == 200 && r.date >= JULY_5),
+        ),
+        (
+            "code=200&method=get&until=2000-07-20T00:00:00%2B00:00",
+            Box::new(|r| r.code == 200 && r.method == "GET" && r.date < JULY_20),
+        ),
+        ("user=nobody", Box::new(|_| false)),
+    ];
+    for (query, keep) in cases {
+        let expected = f.expected(keep);
+        assert_eq!(f.ids(query).await, expected, "{query}");
+        let (status, _, body) = f.get(&format!("/logs/count?{query}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            body["count"].as_i64().unwrap(),
+            expected.len() as i64,
+            "count {query}"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn equal_dates_come_in_descending_arrival_order() {
+    let f = fixture("src:1").await;
+    let ids = f.ids("user=tie").await;
+    assert_eq!(ids, vec![706, 705, 704, 703, 702, 701]);
+    // Across formats too: the CLF line (08:00 at +0200) and the Combined line share that instant.
+    let all = f
+        .ids("since=2000-07-15T06:00:00Z&until=2000-07-15T06:00:01Z")
+        .await;
+    assert_eq!(&all[..8], &[708, 707, 706, 705, 704, 703, 702, 701]);
+}
+
+#[actix_rt::test]
+async fn paging_through_every_page_returns_the_unpaged_set() {
+    let f = fixture("src:1").await;
+    for query in ["", "code=200", "method=put&since=2000-07-10"] {
+        let everything = f.ids(query).await;
+        let mut paged = Vec::new();
+        let mut url = f.url(&format!("/logs?limit=37&{query}"));
+        let mut pages = 0;
+        loop {
+            let (status, link, body) = get_url(&url).await;
+            assert_eq!(status, 200);
+            let page: Vec<i64> = body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["id"].as_i64().unwrap())
+                .collect();
+            assert!(page.len() <= 37);
+            paged.extend(page);
+            pages += 1;
+            match link {
+                Some(link) => url = next_link(&link),
+                None => break,
+            }
+        }
+        assert_eq!(paged, everything, "{query}");
+        assert_eq!(pages, everything.len().div_ceil(37).max(1), "{query}");
+    }
+}
+
+#[actix_rt::test]
+async fn default_limit_is_one_hundred_with_a_next_link() {
+    let f = fixture("src:1").await;
+    let (status, link, body) = f.get("/logs").await;
+    assert_eq!(status, 200);
+    assert_eq!(body.as_array().unwrap().len(), 100);
+    let link = link.expect("a Link header");
+    assert!(link.ends_with("; rel=\"next\""), "{link}");
+    assert!(next_link(&link).contains("cursor="), "{link}");
+}
+
+#[actix_rt::test]
+async fn objects_carry_every_field() {
+    let f = fixture("src:9").await;
+    let (_, _, body) = f.get("/logs?user=frank").await;
+    let combined = &body[0];
+    assert_eq!(combined["id"], 708);
+    assert_eq!(combined["source"], "src:9");
+    assert_eq!(combined["ip"], "10.3.3.3");
+    assert_eq!(combined["user"], "frank");
+    assert_eq!(combined["date"], "2000-07-15T06:00:00Z");
+    assert_eq!(combined["method"], "GET");
+    assert_eq!(combined["url"], "/combined");
+    assert_eq!(combined["protocol"], "HTTP/1.1");
+    assert_eq!(combined["code"], 200);
+    assert_eq!(combined["size"], 10);
+    assert_eq!(combined["referer"], "http://ref/");
+    assert_eq!(combined["user_agent"], "agent/1.0");
+    assert_eq!(combined["line"], f.rows[707].2.as_str());
+
+    let (_, _, body) = f.get("/logs?code=304").await;
+    let clf = &body[0];
+    assert_eq!(clf["user"], Value::Null);
+    assert_eq!(clf["size"], Value::Null);
+    assert_eq!(clf["date"], "2000-07-15T06:00:00Z", "offset applied");
+}
+
+#[actix_rt::test]
+async fn format_lines_returns_the_original_lines() {
+    let f = fixture("src:1").await;
+    let (status, _, body) = f.get("/logs?format=lines&code=500&limit=10000").await;
+    assert_eq!(status, 200);
+    let expected: Vec<Value> = f
+        .expected(|r| r.code == 500)
+        .into_iter()
+        .map(|id| Value::String(f.rows[id as usize - 1].2.clone()))
+        .collect();
+    assert_eq!(body, Value::Array(expected));
+}
+
+#[actix_rt::test]
+async fn bad_requests_get_400_naming_the_parameter() {
+    let f = fixture("src:1").await;
+    for (query, parameter) in [
+        ("/logs?code=abc", "code"),
+        ("/logs?code=1000", "code"),
+        ("/logs?method=G%20T", "method"),
+        ("/logs?limit=0", "limit"),
+        ("/logs?limit=99999", "limit"),
+        ("/logs?cursor=garbage", "cursor"),
+        ("/logs?format=csv", "format"),
+        ("/logs?since=tomorrow", "since"),
+        ("/logs?sort=asc", "sort"),
+        ("/logs?code=200&code=500", "code"),
+        ("/logs/count?limit=3", "limit"),
+        ("/logs/count?user=", "user"),
+    ] {
+        let (status, _, body) = f.get(query).await;
+        assert_eq!(status, 400, "{query}");
+        assert_eq!(body["parameter"], parameter, "{query}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(parameter),
+            "{query}: {body}"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn unknown_paths_get_a_json_404() {
+    let f = fixture("src:1").await;
+    let (status, _, body) = f.get("/nothing/here").await;
+    assert_eq!(status, 404);
+    assert!(body["error"].as_str().unwrap().contains("/nothing/here"));
+}
+
+#[actix_rt::test]
+async fn health_and_sources() {
+    let f = fixture("src:1").await;
+    let (status, _, body) = f.get("/healthz").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let (status, _, body) = f.get("/sources").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        Value::Array(vec![]),
+        "this service was started with no sources"
+    );
+}

@@ -1,0 +1,74 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use loggerator::db::connection::open_writer;
+use loggerator::db::writer::{register_source, write_batch};
+use loggerator::entry::Entry;
+use loggerator::ingest::IngestConfig;
+use loggerator::service::{Service, ServiceConfig};
+
+pub const FIXTURE: &str = include_str!("../fixtures/loggerator-seed1-sample.log");
+
+pub fn fixture_lines() -> Vec<&'static str> {
+    FIXTURE.lines().collect()
+}
+
+/// Polls `check` until it returns `Some`, failing the test after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub struct TempDb {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+pub fn temp_db() -> TempDb {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("test.db");
+    TempDb { dir, path }
+}
+
+/// Stores `lines` from `source` in one transaction, the way the writer would.
+pub fn store_lines(db: &TempDb, source: &str, lines: &[String]) {
+    let mut conn = open_writer(&db.path).expect("open writer");
+    let id = register_source(&mut conn, source).expect("register source");
+    let entries: Vec<Entry> = lines.iter().map(|l| Entry::from_line(l)).collect();
+    write_batch(&mut conn, id, &entries).expect("write batch");
+}
+
+pub fn service_config(db: &TempDb, sources: Vec<String>) -> ServiceConfig {
+    ServiceConfig {
+        sources,
+        db: db.path.clone(),
+        listen: "127.0.0.1:0".to_owned(),
+        readers: 2,
+        http_workers: 1,
+        query_timeout: Duration::from_secs(10),
+        max_queries_in_flight: 64,
+        ingest: IngestConfig {
+            batch_size: 500,
+            flush_interval: Duration::from_millis(20),
+            ..IngestConfig::default()
+        },
+    }
+}
+
+pub async fn start_service(config: ServiceConfig) -> Service {
+    Service::start(config).await.expect("service starts")
+}

@@ -1,0 +1,419 @@
+//! The IngestActor against TCP listeners inside the test, with a stand-in for the DbWriter that
+//! records every batch it is sent.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use common::{eventually, fixture_lines};
+use loggerator::db::writer::{WriteBatch, WriteSummary};
+use loggerator::db::DbError;
+use loggerator::entry::Entry;
+use loggerator::ingest::backoff::BackoffConfig;
+use loggerator::ingest::{IngestActor, IngestConfig, Shutdown, SourceState, SourceStatus};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Records batches; fails the first `failures` writes; answers only when `gate` has a permit.
+#[derive(Clone, Default)]
+struct FakeWriter {
+    batches: Arc<Mutex<Vec<Vec<Entry>>>>,
+    failures: Arc<AtomicUsize>,
+    gate: Option<Arc<Semaphore>>,
+}
+
+impl FakeWriter {
+    fn entries(&self) -> Vec<Entry> {
+        self.batches
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    fn batch_sizes(&self) -> Vec<usize> {
+        self.batches.lock().unwrap().iter().map(Vec::len).collect()
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.entries()
+            .into_iter()
+            .map(|e| match e {
+                Entry::Parsed { line, .. } => line,
+                Entry::Rejected { line, .. } => String::from_utf8_lossy(&line).into_owned(),
+            })
+            .collect()
+    }
+}
+
+impl Actor for FakeWriter {
+    type Context = Context<Self>;
+}
+
+impl Handler<WriteBatch> for FakeWriter {
+    type Result = ResponseFuture<Result<WriteSummary, DbError>>;
+
+    fn handle(&mut self, msg: WriteBatch, _: &mut Context<Self>) -> Self::Result {
+        let this = self.clone();
+        Box::pin(async move {
+            if let Some(gate) = &this.gate {
+                gate.acquire().await.unwrap().forget();
+            }
+            if this
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1))
+                .is_ok()
+            {
+                return Err(DbError::Migration("injected failure".into()));
+            }
+            let rejected = msg.entries.iter().filter(|e| e.is_rejected()).count() as u64;
+            this.batches.lock().unwrap().push(msg.entries.to_vec());
+            Ok(WriteSummary {
+                stored: msg.entries.len() as u64 - rejected,
+                rejected,
+            })
+        })
+    }
+}
+
+fn config() -> IngestConfig {
+    IngestConfig {
+        batch_size: 16,
+        flush_interval: Duration::from_millis(10),
+        max_line_bytes: 256,
+        connect_timeout: Duration::from_secs(2),
+        backoff: BackoffConfig {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(50),
+        },
+        reconnect_after_eof: false,
+        write_retry: Duration::from_millis(5),
+    }
+}
+
+fn start(
+    address: String,
+    writer: &FakeWriter,
+    config: IngestConfig,
+) -> (Arc<SourceStatus>, Addr<IngestActor>) {
+    let status = SourceStatus::new(1, address);
+    let recipient = writer.clone().start().recipient();
+    let addr = IngestActor::start_supervised(status.clone(), recipient, config);
+    (status, addr)
+}
+
+async fn wait_state(status: &SourceStatus, state: SourceState) {
+    eventually(&format!("state {state:?}"), WAIT, || async {
+        (status.state() == state).then_some(())
+    })
+    .await;
+}
+
+/// A listener that sends `payload` to every client in the given chunks, then closes.
+async fn serve_chunks(chunks: Vec<Vec<u8>>) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            for chunk in &chunks {
+                socket.write_all(chunk).await.unwrap();
+                socket.flush().await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    (address, accepted)
+}
+
+#[actix_rt::test]
+async fn stores_every_line_and_finishes_at_end_of_stream() {
+    let lines = fixture_lines();
+    let payload = lines.join("\n") + "\n";
+    let (address, accepted) = serve_chunks(vec![payload.into_bytes()]).await;
+    let writer = FakeWriter::default();
+    let (status, _addr) = start(address, &writer, config());
+
+    wait_state(&status, SourceState::Finished).await;
+    assert_eq!(writer.lines(), lines);
+    let snapshot = status.snapshot();
+    assert_eq!(
+        (
+            snapshot.lines_received,
+            snapshot.lines_stored,
+            snapshot.lines_rejected
+        ),
+        (60, 60, 0)
+    );
+    assert_eq!(snapshot.connection_attempts, 1);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[actix_rt::test]
+async fn joins_lines_split_across_reads() {
+    let line = fixture_lines()[0].as_bytes();
+    let chunks = vec![
+        line[..10].to_vec(),
+        line[10..40].to_vec(),
+        [&line[40..], b"\n"].concat(),
+        line[..5].to_vec(),
+        [&line[5..], b"\r\n"].concat(),
+    ];
+    let (address, _) = serve_chunks(chunks).await;
+    let writer = FakeWriter::default();
+    let (status, _addr) = start(address, &writer, config());
+
+    wait_state(&status, SourceState::Finished).await;
+    assert_eq!(writer.lines(), vec![fixture_lines()[0]; 2]);
+    assert!(writer.entries().iter().all(|e| !e.is_rejected()));
+}
+
+#[actix_rt::test]
+async fn overlong_and_invalid_utf8_lines_are_rejected_without_dropping_the_connection() {
+    let good = fixture_lines();
+    let mut payload = Vec::new();
+    payload.extend_from_slice(format!("{}\n", good[0]).as_bytes());
+    payload.extend_from_slice(&vec![b'x'; 1000]);
+    payload.extend_from_slice(b"\n");
+    payload.extend_from_slice(b"bad \xff\xfe bytes\n");
+    payload.extend_from_slice(b"not a log line\n");
+    payload.extend_from_slice(format!("{}\n", good[1]).as_bytes());
+    let (address, accepted) = serve_chunks(vec![payload]).await;
+    let writer = FakeWriter::default();
+    let (status, _addr) = start(address, &writer, config());
+
+    wait_state(&status, SourceState::Finished).await;
+    let entries = writer.entries();
+    assert_eq!(entries.len(), 5);
+    match &entries[1] {
+        Entry::Rejected { line, reason } => {
+            assert_eq!(line, &vec![b'x'; 256]);
+            assert!(
+                reason.contains("too long") && reason.contains("1000"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected the long line rejected, got {other:?}"),
+    }
+    match &entries[2] {
+        Entry::Rejected { line, reason } => {
+            assert_eq!(line, b"bad \xff\xfe bytes");
+            assert!(reason.contains("UTF-8"), "{reason}");
+        }
+        other => panic!("expected the non-UTF-8 line rejected, got {other:?}"),
+    }
+    assert!(entries[3].is_rejected());
+    assert!(matches!(&entries[4], Entry::Parsed { line, .. } if line == good[1]));
+    let snapshot = status.snapshot();
+    assert_eq!((snapshot.lines_stored, snapshot.lines_rejected), (2, 3));
+    assert_eq!(snapshot.connection_attempts, 1);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[actix_rt::test]
+async fn retries_a_refused_connection_until_the_source_appears() {
+    // A port with nothing behind it (yet).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let writer = FakeWriter::default();
+    let (status, _addr) = start(address.clone(), &writer, config());
+
+    eventually("three refused attempts", WAIT, || async {
+        let s = status.snapshot();
+        (s.connection_attempts >= 3
+            && s.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("connect")))
+        .then_some(())
+    })
+    .await;
+    assert_ne!(status.state(), SourceState::Finished);
+
+    let listener = TcpListener::bind(&address).await.unwrap();
+    let lines = fixture_lines();
+    let payload = lines.join("\n") + "\n";
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.write_all(payload.as_bytes()).await.unwrap();
+    });
+    wait_state(&status, SourceState::Finished).await;
+    assert_eq!(writer.lines(), lines);
+}
+
+#[actix_rt::test]
+async fn reconnects_after_a_broken_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let lines = fixture_lines();
+    let first = lines[0].to_owned();
+    let rest = lines[1..].join("\n") + "\n";
+    tokio::spawn(async move {
+        // First client: one line, then a reset instead of a clean close.
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket
+            .write_all(format!("{first}\n").as_bytes())
+            .await
+            .unwrap();
+        socket.set_zero_linger().unwrap();
+        drop(socket);
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.write_all(rest.as_bytes()).await.unwrap();
+    });
+    let writer = FakeWriter::default();
+    let (status, _addr) = start(address, &writer, config());
+
+    wait_state(&status, SourceState::Finished).await;
+    assert_eq!(writer.lines(), lines);
+    assert_eq!(status.snapshot().connection_attempts, 2);
+}
+
+#[actix_rt::test]
+async fn reconnects_after_a_clean_close_only_when_asked_to() {
+    let payload = format!("{}\n", fixture_lines()[0]).into_bytes();
+    let (address, accepted) = serve_chunks(vec![payload]).await;
+    let writer = FakeWriter::default();
+    let (_status, _addr) = start(
+        address,
+        &writer,
+        IngestConfig {
+            reconnect_after_eof: true,
+            ..config()
+        },
+    );
+    eventually("three connections", WAIT, || async {
+        (accepted.load(Ordering::SeqCst) >= 3).then_some(())
+    })
+    .await;
+    eventually("three lines", WAIT, || async {
+        (writer.lines().len() >= 3).then_some(())
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn sends_full_batches_and_flushes_the_rest_after_the_interval() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let payload = fixture_lines()[..40].join("\n") + "\n";
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.write_all(payload.as_bytes()).await.unwrap();
+        // Keep the connection open: only the timer can flush the last partial batch.
+        let _ = done_rx.await;
+    });
+    let writer = FakeWriter::default();
+    let (status, _addr) = start(address, &writer, config());
+
+    eventually("40 lines", WAIT, || async {
+        (writer.lines().len() == 40).then_some(())
+    })
+    .await;
+    let sizes = writer.batch_sizes();
+    assert!(sizes.iter().all(|&n| n <= 16), "{sizes:?}");
+    assert!(sizes.iter().filter(|&&n| n == 16).count() >= 2, "{sizes:?}");
+    assert_eq!(status.state(), SourceState::Streaming);
+    drop(done_tx);
+}
+
+#[actix_rt::test]
+async fn reads_nothing_more_until_the_batch_is_committed() {
+    let lines: Vec<String> = (0..100)
+        .map(|i| fixture_lines()[i % 60].to_owned())
+        .collect();
+    let (address, _) = serve_chunks(vec![(lines.join("\n") + "\n").into_bytes()]).await;
+    let gate = Arc::new(Semaphore::new(0));
+    let writer = FakeWriter {
+        gate: Some(gate.clone()),
+        ..FakeWriter::default()
+    };
+    let (status, _addr) = start(
+        address,
+        &writer,
+        IngestConfig {
+            batch_size: 10,
+            ..config()
+        },
+    );
+
+    eventually("a full batch", WAIT, || async {
+        (status.snapshot().lines_received == 10).then_some(())
+    })
+    .await;
+    // The writer has not answered: the actor must hold still however long that takes.
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(status.snapshot().lines_received, 10);
+    }
+    gate.add_permits(1000);
+    wait_state(&status, SourceState::Finished).await;
+    assert_eq!(writer.lines(), lines);
+}
+
+#[actix_rt::test]
+async fn retries_a_batch_the_database_refused() {
+    let lines = fixture_lines();
+    let (address, _) = serve_chunks(vec![(lines.join("\n") + "\n").into_bytes()]).await;
+    let writer = FakeWriter {
+        failures: Arc::new(AtomicUsize::new(2)),
+        ..FakeWriter::default()
+    };
+    let (status, _addr) = start(address, &writer, config());
+
+    wait_state(&status, SourceState::Finished).await;
+    assert_eq!(writer.lines(), lines, "every line once, in order");
+    assert!(status
+        .snapshot()
+        .last_error
+        .unwrap()
+        .contains("injected failure"));
+}
+
+#[actix_rt::test]
+async fn shutdown_stores_what_was_received() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let payload = fixture_lines()[..5].join("\n") + "\n";
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut socket, _): (TcpStream, _) = listener.accept().await.unwrap();
+        socket.write_all(payload.as_bytes()).await.unwrap();
+        let _ = done_rx.await;
+    });
+    let writer = FakeWriter::default();
+    let (status, addr) = start(
+        address,
+        &writer,
+        IngestConfig {
+            flush_interval: Duration::from_secs(3600),
+            ..config()
+        },
+    );
+
+    eventually("5 lines received", WAIT, || async {
+        (status.snapshot().lines_received == 5).then_some(())
+    })
+    .await;
+    assert!(writer.lines().is_empty(), "nothing flushed before shutdown");
+    addr.send(Shutdown).await.unwrap();
+    assert_eq!(writer.lines(), fixture_lines()[..5]);
+    assert_eq!(status.state(), SourceState::Stopped);
+    assert_eq!(status.snapshot().lines_stored, 5);
+    drop(done_tx);
+}

@@ -1,0 +1,232 @@
+//! The parser on real loggerator lines, on Common and Combined Log Format, and on broken input.
+
+mod common;
+
+use chrono::DateTime;
+use loggerator::parse::{parse_line, LogRecord, ParseError};
+use rand::{Rng, SeedableRng};
+
+fn utc(rfc3339: &str) -> i64 {
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp()
+}
+
+/// Writes a record back in loggerator's format, so a fixture line can be compared whole.
+fn loggerator_format(r: &LogRecord) -> String {
+    let date = DateTime::from_timestamp(r.date, 0).unwrap();
+    format!(
+        "{} - {} [{}] \"{} {} {}\" {} {}",
+        r.ip,
+        r.user.as_deref().unwrap_or("-"),
+        date.format("%d/%b/%Y %H:%M:%S +0000"),
+        r.method,
+        r.url,
+        r.protocol,
+        r.code,
+        r.size.map_or("-".to_owned(), |s| s.to_string()),
+    )
+}
+
+#[test]
+fn every_fixture_line_parses_and_round_trips() {
+    let lines = common::fixture_lines();
+    assert_eq!(lines.len(), 60);
+    for line in lines {
+        let record = parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!(loggerator_format(&record), line);
+        assert_eq!(record.referer, None);
+        assert_eq!(record.user_agent, None);
+    }
+}
+
+#[test]
+fn first_fixture_line_field_by_field() {
+    let record = parse_line(common::fixture_lines()[0]).unwrap();
+    assert_eq!(
+        record,
+        LogRecord {
+            ip: "214.93.206.91".into(),
+            user: Some("jeremymorales".into()),
+            date: utc("2000-07-12T05:11:41Z"),
+            method: "POST".into(),
+            url: "/photos/277".into(),
+            protocol: "HTTP/1.0".into(),
+            code: 200,
+            size: Some(354),
+            referer: None,
+            user_agent: None,
+        }
+    );
+}
+
+#[test]
+fn common_log_format_with_its_offset_applied() {
+    let record = parse_line(
+        r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#,
+    )
+    .unwrap();
+    assert_eq!(record.ip, "127.0.0.1");
+    assert_eq!(record.user.as_deref(), Some("frank"));
+    assert_eq!(record.date, utc("2000-10-10T20:55:36Z"));
+    assert_eq!(record.url, "/apache_pb.gif");
+    assert_eq!((record.code, record.size), (200, Some(2326)));
+}
+
+#[test]
+fn combined_log_format_keeps_referer_and_user_agent() {
+    let record = parse_line(
+        r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 +0200] "GET /apache_pb.gif HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)""#,
+    )
+    .unwrap();
+    assert_eq!(record.date, utc("2000-10-10T11:55:36Z"));
+    assert_eq!(
+        record.referer.as_deref(),
+        Some("http://www.example.com/start.html")
+    );
+    assert_eq!(
+        record.user_agent.as_deref(),
+        Some("Mozilla/4.08 [en] (Win98; I ;Nav)")
+    );
+}
+
+#[test]
+fn escaped_quotes_inside_quoted_fields() {
+    let record = parse_line(
+        r#"10.0.0.1 - - [01/Jan/2020:00:00:00 +0000] "GET /a HTTP/1.1" 200 1 "-" "say \"hi\" agent""#,
+    )
+    .unwrap();
+    assert_eq!(record.referer.as_deref(), Some("-"));
+    assert_eq!(record.user_agent.as_deref(), Some(r#"say \"hi\" agent"#));
+}
+
+#[test]
+fn lowercase_method_is_upper_cased() {
+    let record =
+        parse_line(r#"1.2.3.4 - bob [12/Jul/2000 05:11:41 +0000] "post /x HTTP/1.0" 201 5"#)
+            .unwrap();
+    assert_eq!(record.method, "POST");
+}
+
+#[test]
+fn one_digit_day() {
+    let record =
+        parse_line(r#"1.2.3.4 - bob [1/Jul/2016:10:00:00 +0000] "GET / HTTP/1.1" 200 5"#).unwrap();
+    assert_eq!(record.date, utc("2016-07-01T10:00:00Z"));
+}
+
+#[test]
+fn dash_user_and_dash_size_are_absent() {
+    let record =
+        parse_line(r#"1.2.3.4 - - [12/Jul/2000 05:11:41 +0000] "GET / HTTP/1.0" 304 -"#).unwrap();
+    assert_eq!(record.user, None);
+    assert_eq!(record.size, None);
+}
+
+#[test]
+fn any_offset_is_stored_as_the_utc_instant() {
+    for (offset, expected) in [
+        ("+0000", "2000-07-12T05:11:41Z"),
+        ("+0530", "2000-07-11T23:41:41Z"),
+        ("-1000", "2000-07-12T15:11:41Z"),
+    ] {
+        let line =
+            format!(r#"1.2.3.4 - bob [12/Jul/2000:05:11:41 {offset}] "GET / HTTP/1.0" 200 1"#);
+        assert_eq!(parse_line(&line).unwrap().date, utc(expected), "{offset}");
+    }
+}
+
+#[test]
+fn trailing_carriage_return_is_tolerated() {
+    let line = format!("{}\r", common::fixture_lines()[3]);
+    assert_eq!(
+        parse_line(&line).unwrap(),
+        parse_line(common::fixture_lines()[3]).unwrap()
+    );
+}
+
+#[test]
+fn malformed_lines_are_refused_with_a_reason() {
+    type Expect = fn(&ParseError) -> bool;
+    let cases: &[(&str, Expect)] = &[
+        ("", |e| *e == ParseError::Empty),
+        ("   ", |e| *e == ParseError::Empty),
+        ("hello world", |e| *e == ParseError::Shape),
+        (
+            r#"1.2.3.4 - bob [12/Jul/2000 05:11:41 +0000] "GET / HTTP/1.0" 200"#,
+            |e| *e == ParseError::Shape,
+        ),
+        (
+            r#"1.2.3.4 - bob [12/Jul/2000 05:11:41 +0000 "GET / HTTP/1.0" 200 1"#,
+            |e| *e == ParseError::Shape,
+        ),
+        (
+            r#"1.2.3.4 - bob [12/Jul/2000 05:11:41 +0000] "GET / HTTP/1.0" 200 1 trailing"#,
+            |e| *e == ParseError::Shape,
+        ),
+        (
+            r#"1.2.3.4 - bob [32/Jul/2000 05:11:41 +0000] "GET / HTTP/1.0" 200 1"#,
+            |e| matches!(e, ParseError::Date(_)),
+        ),
+        (
+            r#"1.2.3.4 - bob [30/Feb/2000 05:11:41 +0000] "GET / HTTP/1.0" 200 1"#,
+            |e| matches!(e, ParseError::Date(_)),
+        ),
+        (
+            r#"1.2.3.4 - bob [12/Jux/2000 05:11:41 +0000] "GET / HTTP/1.0" 200 1"#,
+            |e| matches!(e, ParseError::Date(_)),
+        ),
+        (
+            r#"1.2.3.4 - bob [12/Jul/2000 25:11:41 +0000] "GET / HTTP/1.0" 200 1"#,
+            |e| matches!(e, ParseError::Date(_)),
+        ),
+        (
+            r#"1.2.3.4 - bob [12/Jul/2000 05:11:41 +0099] "GET / HTTP/1.0" 200 1"#,
+            |e| matches!(e, ParseError::Date(_)),
+        ),
+        (
+            r#"1.2.3.4 - bob [12/Jul/2000 05:11:41] "GET / HTTP/1.0" 200 1"#,
+            |e| matches!(e, ParseError::Date(_)),
+        ),
+        (
+            r#"1.2.3.4 - bob [12/Jul/2000 05:11:41 +0000] "-" 408 0"#,
+            |e| matches!(e, ParseError::Request(_)),
+        ),
+        (
+            r#"1.2.3.4 - bob [12/Jul/2000 05:11:41 +0000] "GET /" 200 1"#,
+            |e| matches!(e, ParseError::Request(_)),
+        ),
+        (
+            r#"1.2.3.4 - bob [12/Jul/2000 05:11:41 +0000] "G3T / HTTP/1.0" 200 1"#,
+            |e| matches!(e, ParseError::Request(_)),
+        ),
+        (
+            r#"1.2.3.4 - bob [12/Jul/2000 05:11:41 +0000] "GET / HTTP/1.0" 999 1"#,
+            |e| matches!(e, ParseError::Code(_)),
+        ),
+        (
+            r#"1.2.3.4 - bob [12/Jul/2000 05:11:41 +0000] "GET / HTTP/1.0" 200 99999999999999999999"#,
+            |e| matches!(e, ParseError::Size(_)),
+        ),
+    ];
+    for (line, expected) in cases {
+        let error = parse_line(line).expect_err(line);
+        assert!(expected(&error), "{line:?} gave {error:?}");
+        assert!(!error.to_string().is_empty());
+    }
+}
+
+#[test]
+fn never_panics_on_truncations_or_noise() {
+    let line = r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.0" 200 2 "r" "u""#;
+    for end in 0..line.len() {
+        let _ = parse_line(&line[..end]);
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let alphabet: Vec<char> = " -[]\"/:+0123456789abcJulGETHTP.\\é\u{0}".chars().collect();
+    for _ in 0..20_000 {
+        let len = rng.gen_range(0..120);
+        let noise: String = (0..len)
+            .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+            .collect();
+        let _ = parse_line(&noise);
+    }
+}

@@ -1,0 +1,189 @@
+//! Reader actors and the queries they run: order, keyset paging, counts, and index use.
+
+mod common;
+
+use common::{store_lines, temp_db, TempDb};
+use loggerator::db::connection::open_reader;
+use loggerator::db::log_query::{count, explain_page, fetch_page, Cursor, LogFilter, LogQuery};
+use loggerator::db::reader::{CountLogs, QueryLogs, Reader};
+
+/// Lines whose dates collide, so ordering must fall back to arrival.
+fn lines() -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..30 {
+        let day = 1 + i % 3;
+        let (method, code) = [("GET", 200), ("POST", 500), ("PUT", 403)][i % 3];
+        let user = ["ann", "bob"][i % 2];
+        out.push(format!(
+            r#"10.0.0.{i} - {user} [0{day}/Jul/2000 05:00:00 +0000] "{method} /p/{i} HTTP/1.0" {code} {i}"#
+        ));
+    }
+    out
+}
+
+fn db() -> TempDb {
+    let db = temp_db();
+    store_lines(&db, "src:1", &lines());
+    db
+}
+
+fn query(filter: LogFilter, limit: i64) -> LogQuery {
+    LogQuery {
+        filter,
+        after: None,
+        limit,
+    }
+}
+
+#[test]
+fn pages_are_newest_first_with_arrival_breaking_ties() {
+    let db = db();
+    let mut conn = open_reader(&db.path).unwrap();
+    let page = fetch_page(&mut conn, &query(LogFilter::default(), 1000)).unwrap();
+    let keys: Vec<(i64, i64)> = page.rows.iter().map(|r| (r.date, r.id)).collect();
+    let mut expected = keys.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(keys, expected);
+    assert_eq!(keys.len(), 30);
+    // Within one date, later arrivals first.
+    assert!(keys[0].0 == keys[1].0 && keys[0].1 > keys[1].1);
+    assert_eq!(page.next, None);
+}
+
+#[test]
+fn keyset_pages_cover_every_row_once() {
+    let db = db();
+    let mut conn = open_reader(&db.path).unwrap();
+    for filter in [
+        LogFilter::default(),
+        LogFilter {
+            user: Some("ann".into()),
+            ..LogFilter::default()
+        },
+    ] {
+        let all = fetch_page(&mut conn, &query(filter.clone(), 1000))
+            .unwrap()
+            .rows;
+        let mut paged = Vec::new();
+        let mut q = query(filter, 4);
+        loop {
+            let page = fetch_page(&mut conn, &q).unwrap();
+            assert!(page.rows.len() <= 4);
+            paged.extend(page.rows);
+            match page.next {
+                Some(cursor) => q.after = Some(cursor),
+                None => break,
+            }
+        }
+        assert_eq!(paged, all);
+    }
+}
+
+#[test]
+fn counts_match_the_filters() {
+    let db = db();
+    let mut conn = open_reader(&db.path).unwrap();
+    let f = |code, method: Option<&str>| LogFilter {
+        code,
+        method: method.map(str::to_owned),
+        ..LogFilter::default()
+    };
+    assert_eq!(count(&mut conn, &LogFilter::default()).unwrap(), 30);
+    assert_eq!(count(&mut conn, &f(Some(500), None)).unwrap(), 10);
+    assert_eq!(count(&mut conn, &f(Some(500), Some("POST"))).unwrap(), 10);
+    assert_eq!(count(&mut conn, &f(Some(500), Some("GET"))).unwrap(), 0);
+    let july2 = LogFilter {
+        since: Some(962_496_000),
+        until: Some(962_582_400),
+        ..LogFilter::default()
+    };
+    assert_eq!(count(&mut conn, &july2).unwrap(), 10);
+}
+
+#[test]
+fn the_listing_and_each_filter_use_an_index_and_no_sort() {
+    let db = db();
+    let mut conn = open_reader(&db.path).unwrap();
+    let after = Some(Cursor {
+        date: 962_600_000,
+        id: 10,
+    });
+    let filters = [
+        LogFilter::default(),
+        LogFilter {
+            code: Some(500),
+            ..LogFilter::default()
+        },
+        LogFilter {
+            method: Some("GET".into()),
+            ..LogFilter::default()
+        },
+        LogFilter {
+            user: Some("ann".into()),
+            ..LogFilter::default()
+        },
+        LogFilter {
+            since: Some(0),
+            until: Some(962_600_000),
+            ..LogFilter::default()
+        },
+    ];
+    for filter in filters {
+        for after in [None, after] {
+            let plan = explain_page(
+                &mut conn,
+                &LogQuery {
+                    filter: filter.clone(),
+                    after,
+                    limit: 100,
+                },
+            )
+            .unwrap();
+            let text = plan.join(" | ");
+            assert!(
+                plan.iter().all(|step| !step.contains("TEMP B-TREE")),
+                "sorts: {text}"
+            );
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("USING INDEX")
+                        || step.contains("USING COVERING INDEX")),
+                "no index: {text}"
+            );
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn reader_actors_answer_queries_with_source_addresses() {
+    let db = db();
+    let readers = Reader::start_pool(vec![
+        open_reader(&db.path).unwrap(),
+        open_reader(&db.path).unwrap(),
+    ]);
+    let filter = LogFilter {
+        code: Some(403),
+        ..LogFilter::default()
+    };
+    let (page, sources) = readers
+        .send(QueryLogs {
+            query: query(filter.clone(), 3),
+            permit: None,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(page.rows.len(), 3);
+    assert!(page.rows.iter().all(|r| r.code == 403 && r.method == "PUT"));
+    assert_eq!(sources, vec!["src:1"; 3]);
+    assert!(page.next.is_some());
+    let n = readers
+        .send(CountLogs {
+            filter,
+            permit: None,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 10);
+}

@@ -19,6 +19,9 @@ use crate::db::DbError;
 use crate::http::{self, AppState, ReaderPool};
 use crate::ingest::{IngestActor, IngestConfig, Shutdown, SourceStatus};
 
+/// How long shutdown waits for one source's last lines to be committed.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub sources: Vec<String>,
@@ -134,9 +137,16 @@ impl Service {
         info!("shutting down: stopping the HTTP server");
         self.server.stop(true).await;
         info!("flushing {} sources", self.ingesters.len());
-        for ingester in &self.ingesters {
-            if ingester.send(Shutdown).await.is_err() {
-                error!("an ingest actor was gone before it could flush");
+        for (ingester, status) in self.ingesters.iter().zip(&self.sources) {
+            // A database that keeps refusing writes must not keep the process from exiting.
+            match tokio::time::timeout(FLUSH_TIMEOUT, ingester.send(Shutdown)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => error!("source {}: gone before it could flush", status.address),
+                Err(_) => error!(
+                    "source {}: could not store its last lines within {} s",
+                    status.address,
+                    FLUSH_TIMEOUT.as_secs()
+                ),
             }
         }
         match self.writer.send(Checkpoint).await {

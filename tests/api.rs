@@ -134,6 +134,7 @@ async fn each_filter_and_their_combinations() {
             Box::new(|r| r.code == 200 && r.method == "GET" && r.date < JULY_20),
         ),
         ("user=nobody", Box::new(|_| false)),
+        ("user=-", Box::new(|r| r.user.is_none())),
     ];
     for (query, keep) in cases {
         let expected = f.expected(keep);

@@ -4,6 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
+use actix::Addr;
 use common::{fixture_lines, temp_db};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -13,10 +14,32 @@ use loggerator::db::schema::{logs, rejected_lines};
 use loggerator::db::writer::{
     rows_of, Checkpoint, DbWriter, RegisterSource, WriteBatch, WriteSummary,
 };
+use loggerator::db::DbError;
 use loggerator::entry::Entry;
 
 fn entries(lines: &[&str]) -> Arc<Vec<Entry>> {
     Arc::new(lines.iter().map(|l| Entry::from_line(l)).collect())
+}
+
+async fn register(writer: &Addr<DbWriter>, address: &str) -> i64 {
+    writer
+        .send(RegisterSource {
+            address: address.into(),
+        })
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn write(
+    writer: &Addr<DbWriter>,
+    source_id: i64,
+    entries: Arc<Vec<Entry>>,
+) -> Result<WriteSummary, DbError> {
+    writer
+        .send(WriteBatch { source_id, entries })
+        .await
+        .unwrap()
 }
 
 fn counts(path: &std::path::Path) -> (i64, i64) {
@@ -30,24 +53,11 @@ fn counts(path: &std::path::Path) -> (i64, i64) {
 async fn stores_parsed_and_rejected_lines_of_a_batch() {
     let db = temp_db();
     let writer = DbWriter::start(open_writer(&db.path).unwrap());
-    let source_id = writer
-        .send(RegisterSource {
-            address: "a:1".into(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let source_id = register(&writer, "a:1").await;
 
     let mut lines = fixture_lines();
     lines.insert(3, "garbage");
-    let summary = writer
-        .send(WriteBatch {
-            source_id,
-            entries: entries(&lines),
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let summary = write(&writer, source_id, entries(&lines)).await.unwrap();
     assert_eq!(
         summary,
         WriteSummary {
@@ -81,22 +91,9 @@ async fn stores_parsed_and_rejected_lines_of_a_batch() {
 async fn a_batch_larger_than_one_statement_is_stored_whole() {
     let db = temp_db();
     let writer = DbWriter::start(open_writer(&db.path).unwrap());
-    let source_id = writer
-        .send(RegisterSource {
-            address: "a:1".into(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let source_id = register(&writer, "a:1").await;
     let lines: Vec<&str> = (0..1_234).map(|i| fixture_lines()[i % 60]).collect();
-    let summary = writer
-        .send(WriteBatch {
-            source_id,
-            entries: entries(&lines),
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let summary = write(&writer, source_id, entries(&lines)).await.unwrap();
     assert_eq!(summary.stored, 1_234);
     assert_eq!(counts(&db.path), (1_234, 0));
 }
@@ -111,20 +108,13 @@ async fn a_failing_batch_leaves_nothing_behind() {
     )
     .unwrap();
     let writer = DbWriter::start(conn);
-    let source_id = writer
-        .send(RegisterSource {
-            address: "a:1".into(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    let result = writer
-        .send(WriteBatch {
-            source_id,
-            entries: entries(&[fixture_lines()[0], "garbage"]),
-        })
-        .await
-        .unwrap();
+    let source_id = register(&writer, "a:1").await;
+    let result = write(
+        &writer,
+        source_id,
+        entries(&[fixture_lines()[0], "garbage"]),
+    )
+    .await;
     assert!(result.is_err());
     assert_eq!(
         counts(&db.path),
@@ -133,15 +123,8 @@ async fn a_failing_batch_leaves_nothing_behind() {
     );
 
     // The writer is still usable afterwards.
-    let summary = writer
-        .send(WriteBatch {
-            source_id,
-            entries: entries(&fixture_lines()[..2]),
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(summary.stored, 2);
+    let summary = write(&writer, source_id, entries(&fixture_lines()[..2])).await;
+    assert_eq!(summary.unwrap().stored, 2);
 }
 
 #[test]
@@ -165,39 +148,14 @@ async fn start_up_keeps_existing_data_and_sources() {
     let db = temp_db();
     {
         let writer = DbWriter::start(open_writer(&db.path).unwrap());
-        let id = writer
-            .send(RegisterSource {
-                address: "a:1".into(),
-            })
-            .await
-            .unwrap()
-            .unwrap();
-        writer
-            .send(WriteBatch {
-                source_id: id,
-                entries: entries(&fixture_lines()),
-            })
-            .await
-            .unwrap()
-            .unwrap();
+        let id = register(&writer, "a:1").await;
+        write(&writer, id, entries(&fixture_lines())).await.unwrap();
         writer.send(Checkpoint).await.unwrap().unwrap();
     }
     let writer = DbWriter::start(open_writer(&db.path).unwrap());
     assert_eq!(counts(&db.path), (60, 0));
-    let again = writer
-        .send(RegisterSource {
-            address: "a:1".into(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    let other = writer
-        .send(RegisterSource {
-            address: "b:2".into(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let again = register(&writer, "a:1").await;
+    let other = register(&writer, "b:2").await;
     assert_eq!(again, 1);
     assert_ne!(other, again);
 }

@@ -123,6 +123,10 @@ fn the_listing_and_each_filter_use_an_index_and_no_sort() {
             ..LogFilter::default()
         },
         LogFilter {
+            user: Some("-".into()),
+            ..LogFilter::default()
+        },
+        LogFilter {
             since: Some(0),
             until: Some(962_600_000),
             ..LogFilter::default()

@@ -87,8 +87,11 @@ fn filtered(filter: &LogFilter) -> logs::BoxedQuery<'static, Sqlite> {
     if let Some(method) = &filter.method {
         query = query.filter(logs::method.eq(method.clone()));
     }
-    if let Some(user) = &filter.user {
-        query = query.filter(logs::user.eq(user.clone()));
+    match filter.user.as_deref() {
+        // Logs write `-` for "no user", which is stored as NULL.
+        Some("-") => query = query.filter(logs::user.is_null()),
+        Some(user) => query = query.filter(logs::user.eq(user.to_owned())),
+        None => {}
     }
     if let Some(since) = filter.since {
         query = query.filter(logs::date.ge(since));

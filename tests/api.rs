@@ -289,3 +289,66 @@ async fn health_and_sources() {
         "this service was started with no sources"
     );
 }
+
+#[actix_rt::test]
+async fn rejected_lines_are_listed_newest_first_with_reasons_and_pages() {
+    use loggerator::db::connection::open_writer;
+    use loggerator::db::writer::{register_source, write_batch};
+    use loggerator::entry::Entry;
+
+    let db = temp_db();
+    {
+        let mut conn = open_writer(&db.path).unwrap();
+        let id = register_source(&mut conn, "bad:1").unwrap();
+        let mut entries: Vec<Entry> = (0..5)
+            .map(|i| Entry::from_line(&format!("garbage {i}")))
+            .collect();
+        entries.push(Entry::from_line(common::fixture_lines()[0]));
+        entries.push(Entry::Rejected {
+            line: b"caf\xe9".to_vec(),
+            reason: "invalid UTF-8 at byte 3".into(),
+        });
+        write_batch(&mut conn, id, &entries).unwrap();
+    }
+    let service = start_service(service_config(&db, vec![])).await;
+    let base = format!("http://{}", service.http_addr);
+
+    let mut url = format!("{base}/rejected?limit=4");
+    let mut seen = Vec::new();
+    loop {
+        let (status, link, body) = get_url(&url).await;
+        assert_eq!(status, 200, "{body}");
+        seen.extend(body.as_array().unwrap().iter().cloned());
+        match link {
+            Some(link) => url = next_link(&link),
+            None => break,
+        }
+    }
+    let lines: Vec<&str> = seen.iter().map(|r| r["line"].as_str().unwrap()).collect();
+    assert_eq!(
+        lines,
+        vec![
+            "caf\u{fffd}",
+            "garbage 4",
+            "garbage 3",
+            "garbage 2",
+            "garbage 1",
+            "garbage 0"
+        ]
+    );
+    assert_eq!(seen[0]["reason"], "invalid UTF-8 at byte 3");
+    assert!(seen[1]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("does not match"));
+    assert!(seen.iter().all(|r| r["source"] == "bad:1"));
+
+    let (status, _, body) = get_url(&format!("{base}/rejected?code=500")).await;
+    assert_eq!((status, body["parameter"].as_str()), (400, Some("code")));
+    // A /logs cursor is not a /rejected cursor.
+    let (_, link, _) = get_url(&format!("{base}/logs?limit=1")).await;
+    assert!(link.is_none(), "only one parsed line");
+    let logs_cursor = loggerator::db::log_query::Cursor { date: 1, id: 2 }.encode();
+    let (status, _, body) = get_url(&format!("{base}/rejected?cursor={logs_cursor}")).await;
+    assert_eq!((status, body["parameter"].as_str()), (400, Some("cursor")));
+}

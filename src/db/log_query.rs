@@ -1,14 +1,13 @@
-//! The queries behind `GET /logs` and `GET /logs/count`, and their keyset cursor.
+//! The queries behind `GET /logs`, `GET /logs/count` and `GET /rejected`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Integer, Text};
 use diesel::sqlite::Sqlite;
 
-use super::schema::{logs, sources};
+use super::cursor;
+use super::schema::{logs, rejected_lines, sources};
 
 /// Filters combined with AND. `method` is expected upper-cased, as it is stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,19 +29,13 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// Opaque to clients so the paging scheme can change without breaking them.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.date, self.id))
+        cursor::encode(&[self.date, self.id])
     }
 
     pub fn decode(text: &str) -> Option<Cursor> {
-        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-        let text = std::str::from_utf8(&bytes).ok()?;
-        let (date, id) = text.split_once(':')?;
-        Some(Cursor {
-            date: date.parse().ok()?,
-            id: id.parse().ok()?,
-        })
+        let [date, id] = cursor::decode(text)?;
+        Some(Cursor { date, id })
     }
 }
 
@@ -142,6 +135,41 @@ pub fn source_addresses(conn: &mut SqliteConnection) -> QueryResult<Vec<(i64, St
     sources::table
         .select((sources::id, sources::address))
         .load(conn)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = rejected_lines)]
+#[diesel(check_for_backend(Sqlite))]
+pub struct RejectedRow {
+    pub id: i64,
+    pub source_id: i64,
+    pub received_at: i64,
+    pub line: Vec<u8>,
+    pub reason: String,
+}
+
+/// A page of rejected lines, newest first; `next` is the id to continue below.
+pub fn fetch_rejected(
+    conn: &mut SqliteConnection,
+    before_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<(Vec<RejectedRow>, Option<i64>)> {
+    let mut query = rejected_lines::table.into_boxed();
+    if let Some(id) = before_id {
+        query = query.filter(rejected_lines::id.lt(id));
+    }
+    let mut rows: Vec<RejectedRow> = query
+        .order(rejected_lines::id.desc())
+        .limit(limit + 1)
+        .select(RejectedRow::as_select())
+        .load(conn)?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok((rows, next))
 }
 
 /// `EXPLAIN QUERY PLAN` of the page query: the detail column of each step.

@@ -2,6 +2,7 @@
 //! owned by the [`reader::Reader`] pool, and the queries they run.
 
 pub mod connection;
+pub mod cursor;
 pub mod error;
 pub mod log_query;
 pub mod reader;

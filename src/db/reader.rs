@@ -8,7 +8,7 @@ use actix::prelude::*;
 use diesel::SqliteConnection;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::log_query::{self, LogFilter, LogPage, LogQuery};
+use super::log_query::{self, LogFilter, LogPage, LogQuery, RejectedRow};
 use super::DbError;
 
 pub struct Reader {
@@ -72,6 +72,32 @@ pub struct QueryLogs {
 pub struct CountLogs {
     pub filter: LogFilter,
     pub permit: Option<OwnedSemaphorePermit>,
+}
+
+/// A page of rejected lines (newest first), each with its source's address, and the id to
+/// continue below if more exist.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(Vec<(RejectedRow, String)>, Option<i64>), DbError>")]
+pub struct QueryRejected {
+    pub before_id: Option<i64>,
+    pub limit: i64,
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Handler<QueryRejected> for Reader {
+    type Result = Result<(Vec<(RejectedRow, String)>, Option<i64>), DbError>;
+
+    fn handle(&mut self, msg: QueryRejected, _: &mut Self::Context) -> Self::Result {
+        let (rows, next) = log_query::fetch_rejected(&mut self.conn, msg.before_id, msg.limit)?;
+        let rows = rows
+            .into_iter()
+            .map(|row| {
+                let source = self.address_of(row.source_id)?;
+                Ok((row, source))
+            })
+            .collect::<Result<_, DbError>>()?;
+        Ok((rows, next))
+    }
 }
 
 impl Handler<QueryLogs> for Reader {

@@ -5,6 +5,7 @@ use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
 
 use super::error::ApiError;
+use super::paging::next_link;
 use super::params::{count_params, list_params, Format};
 use super::AppState;
 use crate::db::log_query::{LogQuery, LogRow};
@@ -71,19 +72,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 
     let mut response = HttpResponse::Ok();
     if let Some(next) = page.next {
-        // As GitHub's API does: the body stays a plain array, the next page is in a header.
-        let mut pairs: Vec<(&str, &str)> = params
-            .pairs
-            .iter()
-            .filter(|(name, _)| name != "cursor")
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
-        let cursor = next.encode();
-        pairs.push(("cursor", &cursor));
-        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-        let info = req.connection_info();
-        let url = format!("{}://{}{}?{query}", info.scheme(), info.host(), req.path());
-        response.insert_header(("Link", format!("<{url}>; rel=\"next\"")));
+        response.insert_header(next_link(&req, &params.pairs, &next.encode()));
     }
     Ok(match params.format {
         Format::Lines => {

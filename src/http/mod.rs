@@ -3,8 +3,10 @@
 
 pub mod error;
 pub mod logs;
+pub mod paging;
 pub mod params;
 pub mod reader_pool;
+pub mod rejected;
 pub mod sources;
 
 use std::sync::Arc;
@@ -23,6 +25,7 @@ pub struct AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/logs", web::get().to(logs::list))
         .route("/logs/count", web::get().to(logs::count))
+        .route("/rejected", web::get().to(rejected::list))
         .route("/sources", web::get().to(sources::list))
         .route("/healthz", web::get().to(sources::health))
         .default_service(web::to(not_found));

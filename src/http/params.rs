@@ -1,9 +1,10 @@
-//! The query string of `/logs` and `/logs/count`, validated into typed values. Every refusal
+//! The query strings of `/logs`, `/logs/count` and `/rejected`, validated into typed values. Every refusal
 //! names the parameter at fault.
 
 use chrono::{DateTime, NaiveDate};
 
 use super::error::ApiError;
+use crate::db::cursor;
 use crate::db::log_query::{Cursor, LogFilter};
 
 pub const DEFAULT_LIMIT: i64 = 100;
@@ -127,28 +128,8 @@ pub fn list_params(query: &str) -> Result<ListParams, ApiError> {
     };
     for (name, value) in &pairs {
         match name.as_str() {
-            "limit" => {
-                params.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| {
-                        ApiError::bad(
-                            "limit",
-                            format!(
-                                "limit must be an integer from 1 to {MAX_LIMIT}, not {value:?}"
-                            ),
-                        )
-                    })?
-            }
-            "cursor" => {
-                params.cursor = Some(Cursor::decode(value).ok_or_else(|| {
-                    ApiError::bad(
-                        "cursor",
-                        "cursor is not one this server handed out (take it from the Link header)",
-                    )
-                })?)
-            }
+            "limit" => params.limit = limit_of(value)?,
+            "cursor" => params.cursor = Some(Cursor::decode(value).ok_or_else(bad_cursor)?),
             "format" => {
                 params.format = match value.as_str() {
                     "json" => Format::Json,
@@ -170,6 +151,54 @@ pub fn list_params(query: &str) -> Result<ListParams, ApiError> {
 
 pub fn count_params(query: &str) -> Result<LogFilter, ApiError> {
     filter_of(&pairs_of(query, &[FILTERS])?)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedParams {
+    pub limit: i64,
+    pub before_id: Option<i64>,
+    pub pairs: Vec<(String, String)>,
+}
+
+pub fn rejected_params(query: &str) -> Result<RejectedParams, ApiError> {
+    let pairs = pairs_of(query, &[&["limit", "cursor"]])?;
+    let mut params = RejectedParams {
+        limit: DEFAULT_LIMIT,
+        before_id: None,
+        pairs: Vec::new(),
+    };
+    for (name, value) in &pairs {
+        match name.as_str() {
+            "limit" => params.limit = limit_of(value)?,
+            "cursor" => {
+                let [id] = cursor::decode(value).ok_or_else(bad_cursor)?;
+                params.before_id = Some(id);
+            }
+            _ => {}
+        }
+    }
+    params.pairs = pairs;
+    Ok(params)
+}
+
+fn limit_of(value: &str) -> Result<i64, ApiError> {
+    value
+        .parse()
+        .ok()
+        .filter(|l| (1..=MAX_LIMIT).contains(l))
+        .ok_or_else(|| {
+            ApiError::bad(
+                "limit",
+                format!("limit must be an integer from 1 to {MAX_LIMIT}, not {value:?}"),
+            )
+        })
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::bad(
+        "cursor",
+        "cursor is not one this server handed out here (take it from the Link header)",
+    )
 }
 
 #[cfg(test)]

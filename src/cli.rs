@@ -117,6 +117,10 @@ pub struct Tuning {
     /// Reconnect when a source closes cleanly, for sources that keep producing.
     #[arg(long, env = "LOGGERATOR_RECONNECT_AFTER_EOF")]
     pub reconnect_after_eof: bool,
+    /// Store again the lines a reconnected source replays (by default, a connection whose first
+    /// lines repeat the stream's is taken as a replay and the lines already received are skipped).
+    #[arg(long, env = "LOGGERATOR_KEEP_REPLAYED")]
+    pub keep_replayed: bool,
 }
 
 impl Tuning {
@@ -144,6 +148,7 @@ impl Tuning {
                     max: Duration::from_millis(self.backoff_max_ms.max(self.backoff_initial_ms)),
                 },
                 reconnect_after_eof: self.reconnect_after_eof,
+                skip_replayed: !self.keep_replayed,
                 ..IngestConfig::default()
             },
         }

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::DemoArgs;
 use crate::emulator;
-use crate::service::{shutdown_signal, Service, StartError};
+use crate::service::{run_until_signal, Service, StartError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -18,7 +18,8 @@ pub enum DemoError {
     Start(#[from] StartError),
 }
 
-pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
+/// Returns how many received lines could not be stored.
+pub async fn run(args: DemoArgs) -> Result<u64, DemoError> {
     let mut sources = Vec::new();
     for seed in 1..=args.source_count.max(1) {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -55,7 +56,5 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         args.count,
         db.display(),
     );
-    shutdown_signal().await;
-    service.shutdown().await;
-    Ok(())
+    Ok(run_until_signal(service).await)
 }

@@ -27,7 +27,7 @@ impl Entry {
                 ),
                 line: prefix.to_vec(),
             },
-            Frame::Line(bytes) => match std::str::from_utf8(&bytes) {
+            Frame::Line(bytes) | Frame::Unterminated(bytes) => match std::str::from_utf8(&bytes) {
                 Err(e) => Entry::Rejected {
                     reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
                     line: bytes.to_vec(),

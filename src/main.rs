@@ -5,8 +5,16 @@ use log::error;
 use tokio::net::TcpListener;
 
 use loggerator::cli::{Cli, Command};
-use loggerator::service::{shutdown_signal, Service};
+use loggerator::service::{run_until_signal, shutdown_signal, Service};
 use loggerator::{demo, emulator};
+
+/// Losing received lines is a failure the exit code must show.
+fn lost_lines(lost: u64) -> Result<(), Box<dyn std::error::Error>> {
+    if lost > 0 {
+        return Err(format!("{lost} received lines could not be stored").into());
+    }
+    Ok(())
+}
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -19,8 +27,7 @@ fn main() -> ExitCode {
                     .tuning
                     .service_config(args.sources, args.db, args.listen);
                 let service = Service::start(config).await?;
-                shutdown_signal().await;
-                service.shutdown().await;
+                lost_lines(run_until_signal(service).await)?;
             }
             Command::Emulate(args) => {
                 let listener = TcpListener::bind((args.host.as_str(), args.port)).await?;
@@ -29,7 +36,7 @@ fn main() -> ExitCode {
                     _ = shutdown_signal() => {}
                 }
             }
-            Command::Demo(args) => demo::run(args).await?,
+            Command::Demo(args) => lost_lines(demo::run(args).await?)?,
         }
         Ok(())
     });

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 use actix_web::{middleware, web, App, HttpServer};
+use futures_util::future::join_all;
 use log::{error, info, warn};
 use thiserror::Error;
 
@@ -19,7 +20,7 @@ use crate::db::DbError;
 use crate::http::{self, AppState, ReaderPool};
 use crate::ingest::{IngestActor, IngestConfig, Shutdown, SourceStatus};
 
-/// How long shutdown waits for one source's last lines to be committed.
+/// How long shutdown waits for the sources' last lines to be committed.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
@@ -132,29 +133,59 @@ impl Service {
         })
     }
 
-    /// Stops accepting requests, stores every line already received, and checkpoints the WAL.
-    pub async fn shutdown(self) {
-        info!("shutting down: stopping the HTTP server");
-        self.server.stop(true).await;
-        info!("flushing {} sources", self.ingesters.len());
-        for (ingester, status) in self.ingesters.iter().zip(&self.sources) {
+    /// Stops accepting requests and reading sources, stores every line already received, and
+    /// checkpoints the WAL. Returns how many received lines could not be stored.
+    pub async fn shutdown(self) -> u64 {
+        info!(
+            "shutting down: stopping the HTTP server and flushing {} sources",
+            self.ingesters.len()
+        );
+        // Every source stops reading at once; each then commits what it holds.
+        let flushes = join_all(self.ingesters.iter().map(|i| i.send(Shutdown)));
+        let (_, flushed) = tokio::join!(
+            self.server.stop(true),
             // A database that keeps refusing writes must not keep the process from exiting.
-            match tokio::time::timeout(FLUSH_TIMEOUT, ingester.send(Shutdown)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => error!("source {}: gone before it could flush", status.address),
-                Err(_) => error!(
-                    "source {}: could not store its last lines within {} s",
-                    status.address,
-                    FLUSH_TIMEOUT.as_secs()
-                ),
+            tokio::time::timeout(FLUSH_TIMEOUT, flushes)
+        );
+        match flushed {
+            Err(_) => error!(
+                "sources could not store their last lines within {} s",
+                FLUSH_TIMEOUT.as_secs()
+            ),
+            Ok(results) if results.iter().any(Result::is_err) => {
+                error!("an ingest actor was gone before it could flush")
             }
+            Ok(_) => {}
         }
         match self.writer.send(Checkpoint).await {
             Ok(Ok(())) => info!("database checkpointed"),
             Ok(Err(e)) => warn!("final checkpoint failed (the data is safe in the WAL): {e}"),
             Err(_) => error!("the database writer was gone before the final checkpoint"),
         }
+        self.sources
+            .iter()
+            .map(|s| {
+                let s = s.snapshot();
+                // Lines still held by a source that did not finish flushing are lost too.
+                s.lines_lost
+                    + s.lines_received.saturating_sub(
+                        s.lines_stored + s.lines_rejected + s.lines_replayed + s.lines_lost,
+                    )
+            })
+            .sum()
     }
+}
+
+/// Runs until SIGINT or SIGTERM, then shuts down; a second signal exits at once. Returns how
+/// many received lines could not be stored.
+pub async fn run_until_signal(service: Service) -> u64 {
+    shutdown_signal().await;
+    actix_rt::spawn(async {
+        shutdown_signal().await;
+        error!("second signal: exiting without waiting for the flush");
+        std::process::exit(130);
+    });
+    service.shutdown().await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -162,23 +162,10 @@ async fn the_demo_ingests_its_emulated_sources_and_serves_them() {
 
 #[actix_rt::test]
 async fn emulate_streams_count_lines_then_closes() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let running = spawn(&[
-        "emulate",
-        "--port",
-        &port.to_string(),
-        "--count",
-        "250",
-        "--seed",
-        "1",
-    ]);
-    running.find("emulating");
+    let running = spawn(&["emulate", "--port", "0", "--count", "250", "--seed", "1"]);
+    let address = running.find("127.0.0.1:");
     let mut text = String::new();
-    TcpStream::connect(("127.0.0.1", port))
+    TcpStream::connect(address.as_str())
         .await
         .unwrap()
         .read_to_string(&mut text)

@@ -96,6 +96,7 @@ fn config() -> IngestConfig {
         },
         reconnect_after_eof: false,
         write_retry: Duration::from_millis(5),
+        skip_replayed: true,
     }
 }
 
@@ -108,6 +109,12 @@ fn start(
     let recipient = writer.clone().start().recipient();
     let addr = IngestActor::start_supervised(status.clone(), recipient, config);
     (status, addr)
+}
+
+/// Distinct, parseable lines: a fixture line with its size replaced by `i`.
+fn numbered(i: usize) -> String {
+    let line = fixture_lines()[i % 60];
+    format!("{} {i}", line.rsplit_once(' ').unwrap().0)
 }
 
 async fn wait_state(status: &SourceStatus, state: SourceState) {
@@ -156,7 +163,10 @@ async fn stores_every_line_and_finishes_at_end_of_stream() {
         (60, 60, 0)
     );
     assert_eq!(snapshot.connection_attempts, 1);
+    // Not reconnected by default: give a wrong reconnect several backoff ceilings to show up.
+    tokio::time::sleep(config().backoff.max * 4).await;
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(status.state(), SourceState::Finished);
 }
 
 #[actix_rt::test]
@@ -284,25 +294,59 @@ async fn reconnects_after_a_broken_connection() {
 
 #[actix_rt::test]
 async fn reconnects_after_a_clean_close_only_when_asked_to() {
-    let payload = format!("{}\n", fixture_lines()[0]).into_bytes();
-    let (address, accepted) = serve_chunks(vec![payload]).await;
-    let writer = FakeWriter::default();
-    let (_status, _addr) = start(
-        address,
-        &writer,
-        IngestConfig {
+    for skip_replayed in [true, false] {
+        let payload = format!("{}\n", fixture_lines()[0]).into_bytes();
+        let (address, accepted) = serve_chunks(vec![payload]).await;
+        let writer = FakeWriter::default();
+        let config = IngestConfig {
             reconnect_after_eof: true,
+            skip_replayed,
             ..config()
-        },
-    );
-    eventually("three connections", WAIT, || async {
-        (accepted.load(Ordering::SeqCst) >= 3).then_some(())
-    })
-    .await;
-    eventually("three lines", WAIT, || async {
-        (writer.lines().len() >= 3).then_some(())
-    })
-    .await;
+        };
+        let (status, _addr) = start(address, &writer, config);
+        // Each connection's line is either stored or skipped as a replay.
+        eventually("three connections accounted for", WAIT, || async {
+            let handled = writer.lines().len() as u64 + status.snapshot().lines_replayed;
+            (handled >= 3).then_some(())
+        })
+        .await;
+        assert!(accepted.load(Ordering::SeqCst) >= 3);
+        let stored = writer.lines().len();
+        if skip_replayed {
+            // Every connection replays the same line: it is stored once.
+            assert_eq!(stored, 1);
+            assert!(status.snapshot().lines_replayed >= 2);
+        } else {
+            assert!(stored >= 3);
+            assert_eq!(status.snapshot().lines_replayed, 0);
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_replaying_source_that_breaks_midway_is_stored_exactly_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    // loggerator's behaviour: every connection streams the same lines from the first.
+    let lines: Vec<String> = (0..500).map(numbered).collect();
+    let stream = lines.join("\n") + "\n";
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let cut = stream.len() / 2 + 7; // in the middle of a line
+        socket.write_all(&stream.as_bytes()[..cut]).await.unwrap();
+        socket.set_zero_linger().unwrap();
+        drop(socket);
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.write_all(stream.as_bytes()).await.unwrap();
+    });
+    let writer = FakeWriter::default();
+    let (status, _addr) = start(address, &writer, config());
+
+    wait_state(&status, SourceState::Finished).await;
+    assert_eq!(writer.lines(), lines);
+    let snapshot = status.snapshot();
+    assert_eq!(snapshot.connection_attempts, 2);
+    assert_eq!(snapshot.lines_received, snapshot.lines_replayed + 500);
 }
 
 #[actix_rt::test]
@@ -416,4 +460,75 @@ async fn shutdown_stores_what_was_received() {
     assert_eq!(status.state(), SourceState::Stopped);
     assert_eq!(status.snapshot().lines_stored, 5);
     drop(done_tx);
+}
+
+#[actix_rt::test]
+async fn shutdown_stores_the_lines_still_in_the_read_buffer() {
+    let lines: Vec<String> = (0..100).map(numbered).collect();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    // All lines in one write, then a line cut short; the connection stays open.
+    let payload = lines.join("\n") + "\n" + &fixture_lines()[0][..30];
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.write_all(payload.as_bytes()).await.unwrap();
+        let _ = done_rx.await;
+    });
+    let gate = Arc::new(Semaphore::new(0));
+    let writer = FakeWriter {
+        gate: Some(gate.clone()),
+        ..FakeWriter::default()
+    };
+    let config = IngestConfig {
+        batch_size: 10,
+        ..config()
+    };
+    let (status, addr) = start(address, &writer, config);
+
+    // The first batch waits on the writer; the other 90 lines wait in the read buffer.
+    eventually("a full batch", WAIT, || async {
+        (status.snapshot().lines_received == 10).then_some(())
+    })
+    .await;
+    let shutdown = addr.send(Shutdown);
+    gate.add_permits(1000);
+    shutdown.await.unwrap();
+
+    assert_eq!(
+        writer.lines(),
+        lines,
+        "every complete line, and not the partial one"
+    );
+    let snapshot = status.snapshot();
+    assert_eq!(
+        (snapshot.lines_received, snapshot.lines_stored),
+        (100, 100),
+        "{snapshot:?}"
+    );
+    assert_eq!(status.state(), SourceState::Stopped);
+    drop(done_tx);
+}
+
+#[actix_rt::test]
+async fn a_connection_closed_before_any_line_is_retried() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let lines = fixture_lines();
+    let payload = lines.join("\n") + "\n";
+    tokio::spawn(async move {
+        // As a proxy does while the source behind it is not up yet.
+        let (socket, _) = listener.accept().await.unwrap();
+        drop(socket);
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.write_all(payload.as_bytes()).await.unwrap();
+    });
+    let writer = FakeWriter::default();
+    let (status, _addr) = start(address, &writer, config());
+
+    wait_state(&status, SourceState::Finished).await;
+    assert_eq!(writer.lines(), lines);
+    let snapshot = status.snapshot();
+    assert_eq!(snapshot.connection_attempts, 2);
+    assert!(snapshot.last_error.unwrap().contains("before any line"));
 }

@@ -14,7 +14,7 @@ use super::DbError;
 use crate::entry::Entry;
 use crate::parse::LogRecord;
 
-/// Rows per INSERT statement: 13 bound values a row keeps a statement well under SQLite's
+/// Rows per INSERT statement: 12 bound values a row keeps a statement well under SQLite's
 /// limit of 32,766 variables, and larger statements gain nothing measurable.
 pub const ROWS_PER_STATEMENT: usize = 500;
 

@@ -102,6 +102,16 @@ fn filter_of(pairs: &[(String, String)]) -> Result<LogFilter, ApiError> {
 
 /// An RFC 3339 instant (`2000-07-12T05:11:41Z`) or a day (`2000-07-12`, its midnight UTC).
 fn instant(parameter: &str, value: &str) -> Result<i64, ApiError> {
+    // An unencoded `+` in an offset (`...T05:11:41+02:00`) arrives as a space.
+    let repaired;
+    let split = |i: usize| Some((value.get(..i)?, value.get(i..)?));
+    let value = match value.len().checked_sub(6).and_then(split) {
+        Some((time, offset)) if offset.starts_with(' ') => {
+            repaired = format!("{time}+{}", &offset[1..]);
+            repaired.as_str()
+        }
+        _ => value,
+    };
     if let Ok(at) = DateTime::parse_from_rfc3339(value) {
         return Ok(at.timestamp());
     }
@@ -225,6 +235,12 @@ mod tests {
     }
 
     #[test]
+    fn an_unencoded_plus_in_an_offset_is_understood() {
+        let p = list_params("since=2000-07-01T02:00:00+02:00").unwrap();
+        assert_eq!(p.filter.since, Some(962_409_600));
+    }
+
+    #[test]
     fn defaults() {
         let p = list_params("").unwrap();
         assert_eq!(p.filter, LogFilter::default());
@@ -243,6 +259,7 @@ mod tests {
             ("user=", "user"),
             ("since=yesterday", "since"),
             ("since=2000-07-02&until=2000-07-01", "until"),
+            ("since=x%C3%A9%C3%A9%C3%A9%C3%A9", "since"),
             ("limit=0", "limit"),
             ("limit=10001", "limit"),
             ("cursor=nonsense!", "cursor"),

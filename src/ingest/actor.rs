@@ -5,6 +5,9 @@
 //! then stops, and the supervisor restarts it (same state) to reconnect after a backoff delay.
 //! While a batch is being committed the actor waits (`ctx.wait`), so it reads nothing more from
 //! the socket: memory stays bounded and TCP pushes back on a fast source.
+//!
+//! On [`Shutdown`] the socket reader is stopped (it reports end of stream), the lines already in
+//! the read buffer are handled as usual, and the answer comes once they are committed.
 
 use std::io;
 use std::mem;
@@ -14,11 +17,15 @@ use std::time::Duration;
 use actix::prelude::*;
 use log::{error, info, warn};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
 
 use super::backoff::{Backoff, BackoffConfig};
 use super::framing::{Frame, LineCodec};
+use super::replay::ReplayGuard;
 use super::status::{SourceState, SourceStatus};
+use super::stoppable::StopOnCancel;
 use crate::db::writer::{WriteBatch, WriteSummary};
 use crate::entry::Entry;
 
@@ -36,6 +43,8 @@ pub struct IngestConfig {
     pub reconnect_after_eof: bool,
     /// Pause before retrying a batch the database refused.
     pub write_retry: Duration,
+    /// Skip the lines a reconnection replays (see `replay.rs`) instead of storing them again.
+    pub skip_replayed: bool,
 }
 
 impl Default for IngestConfig {
@@ -51,6 +60,7 @@ impl Default for IngestConfig {
             },
             reconnect_after_eof: false,
             write_retry: Duration::from_secs(1),
+            skip_replayed: true,
         }
     }
 }
@@ -60,20 +70,29 @@ impl Default for IngestConfig {
 #[rtype(result = "()")]
 pub struct Shutdown;
 
+/// Retries for a batch during shutdown: an operator stopping the service expects it to exit.
+const SHUTDOWN_WRITE_ATTEMPTS: u32 = 3;
+
 pub struct IngestActor {
     status: Arc<SourceStatus>,
     writer: Recipient<WriteBatch>,
     config: IngestConfig,
     backoff: Backoff,
+    replay: ReplayGuard,
     pending: Vec<Entry>,
-    stream: Option<SpawnHandle>,
+    /// The current connection's stream, and the token that stops its reader.
+    stream: Option<(SpawnHandle, CancellationToken)>,
     flush_timer: Option<SpawnHandle>,
     /// The read error that ended the current stream, if one did.
     stream_error: Option<String>,
     /// Whether the current connection has delivered anything: only then is the backoff reset,
     /// so a source that accepts and drops at once still backs off.
     delivered: bool,
+    /// Set by the supervisor's restart: the next start waits for the backoff delay.
+    restarted: bool,
     shutting_down: bool,
+    /// Answered once the last lines are committed.
+    shutdown_reply: Option<oneshot::Sender<()>>,
 }
 
 impl IngestActor {
@@ -86,13 +105,16 @@ impl IngestActor {
             status,
             writer,
             backoff: Backoff::new(config.backoff),
+            replay: ReplayGuard::new(config.skip_replayed),
             pending: Vec::with_capacity(config.batch_size),
             config,
             stream: None,
             flush_timer: None,
             stream_error: None,
             delivered: false,
+            restarted: false,
             shutting_down: false,
+            shutdown_reply: None,
         }
     }
 
@@ -130,8 +152,12 @@ impl IngestActor {
         self.status.set_state(SourceState::Streaming);
         self.delivered = false;
         self.stream_error = None;
+        self.replay.connected();
+        let stop = CancellationToken::new();
+        let reader = StopOnCancel::new(socket, stop.clone());
         let codec = LineCodec::new(self.config.max_line_bytes);
-        self.stream = Some(ctx.add_stream(FramedRead::with_capacity(socket, codec, 64 * 1024)));
+        let handle = ctx.add_stream(FramedRead::with_capacity(reader, codec, 64 * 1024));
+        self.stream = Some((handle, stop));
     }
 
     /// Gives up on this connection: the supervisor restarts the actor, which reconnects later.
@@ -159,7 +185,7 @@ impl IngestActor {
             after(self, ctx);
             return;
         }
-        let write = self.write(None);
+        let write = self.write();
         ctx.wait(write.into_actor(self).map(move |result, act, ctx| {
             act.record(result);
             after(act, ctx);
@@ -167,15 +193,15 @@ impl IngestActor {
     }
 
     /// Takes the pending lines and writes them, retrying while the database refuses them
-    /// (up to `max_attempts` times if given).
+    /// (a few times only once shutdown has begun).
     fn write(
         &mut self,
-        max_attempts: Option<u32>,
     ) -> impl std::future::Future<Output = Result<WriteSummary, usize>> + 'static {
         let entries = Arc::new(mem::replace(
             &mut self.pending,
             Vec::with_capacity(self.config.batch_size),
         ));
+        let max_attempts = self.shutting_down.then_some(SHUTDOWN_WRITE_ATTEMPTS);
         let writer = self.writer.clone();
         let status = self.status.clone();
         let retry = self.config.write_retry;
@@ -216,10 +242,25 @@ impl IngestActor {
     fn record(&mut self, result: Result<WriteSummary, usize>) {
         match result {
             Ok(summary) => self.status.add_committed(summary.stored, summary.rejected),
-            Err(lost) => error!(
-                "source {}: {lost} received lines could not be stored",
-                self.status.address
-            ),
+            Err(lost) => {
+                error!(
+                    "source {}: {lost} received lines could not be stored",
+                    self.status.address
+                );
+                self.status.add_lost(lost as u64);
+                self.status
+                    .record_error(format!("{lost} received lines could not be stored"));
+            }
+        }
+    }
+
+    /// The last lines are committed (or given up on): answer the Shutdown.
+    fn stopped(&mut self) {
+        if self.status.state() != SourceState::Finished {
+            self.status.set_state(SourceState::Stopped);
+        }
+        if let Some(reply) = self.shutdown_reply.take() {
+            let _ = reply.send(());
         }
     }
 }
@@ -231,7 +272,7 @@ impl Actor for IngestActor {
         if self.shutting_down {
             return;
         }
-        if self.status.snapshot().connection_attempts == 0 {
+        if !self.restarted {
             self.connect(ctx);
             return;
         }
@@ -248,6 +289,7 @@ impl Actor for IngestActor {
 
 impl Supervised for IngestActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
+        self.restarted = true;
         // Handles belong to the context that was just torn down.
         self.stream = None;
         self.flush_timer = None;
@@ -256,10 +298,16 @@ impl Supervised for IngestActor {
 
 impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
     fn handle(&mut self, item: Result<Frame, io::Error>, ctx: &mut Context<Self>) {
-        if self.shutting_down {
-            return;
-        }
         let frame = match item {
+            Ok(Frame::Unterminated(partial)) if self.shutting_down => {
+                // The reader was stopped in the middle of a line: it was never received whole.
+                info!(
+                    "source {}: {} bytes of an incomplete line left unread at shutdown",
+                    self.status.address,
+                    partial.len()
+                );
+                return;
+            }
             Ok(frame) => frame,
             Err(e) => {
                 // FramedRead ends the stream after an I/O error; `finished` reconnects.
@@ -272,7 +320,10 @@ impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
             self.backoff.reset();
         }
         self.status.add_received(1);
-        self.pending.push(Entry::from_frame(frame));
+        let admitted = self.replay.admit(frame);
+        self.status.add_replayed(admitted.replayed);
+        self.pending
+            .extend(admitted.new.into_iter().map(Entry::from_frame));
         if self.pending.len() >= self.config.batch_size {
             self.flush(ctx);
         } else if self.flush_timer.is_none() {
@@ -285,11 +336,18 @@ impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
         self.stream = None;
+        self.status.add_replayed(self.replay.disconnected());
         if self.shutting_down {
+            self.flush_then(ctx, |act, _| act.stopped());
             return;
         }
         match self.stream_error.take() {
             Some(e) => self.flush_then(ctx, move |act, ctx| act.fail(format!("read: {e}"), ctx)),
+            // A proxy in front of a source that is not up yet (Docker's, for one) accepts and
+            // closes at once: that is not the end of the source's lines.
+            None if !self.delivered => {
+                self.fail("connection closed before any line".to_owned(), ctx)
+            }
             None => self.flush_then(ctx, |act, ctx| {
                 info!(
                     "source {}: end of stream after {} lines",
@@ -308,28 +366,19 @@ impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
 }
 
 impl Handler<Shutdown> for IngestActor {
-    type Result = ResponseActFuture<Self, ()>;
+    type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
         self.shutting_down = true;
-        if let Some(stream) = self.stream.take() {
-            ctx.cancel_future(stream);
+        let (reply, replied) = oneshot::channel();
+        self.shutdown_reply = Some(reply);
+        match &self.stream {
+            // `finished` runs once the buffered lines are handled; it flushes and answers.
+            Some((_, stop)) => stop.cancel(),
+            None => self.flush_then(ctx, |act, _| act.stopped()),
         }
-        if let Some(timer) = self.flush_timer.take() {
-            ctx.cancel_future(timer);
-        }
-        if self.status.state() != SourceState::Finished {
-            self.status.set_state(SourceState::Stopped);
-        }
-        if self.pending.is_empty() {
-            return Box::pin(actix::fut::ready(()));
-        }
-        // Bounded retries: an operator stopping the service expects it to exit.
-        let write = self.write(Some(3));
-        Box::pin(
-            write
-                .into_actor(self)
-                .map(|result, act, _| act.record(result)),
-        )
+        Box::pin(async move {
+            let _ = replied.await;
+        })
     }
 }

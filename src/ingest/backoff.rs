@@ -1,5 +1,5 @@
-//! Capped exponential backoff with full jitter, so that many sources failing together do not
-//! reconnect in lockstep.
+//! Capped exponential backoff with "equal jitter" (a random delay in the upper half of the
+//! ceiling), so that many sources failing together do not reconnect in lockstep.
 
 use std::time::Duration;
 

@@ -14,6 +14,9 @@ use tokio_util::codec::Decoder;
 pub enum Frame {
     /// A complete line without its `\n`.
     Line(Bytes),
+    /// What followed the last `\n` when the stream ended: a last line without its terminator,
+    /// or, if the reader was stopped, the start of a line not yet received.
+    Unterminated(Bytes),
     /// A line longer than the limit: its first `limit` bytes and its full length.
     TooLong { prefix: Bytes, length: usize },
 }
@@ -108,7 +111,7 @@ impl Decoder for LineCodec {
                 prefix: line.slice(..self.max_line_bytes),
             }));
         }
-        Ok(Some(Frame::Line(line)))
+        Ok(Some(Frame::Unterminated(line)))
     }
 }
 
@@ -144,7 +147,10 @@ mod tests {
     #[test]
     fn keeps_an_unterminated_last_line() {
         let frames = decode_all(&mut LineCodec::new(64), &[b"one\ntwo"]);
-        assert_eq!(frames, vec![line("one"), line("two")]);
+        assert_eq!(
+            frames,
+            vec![line("one"), Frame::Unterminated(Bytes::from_static(b"two"))]
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 pub mod actor;
 pub mod backoff;
 pub mod framing;
+pub mod replay;
 pub mod status;
+pub mod stoppable;
 
 pub use actor::{IngestActor, IngestConfig, Shutdown};
 pub use status::{SourceSnapshot, SourceState, SourceStatus};

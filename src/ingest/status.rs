@@ -28,6 +28,8 @@ pub struct SourceStatus {
     received: AtomicU64,
     stored: AtomicU64,
     rejected: AtomicU64,
+    replayed: AtomicU64,
+    lost: AtomicU64,
     attempts: AtomicU64,
     inner: Mutex<Inner>,
 }
@@ -47,6 +49,10 @@ pub struct SourceSnapshot {
     pub lines_received: u64,
     pub lines_stored: u64,
     pub lines_rejected: u64,
+    /// Lines a reconnection replayed that had been received already, and were skipped.
+    pub lines_replayed: u64,
+    /// Lines received but not stored because the database would not take them.
+    pub lines_lost: u64,
     pub connection_attempts: u64,
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
@@ -60,6 +66,8 @@ impl SourceStatus {
             received: AtomicU64::new(0),
             stored: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 state: SourceState::Connecting,
@@ -94,6 +102,14 @@ impl SourceStatus {
         self.rejected.fetch_add(rejected, Ordering::Relaxed);
     }
 
+    pub fn add_replayed(&self, n: u64) {
+        self.replayed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn add_lost(&self, n: u64) {
+        self.lost.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub fn add_attempt(&self) {
         self.attempts.fetch_add(1, Ordering::Relaxed);
     }
@@ -107,6 +123,8 @@ impl SourceStatus {
             lines_received: self.received.load(Ordering::Relaxed),
             lines_stored: self.stored.load(Ordering::Relaxed),
             lines_rejected: self.rejected.load(Ordering::Relaxed),
+            lines_replayed: self.replayed.load(Ordering::Relaxed),
+            lines_lost: self.lost.load(Ordering::Relaxed),
             connection_attempts: self.attempts.load(Ordering::Relaxed),
             last_error: inner.last_error.as_ref().map(|(_, e)| e.clone()),
             last_error_at: inner.last_error.as_ref().map(|(at, _)| {

@@ -1,0 +1,206 @@
+//! Replay detection. A loggerator source replays the same sequence from its first line on every
+//! connection, so after a broken connection the lines already received come again. Storing them
+//! twice would corrupt every count; skipping them blindly would lose data from a source that does
+//! not replay. So the first lines of each new connection are compared with the first lines ever
+//! received: if they match, the already-received part is skipped; if not, the source is treated
+//! as a new stream and everything is kept.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::mem;
+
+use super::framing::Frame;
+
+/// How many leading lines decide whether a connection replays the stream.
+pub const PROBE_LINES: usize = 64;
+
+#[derive(Debug)]
+pub struct ReplayGuard {
+    enabled: bool,
+    /// Lines of the current stream received so far, over all connections.
+    position: u64,
+    /// Hashes of the stream's first lines (up to PROBE_LINES).
+    fingerprint: Vec<u64>,
+    /// Lines read on the current connection.
+    read: u64,
+    mode: Mode,
+}
+
+#[derive(Debug)]
+enum Mode {
+    /// Every line is new.
+    Passing,
+    /// Comparing the connection's first lines with the fingerprint; they wait here meanwhile.
+    Probing(Vec<Frame>),
+    /// A replay: lines up to `position` were stored already.
+    Skipping,
+}
+
+/// What became of the lines handed to the guard.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Admitted {
+    /// Lines to store, in order.
+    pub new: Vec<Frame>,
+    /// Lines dropped as replays of lines already received.
+    pub replayed: u64,
+}
+
+fn hash(frame: &Frame) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    match frame {
+        Frame::Line(bytes) | Frame::Unterminated(bytes) => bytes.hash(&mut hasher),
+        Frame::TooLong { prefix, length } => (prefix, length).hash(&mut hasher),
+    }
+    hasher.finish()
+}
+
+impl ReplayGuard {
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            position: 0,
+            fingerprint: Vec::new(),
+            read: 0,
+            mode: Mode::Passing,
+        }
+    }
+
+    /// A new connection starts.
+    pub fn connected(&mut self) {
+        self.read = 0;
+        self.mode = if self.enabled && self.position > 0 {
+            Mode::Probing(Vec::new())
+        } else {
+            Mode::Passing
+        };
+    }
+
+    pub fn admit(&mut self, frame: Frame) -> Admitted {
+        let index = self.read as usize;
+        self.read += 1;
+        match &mut self.mode {
+            Mode::Passing => {
+                self.take(&frame);
+                Admitted {
+                    new: vec![frame],
+                    replayed: 0,
+                }
+            }
+            Mode::Skipping => {
+                if self.read >= self.position {
+                    self.mode = Mode::Passing;
+                }
+                Admitted {
+                    new: Vec::new(),
+                    replayed: 1,
+                }
+            }
+            Mode::Probing(held) => {
+                if self.fingerprint.get(index) != Some(&hash(&frame)) {
+                    // Not the stream received before: a new stream, kept whole from its start.
+                    let mut new = mem::take(held);
+                    new.push(frame);
+                    self.position = 0;
+                    self.fingerprint.clear();
+                    self.mode = Mode::Passing;
+                    new.iter().for_each(|f| self.take(f));
+                    return Admitted { new, replayed: 0 };
+                }
+                held.push(frame);
+                if held.len() < self.fingerprint.len() {
+                    return Admitted::default();
+                }
+                let replayed = held.len() as u64;
+                self.mode = if self.read >= self.position {
+                    Mode::Passing
+                } else {
+                    Mode::Skipping
+                };
+                Admitted {
+                    new: Vec::new(),
+                    replayed,
+                }
+            }
+        }
+    }
+
+    /// The connection ended. Lines still held matched the stream so far: replays.
+    pub fn disconnected(&mut self) -> u64 {
+        match mem::replace(&mut self.mode, Mode::Passing) {
+            Mode::Probing(held) => held.len() as u64,
+            _ => 0,
+        }
+    }
+
+    fn take(&mut self, frame: &Frame) {
+        self.position += 1;
+        if self.fingerprint.len() < PROBE_LINES {
+            self.fingerprint.push(hash(frame));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn frames(range: std::ops::Range<u32>) -> Vec<Frame> {
+        range
+            .map(|i| Frame::Line(Bytes::from(format!("line {i}"))))
+            .collect()
+    }
+
+    /// Feeds one connection's lines; returns the stored ones and the replay count.
+    fn connection(guard: &mut ReplayGuard, lines: Vec<Frame>) -> (Vec<Frame>, u64) {
+        guard.connected();
+        let mut stored = Vec::new();
+        let mut replayed = 0;
+        for frame in lines {
+            let admitted = guard.admit(frame);
+            stored.extend(admitted.new);
+            replayed += admitted.replayed;
+        }
+        replayed += guard.disconnected();
+        (stored, replayed)
+    }
+
+    #[test]
+    fn a_replay_after_a_break_stores_only_the_rest() {
+        let mut guard = ReplayGuard::new(true);
+        assert_eq!(connection(&mut guard, frames(0..150)), (frames(0..150), 0));
+        assert_eq!(
+            connection(&mut guard, frames(0..400)),
+            (frames(150..400), 150)
+        );
+        assert_eq!(connection(&mut guard, frames(0..400)), (vec![], 400));
+    }
+
+    #[test]
+    fn a_break_during_the_probe_loses_nothing_and_stores_nothing_twice() {
+        let mut guard = ReplayGuard::new(true);
+        connection(&mut guard, frames(0..10));
+        assert_eq!(connection(&mut guard, frames(0..4)), (vec![], 4));
+        assert_eq!(connection(&mut guard, frames(0..12)), (frames(10..12), 10));
+    }
+
+    #[test]
+    fn a_source_that_does_not_replay_is_kept_whole() {
+        let mut guard = ReplayGuard::new(true);
+        connection(&mut guard, frames(0..100));
+        // Same first lines for a while, then different: a new stream.
+        let mut other = frames(0..3);
+        other.extend(frames(500..600));
+        assert_eq!(connection(&mut guard, other.clone()), (other.clone(), 0));
+        // And that new stream is what later connections are compared with.
+        assert_eq!(connection(&mut guard, other.clone()), (vec![], 103));
+    }
+
+    #[test]
+    fn disabled_keeps_everything() {
+        let mut guard = ReplayGuard::new(false);
+        connection(&mut guard, frames(0..10));
+        assert_eq!(connection(&mut guard, frames(0..10)), (frames(0..10), 0));
+    }
+}

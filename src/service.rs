@@ -96,7 +96,7 @@ impl Service {
                 .wrap(middleware::Logger::new("%r %s %b %Dms"))
                 .configure(http::routes)
         })
-        // Signals are ours to handle: the sources must be flushed after the server stops.
+        // Signals are ours to handle: shutdown must also flush the sources.
         .disable_signals()
         .shutdown_timeout(5)
         .workers(config.http_workers.max(1))

@@ -194,3 +194,37 @@ fn every_serve_flag_has_an_environment_variable() {
     assert!(flags >= 10, "{help}");
     assert_eq!(flags, with_env, "{help}");
 }
+
+#[test]
+fn start_up_errors_are_reported_with_exit_code_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let db = temp_db();
+    let db_path = db.path.to_str().unwrap();
+    let missing_dir = db.dir.path().join("no/such/dir/x.db");
+    for (args, expected) in [
+        (
+            vec!["serve", "--db", db_path, "--listen", &taken],
+            "cannot listen on",
+        ),
+        (
+            vec![
+                "serve",
+                "--db",
+                missing_dir.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            "cannot open database",
+        ),
+        (vec!["serve", "--readers", "many"], "invalid value"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_loggerator"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

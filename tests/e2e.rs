@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use awc::Client;
-use common::{eventually, service_config, start_service, temp_db};
+use common::{breaking_proxy, eventually, service_config, start_service, temp_db};
 use loggerator::emulator::{self, LineGenerator};
 use loggerator::ingest::SourceState;
 use loggerator::parse::parse_line;
@@ -119,5 +119,41 @@ async fn a_restart_keeps_what_was_stored() {
         count(&format!("http://{}", service.http_addr), "").await,
         500
     );
+    service.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_connection_broken_midway_is_resumed_without_duplicates() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let emulator = listener.local_addr().unwrap().to_string();
+    actix_rt::spawn(emulator::serve(listener, LINES, 1));
+    // About a third of the stream, cut in the middle of a line.
+    let proxy = breaking_proxy(emulator, 100_003).await;
+
+    let db = temp_db();
+    let service = start_service(service_config(&db, vec![proxy])).await;
+    eventually("source finished", Duration::from_secs(60), || async {
+        (service.sources[0].state() == SourceState::Finished).then_some(())
+    })
+    .await;
+
+    let s = service.sources[0].snapshot();
+    assert_eq!(s.connection_attempts, 2, "{s:?}");
+    assert!(s.last_error.is_some(), "{s:?}");
+    assert!(s.lines_replayed > 500, "{s:?}");
+    assert_eq!((s.lines_stored, s.lines_rejected), (LINES, 0), "{s:?}");
+
+    // Exactly the emulator's lines, each once, in the order it sent them.
+    let mut generator = LineGenerator::new(1);
+    let sent: Vec<String> = (0..LINES).map(|_| generator.next_line()).collect();
+    let mut conn = loggerator::db::connection::open_reader(&db.path).unwrap();
+    use diesel::prelude::*;
+    use loggerator::db::schema::logs;
+    let stored: Vec<String> = logs::table
+        .order(logs::id)
+        .select(logs::line)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(stored, sent);
     service.shutdown().await;
 }

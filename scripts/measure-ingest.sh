@@ -32,13 +32,14 @@ api=$(address_in "$work/serve.log" "http://")
 until curl -sf "http://$api/sources" | grep -q '"finished"'; do sleep 0.05; done
 end=$(date +%s.%N)
 
-rss_kb=$(ps -o rss= -p "$(jobs -p | tail -1)")
+# VmHWM: the peak resident set of the service so far.
+rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$(jobs -p | tail -1)/status")
 db_bytes=$(du -cb "$work"/bench.db* | tail -1 | cut -f1)
 python3 - "$start" "$end" "$lines" "$rss_kb" "$db_bytes" <<'PY'
 import sys
 start, end, lines, rss_kb, db_bytes = map(float, sys.argv[1:])
 print(f"ingest: {lines:.0f} lines in {end - start:.1f} s = {lines / (end - start):,.0f} lines/s; "
-      f"RSS {rss_kb / 1024:.0f} MiB; database {db_bytes / 2**20:.0f} MiB")
+      f"peak RSS {rss_kb / 1024:.0f} MiB; database {db_bytes / 2**20:.0f} MiB")
 PY
 
 for _ in $(seq "$requests"); do

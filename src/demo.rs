@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::DemoArgs;
 use crate::emulator;
-use crate::service::{run_until_signal, Service, StartError};
+use crate::service::{run_until_signal, Service, ShutdownSignals, StartError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -19,7 +19,7 @@ pub enum DemoError {
 }
 
 /// Returns how many received lines could not be stored.
-pub async fn run(args: DemoArgs) -> Result<u64, DemoError> {
+pub async fn run(args: DemoArgs, signals: ShutdownSignals) -> Result<u64, DemoError> {
     let mut sources = Vec::new();
     for seed in 1..=args.source_count.max(1) {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -56,5 +56,5 @@ pub async fn run(args: DemoArgs) -> Result<u64, DemoError> {
         args.count,
         db.display(),
     );
-    Ok(run_until_signal(service).await)
+    Ok(run_until_signal(service, signals).await)
 }

@@ -27,7 +27,15 @@ impl Entry {
                 ),
                 line: prefix.to_vec(),
             },
-            Frame::Line(bytes) | Frame::Unterminated(bytes) => match std::str::from_utf8(&bytes) {
+            // Nothing says such a line is whole, so it is never stored as a parsed one: a cut
+            // `... 200 354` would parse as `... 200 35`.
+            Frame::Unterminated { bytes, length } => Entry::Rejected {
+                reason: format!(
+                    "incomplete line: the stream ended {length} bytes into it, before its newline"
+                ),
+                line: bytes.to_vec(),
+            },
+            Frame::Line(bytes) => match std::str::from_utf8(&bytes) {
                 Err(e) => Entry::Rejected {
                     reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
                     line: bytes.to_vec(),

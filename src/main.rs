@@ -5,7 +5,7 @@ use log::error;
 use tokio::net::TcpListener;
 
 use loggerator::cli::{Cli, Command};
-use loggerator::service::{run_until_signal, shutdown_signal, Service};
+use loggerator::service::{run_until_signal, Service, ShutdownSignals};
 use loggerator::{demo, emulator};
 
 /// Losing received lines is a failure the exit code must show.
@@ -21,22 +21,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let system = actix_rt::System::new();
     let result: Result<(), Box<dyn std::error::Error>> = system.block_on(async move {
+        let mut signals = ShutdownSignals::new()?;
         match cli.command {
             Command::Serve(args) => {
                 let config = args
                     .tuning
                     .service_config(args.sources, args.db, args.listen);
                 let service = Service::start(config).await?;
-                lost_lines(run_until_signal(service).await)?;
+                lost_lines(run_until_signal(service, signals).await)?;
             }
             Command::Emulate(args) => {
                 let listener = TcpListener::bind((args.host.as_str(), args.port)).await?;
                 tokio::select! {
                     result = emulator::serve(listener, args.count, args.seed) => result?,
-                    _ = shutdown_signal() => {}
+                    _ = signals.recv() => {}
                 }
             }
-            Command::Demo(args) => lost_lines(demo::run(args).await?)?,
+            Command::Demo(args) => lost_lines(demo::run(args, signals).await?)?,
         }
         Ok(())
     });

@@ -12,6 +12,8 @@ use actix_web::{middleware, web, App, HttpServer};
 use futures_util::future::join_all;
 use log::{error, info, warn};
 use thiserror::Error;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio_util::sync::CancellationToken;
 
 use crate::db::connection::{open_reader, open_writer};
 use crate::db::reader::Reader;
@@ -54,6 +56,8 @@ pub struct Service {
     pub sources: Vec<Arc<SourceStatus>>,
     server: ServerHandle,
     ingesters: Vec<Addr<IngestActor>>,
+    /// Cancelled at shutdown: every source stops reading at once, whatever it is busy with.
+    halt: CancellationToken,
     writer: Addr<DbWriter>,
 }
 
@@ -113,6 +117,7 @@ impl Service {
         info!("serving the API on http://{http_addr}");
 
         // Ingest starts last, so nothing is received before the service can answer for it.
+        let halt = CancellationToken::new();
         let ingesters = sources
             .iter()
             .map(|status| {
@@ -120,6 +125,7 @@ impl Service {
                     status.clone(),
                     writer.clone().recipient(),
                     config.ingest.clone(),
+                    halt.clone(),
                 )
             })
             .collect();
@@ -129,6 +135,7 @@ impl Service {
             sources,
             server: handle,
             ingesters,
+            halt,
             writer,
         })
     }
@@ -141,6 +148,7 @@ impl Service {
             self.ingesters.len()
         );
         // Every source stops reading at once; each then commits what it holds.
+        self.halt.cancel();
         let flushes = join_all(self.ingesters.iter().map(|i| i.send(Shutdown)));
         let (_, flushed) = tokio::join!(
             self.server.stop(true),
@@ -178,35 +186,35 @@ impl Service {
 
 /// Runs until SIGINT or SIGTERM, then shuts down; a second signal exits at once. Returns how
 /// many received lines could not be stored.
-pub async fn run_until_signal(service: Service) -> u64 {
-    shutdown_signal().await;
-    actix_rt::spawn(async {
-        shutdown_signal().await;
+pub async fn run_until_signal(service: Service, mut signals: ShutdownSignals) -> u64 {
+    signals.recv().await;
+    actix_rt::spawn(async move {
+        signals.recv().await;
         error!("second signal: exiting without waiting for the flush");
         std::process::exit(130);
     });
     service.shutdown().await
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(e) => {
-                warn!("cannot listen for SIGTERM ({e}); only Ctrl-C stops the service");
-                let _ = ctrl_c.await;
-            }
+/// SIGINT (Ctrl-C) and SIGTERM. Listening starts when this is made, so a signal that arrives
+/// between two waits is not lost.
+pub struct ShutdownSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl ShutdownSignals {
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    pub async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

@@ -17,6 +17,7 @@ use loggerator::ingest::{IngestActor, IngestConfig, Shutdown, SourceState, Sourc
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -107,7 +108,8 @@ fn start(
 ) -> (Arc<SourceStatus>, Addr<IngestActor>) {
     let status = SourceStatus::new(1, address);
     let recipient = writer.clone().start().recipient();
-    let addr = IngestActor::start_supervised(status.clone(), recipient, config);
+    let addr =
+        IngestActor::start_supervised(status.clone(), recipient, config, CancellationToken::new());
     (status, addr)
 }
 
@@ -531,4 +533,80 @@ async fn a_connection_closed_before_any_line_is_retried() {
     let snapshot = status.snapshot();
     assert_eq!(snapshot.connection_attempts, 2);
     assert!(snapshot.last_error.unwrap().contains("before any line"));
+}
+
+#[actix_rt::test]
+async fn halt_ends_retries_of_a_refused_batch_so_shutdown_is_answered() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let payload = fixture_lines()[..5].join("\n") + "\n";
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.write_all(payload.as_bytes()).await.unwrap();
+        let _ = done_rx.await;
+    });
+    // A database that refuses everything, and a retry pause longer than the test's patience.
+    let writer = FakeWriter {
+        failures: Arc::new(AtomicUsize::new(usize::MAX)),
+        ..FakeWriter::default()
+    };
+    let config = IngestConfig {
+        write_retry: Duration::from_secs(3600),
+        ..config()
+    };
+    let status = SourceStatus::new(1, address);
+    let halt = CancellationToken::new();
+    let addr = IngestActor::start_supervised(
+        status.clone(),
+        writer.clone().start().recipient(),
+        config,
+        halt.clone(),
+    );
+    eventually("a refused batch", WAIT, || async {
+        status
+            .snapshot()
+            .last_error
+            .filter(|e| e.contains("injected"))
+            .map(|_| ())
+    })
+    .await;
+
+    // The actor is inside its retry loop: only the halt token can reach it there.
+    halt.cancel();
+    tokio::time::timeout(WAIT, addr.send(Shutdown))
+        .await
+        .expect("Shutdown answered")
+        .unwrap();
+    let snapshot = status.snapshot();
+    assert_eq!(
+        (snapshot.lines_stored, snapshot.lines_lost),
+        (0, 5),
+        "{snapshot:?}"
+    );
+    assert!(writer.lines().is_empty());
+    drop(done_tx);
+}
+
+#[actix_rt::test]
+async fn a_line_cut_short_by_the_end_of_the_stream_is_kept_as_rejected() {
+    let lines = fixture_lines();
+    // The last line loses its final digit and newline: "... 200 354" would read as "200 35".
+    let cut = &lines[3][..lines[3].len() - 1];
+    let payload = format!("{}\n{}\n{}\n{cut}", lines[0], lines[1], lines[2]);
+    let (address, _) = serve_chunks(vec![payload.into_bytes()]).await;
+    let writer = FakeWriter::default();
+    let (status, _addr) = start(address, &writer, config());
+
+    wait_state(&status, SourceState::Finished).await;
+    let entries = writer.entries();
+    assert_eq!(entries.len(), 4);
+    assert!(entries[..3].iter().all(|e| !e.is_rejected()));
+    match &entries[3] {
+        Entry::Rejected { line, reason } => {
+            assert_eq!(line, cut.as_bytes());
+            assert!(reason.contains("incomplete"), "{reason}");
+        }
+        other => panic!("expected the cut line rejected, got {other:?}"),
+    }
 }

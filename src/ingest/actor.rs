@@ -6,8 +6,10 @@
 //! While a batch is being committed the actor waits (`ctx.wait`), so it reads nothing more from
 //! the socket: memory stays bounded and TCP pushes back on a fast source.
 //!
-//! On [`Shutdown`] the socket reader is stopped (it reports end of stream), the lines already in
-//! the read buffer are handled as usual, and the answer comes once they are committed.
+//! Shutdown comes in two steps. The service first cancels the `halt` token shared by all sources:
+//! socket readers report end of stream, a connect in progress is abandoned, and retries of a
+//! refused batch stop after a few attempts, even while the actor is busy inside `ctx.wait`.
+//! Then [`Shutdown`] is answered once the lines already in the read buffer are committed.
 
 use std::io;
 use std::mem;
@@ -85,14 +87,16 @@ pub struct IngestActor {
     flush_timer: Option<SpawnHandle>,
     /// The read error that ended the current stream, if one did.
     stream_error: Option<String>,
-    /// Whether the current connection has delivered anything: only then is the backoff reset,
-    /// so a source that accepts and drops at once still backs off.
+    /// Whether the current connection has delivered anything: one closed before any line did
+    /// not reach the source.
     delivered: bool,
     /// Set by the supervisor's restart: the next start waits for the backoff delay.
     restarted: bool,
     shutting_down: bool,
+    /// Cancelled by the service when shutdown begins.
+    halt: CancellationToken,
     /// Answered once the last lines are committed.
-    shutdown_reply: Option<oneshot::Sender<()>>,
+    shutdown_replies: Vec<oneshot::Sender<()>>,
 }
 
 impl IngestActor {
@@ -100,6 +104,7 @@ impl IngestActor {
         status: Arc<SourceStatus>,
         writer: Recipient<WriteBatch>,
         config: IngestConfig,
+        halt: CancellationToken,
     ) -> Self {
         Self {
             status,
@@ -114,7 +119,8 @@ impl IngestActor {
             delivered: false,
             restarted: false,
             shutting_down: false,
-            shutdown_reply: None,
+            halt,
+            shutdown_replies: Vec::new(),
         }
     }
 
@@ -122,27 +128,35 @@ impl IngestActor {
         status: Arc<SourceStatus>,
         writer: Recipient<WriteBatch>,
         config: IngestConfig,
+        halt: CancellationToken,
     ) -> Addr<IngestActor> {
-        Supervisor::start(move |_| IngestActor::new(status, writer, config))
+        Supervisor::start(move |_| IngestActor::new(status, writer, config, halt))
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        if self.shutting_down {
+        if self.shutting_down || self.halt.is_cancelled() {
             return;
         }
         self.status.set_state(SourceState::Connecting);
         self.status.add_attempt();
         let address = self.status.address.clone();
         let timeout = self.config.connect_timeout;
-        let connecting =
-            async move { tokio::time::timeout(timeout, TcpStream::connect(address)).await };
+        let halt = self.halt.clone();
+        let connecting = async move {
+            tokio::select! {
+                result = tokio::time::timeout(timeout, TcpStream::connect(address)) => Some(result),
+                _ = halt.cancelled() => None,
+            }
+        };
         ctx.wait(
             connecting
                 .into_actor(self)
                 .map(|result, act, ctx| match result {
-                    Ok(Ok(socket)) => act.stream_from(socket, ctx),
-                    Ok(Err(e)) => act.fail(format!("connect: {e}"), ctx),
-                    Err(_) => act.fail("connect: timed out".to_owned(), ctx),
+                    // Shutting down: the Shutdown message, next in line, answers.
+                    None => {}
+                    Some(Ok(Ok(socket))) => act.stream_from(socket, ctx),
+                    Some(Ok(Err(e))) => act.fail(format!("connect: {e}"), ctx),
+                    Some(Err(_)) => act.fail("connect: timed out".to_owned(), ctx),
                 }),
         );
     }
@@ -153,7 +167,7 @@ impl IngestActor {
         self.delivered = false;
         self.stream_error = None;
         self.replay.connected();
-        let stop = CancellationToken::new();
+        let stop = self.halt.child_token();
         let reader = StopOnCancel::new(socket, stop.clone());
         let codec = LineCodec::new(self.config.max_line_bytes);
         let handle = ctx.add_stream(FramedRead::with_capacity(reader, codec, 64 * 1024));
@@ -201,7 +215,7 @@ impl IngestActor {
             &mut self.pending,
             Vec::with_capacity(self.config.batch_size),
         ));
-        let max_attempts = self.shutting_down.then_some(SHUTDOWN_WRITE_ATTEMPTS);
+        let halt = self.halt.clone();
         let writer = self.writer.clone();
         let status = self.status.clone();
         let retry = self.config.write_retry;
@@ -231,10 +245,13 @@ impl IngestActor {
                         return Err(entries.len());
                     }
                 }
-                if max_attempts.is_some_and(|max| attempts >= max) {
+                if halt.is_cancelled() && attempts >= SHUTDOWN_WRITE_ATTEMPTS {
                     return Err(entries.len());
                 }
-                tokio::time::sleep(retry).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(retry) => {}
+                    _ = halt.cancelled(), if attempts < SHUTDOWN_WRITE_ATTEMPTS => {}
+                }
             }
         }
     }
@@ -254,12 +271,20 @@ impl IngestActor {
         }
     }
 
+    /// Whether the current connection's reader was stopped by us (Shutdown or halt), rather than
+    /// the stream ending by itself.
+    fn reader_stopped(&self) -> bool {
+        self.stream
+            .as_ref()
+            .is_some_and(|(_, stop)| stop.is_cancelled())
+    }
+
     /// The last lines are committed (or given up on): answer the Shutdown.
     fn stopped(&mut self) {
         if self.status.state() != SourceState::Finished {
             self.status.set_state(SourceState::Stopped);
         }
-        if let Some(reply) = self.shutdown_reply.take() {
+        for reply in self.shutdown_replies.drain(..) {
             let _ = reply.send(());
         }
     }
@@ -269,7 +294,7 @@ impl Actor for IngestActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if self.shutting_down {
+        if self.shutting_down || self.halt.is_cancelled() {
             return;
         }
         if !self.restarted {
@@ -299,15 +324,6 @@ impl Supervised for IngestActor {
 impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
     fn handle(&mut self, item: Result<Frame, io::Error>, ctx: &mut Context<Self>) {
         let frame = match item {
-            Ok(Frame::Unterminated(partial)) if self.shutting_down => {
-                // The reader was stopped in the middle of a line: it was never received whole.
-                info!(
-                    "source {}: {} bytes of an incomplete line left unread at shutdown",
-                    self.status.address,
-                    partial.len()
-                );
-                return;
-            }
             Ok(frame) => frame,
             Err(e) => {
                 // FramedRead ends the stream after an I/O error; `finished` reconnects.
@@ -315,15 +331,33 @@ impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
                 return;
             }
         };
-        if !self.delivered {
-            self.delivered = true;
-            self.backoff.reset();
+        self.delivered = true;
+        match frame {
+            Frame::Unterminated { length, .. } if self.reader_stopped() => {
+                // The reader was stopped in the middle of a line: it was never received whole.
+                info!(
+                    "source {}: {length} bytes of an incomplete line left at shutdown",
+                    self.status.address
+                );
+                return;
+            }
+            Frame::Unterminated { .. } => {
+                self.status.add_received(1);
+                self.pending.push(Entry::from_frame(frame));
+            }
+            frame => {
+                self.status.add_received(1);
+                let admitted = self.replay.admit(frame);
+                self.status.add_replayed(admitted.replayed);
+                if !admitted.new.is_empty() {
+                    // Only new lines show the source is healthy: a connection that breaks after
+                    // replaying what was already stored must keep backing off.
+                    self.backoff.reset();
+                }
+                self.pending
+                    .extend(admitted.new.into_iter().map(Entry::from_frame));
+            }
         }
-        self.status.add_received(1);
-        let admitted = self.replay.admit(frame);
-        self.status.add_replayed(admitted.replayed);
-        self.pending
-            .extend(admitted.new.into_iter().map(Entry::from_frame));
         if self.pending.len() >= self.config.batch_size {
             self.flush(ctx);
         } else if self.flush_timer.is_none() {
@@ -335,9 +369,11 @@ impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
+        let stopped = self.reader_stopped();
         self.stream = None;
         self.status.add_replayed(self.replay.disconnected());
-        if self.shutting_down {
+        if stopped {
+            // Stopped for shutdown: store what was read; Shutdown is answered once that is done.
             self.flush_then(ctx, |act, _| act.stopped());
             return;
         }
@@ -371,7 +407,7 @@ impl Handler<Shutdown> for IngestActor {
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
         self.shutting_down = true;
         let (reply, replied) = oneshot::channel();
-        self.shutdown_reply = Some(reply);
+        self.shutdown_replies.push(reply);
         match &self.stream {
             // `finished` runs once the buffered lines are handled; it flushes and answers.
             Some((_, stop)) => stop.cancel(),

@@ -14,9 +14,9 @@ use tokio_util::codec::Decoder;
 pub enum Frame {
     /// A complete line without its `\n`.
     Line(Bytes),
-    /// What followed the last `\n` when the stream ended: a last line without its terminator,
-    /// or, if the reader was stopped, the start of a line not yet received.
-    Unterminated(Bytes),
+    /// What followed the last `\n` when the stream ended, `length` bytes of which the first
+    /// (at most the limit) are kept: a line cut short, or one its source sent without a newline.
+    Unterminated { bytes: Bytes, length: usize },
     /// A line longer than the limit: its first `limit` bytes and its full length.
     TooLong { prefix: Bytes, length: usize },
 }
@@ -96,22 +96,20 @@ impl Decoder for LineCodec {
         if let Some(frame) = self.decode(buf)? {
             return Ok(Some(frame));
         }
-        // The stream ended inside a line: it is still a line the source sent.
-        if let Some((prefix, length)) = self.discarding.take() {
-            return Ok(Some(Frame::TooLong { prefix, length }));
-        }
+        // Whatever is left is a line the stream ended in the middle of.
         self.next_index = 0;
+        if let Some((bytes, length)) = self.discarding.take() {
+            return Ok(Some(Frame::Unterminated { bytes, length }));
+        }
         if buf.is_empty() {
             return Ok(None);
         }
-        let line = buf.split().freeze();
-        if line.len() > self.max_line_bytes {
-            return Ok(Some(Frame::TooLong {
-                length: line.len(),
-                prefix: line.slice(..self.max_line_bytes),
-            }));
-        }
-        Ok(Some(Frame::Unterminated(line)))
+        // `decode` has left at most `max_line_bytes` here.
+        let bytes = buf.split().freeze();
+        Ok(Some(Frame::Unterminated {
+            length: bytes.len(),
+            bytes,
+        }))
     }
 }
 
@@ -149,7 +147,13 @@ mod tests {
         let frames = decode_all(&mut LineCodec::new(64), &[b"one\ntwo"]);
         assert_eq!(
             frames,
-            vec![line("one"), Frame::Unterminated(Bytes::from_static(b"two"))]
+            vec![
+                line("one"),
+                Frame::Unterminated {
+                    bytes: Bytes::from_static(b"two"),
+                    length: 3
+                }
+            ]
         );
     }
 
@@ -204,8 +208,8 @@ mod tests {
         let frames = decode_all(&mut LineCodec::new(2), &[b"abcdef"]);
         assert_eq!(
             frames,
-            vec![Frame::TooLong {
-                prefix: Bytes::from_static(b"ab"),
+            vec![Frame::Unterminated {
+                bytes: Bytes::from_static(b"ab"),
                 length: 6
             }]
         );

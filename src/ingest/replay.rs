@@ -4,6 +4,9 @@
 //! not replay. So the first lines of each new connection are compared with the first lines ever
 //! received: if they match, the already-received part is skipped; if not, the source is treated
 //! as a new stream and everything is kept.
+//!
+//! Only complete lines go through the guard: a line cut short by the end of a stream is no part
+//! of the sequence a replay would repeat.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -48,8 +51,12 @@ pub struct Admitted {
 fn hash(frame: &Frame) -> u64 {
     let mut hasher = DefaultHasher::new();
     match frame {
-        Frame::Line(bytes) | Frame::Unterminated(bytes) => bytes.hash(&mut hasher),
-        Frame::TooLong { prefix, length } => (prefix, length).hash(&mut hasher),
+        Frame::Line(bytes) => bytes.hash(&mut hasher),
+        Frame::TooLong { prefix, length }
+        | Frame::Unterminated {
+            bytes: prefix,
+            length,
+        } => (prefix, length).hash(&mut hasher),
     }
     hasher.finish()
 }

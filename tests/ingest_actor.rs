@@ -15,7 +15,7 @@ use loggerator::entry::Entry;
 use loggerator::ingest::backoff::BackoffConfig;
 use loggerator::ingest::{IngestActor, IngestConfig, Shutdown, SourceState, SourceStatus};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -117,6 +117,20 @@ fn start(
 fn numbered(i: usize) -> String {
     let line = fixture_lines()[i % 60];
     format!("{} {i}", line.rsplit_once(' ').unwrap().0)
+}
+
+/// A listener that sends `payload` to its first client and then holds the connection open
+/// until the returned sender is dropped.
+async fn serve_and_hold(payload: String) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.write_all(payload.as_bytes()).await.unwrap();
+        let _ = done_rx.await;
+    });
+    (address, done_tx)
 }
 
 async fn wait_state(status: &SourceStatus, state: SourceState) {
@@ -353,16 +367,9 @@ async fn a_replaying_source_that_breaks_midway_is_stored_exactly_once() {
 
 #[actix_rt::test]
 async fn sends_full_batches_and_flushes_the_rest_after_the_interval() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
     let payload = fixture_lines()[..40].join("\n") + "\n";
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        socket.write_all(payload.as_bytes()).await.unwrap();
-        // Keep the connection open: only the timer can flush the last partial batch.
-        let _ = done_rx.await;
-    });
+    // Keep the connection open: only the timer can flush the last partial batch.
+    let (address, done_tx) = serve_and_hold(payload).await;
     let writer = FakeWriter::default();
     let (status, _addr) = start(address, &writer, config());
 
@@ -433,15 +440,8 @@ async fn retries_a_batch_the_database_refused() {
 
 #[actix_rt::test]
 async fn shutdown_stores_what_was_received() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
     let payload = fixture_lines()[..5].join("\n") + "\n";
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let (mut socket, _): (TcpStream, _) = listener.accept().await.unwrap();
-        socket.write_all(payload.as_bytes()).await.unwrap();
-        let _ = done_rx.await;
-    });
+    let (address, done_tx) = serve_and_hold(payload).await;
     let writer = FakeWriter::default();
     let (status, addr) = start(
         address,
@@ -467,16 +467,9 @@ async fn shutdown_stores_what_was_received() {
 #[actix_rt::test]
 async fn shutdown_stores_the_lines_still_in_the_read_buffer() {
     let lines: Vec<String> = (0..100).map(numbered).collect();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
     // All lines in one write, then a line cut short; the connection stays open.
     let payload = lines.join("\n") + "\n" + &fixture_lines()[0][..30];
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        socket.write_all(payload.as_bytes()).await.unwrap();
-        let _ = done_rx.await;
-    });
+    let (address, done_tx) = serve_and_hold(payload).await;
     let gate = Arc::new(Semaphore::new(0));
     let writer = FakeWriter {
         gate: Some(gate.clone()),
@@ -537,15 +530,8 @@ async fn a_connection_closed_before_any_line_is_retried() {
 
 #[actix_rt::test]
 async fn halt_ends_retries_of_a_refused_batch_so_shutdown_is_answered() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
     let payload = fixture_lines()[..5].join("\n") + "\n";
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        socket.write_all(payload.as_bytes()).await.unwrap();
-        let _ = done_rx.await;
-    });
+    let (address, done_tx) = serve_and_hold(payload).await;
     // A database that refuses everything, and a retry pause longer than the test's patience.
     let writer = FakeWriter {
         failures: Arc::new(AtomicUsize::new(usize::MAX)),

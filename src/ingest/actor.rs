@@ -347,15 +347,18 @@ impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
             }
             frame => {
                 self.status.add_received(1);
-                let admitted = self.replay.admit(frame);
-                self.status.add_replayed(admitted.replayed);
-                if !admitted.new.is_empty() {
+                let pending = &mut self.pending;
+                let admitted = self
+                    .replay
+                    .admit(frame, |f| pending.push(Entry::from_frame(f)));
+                if admitted.replayed > 0 {
+                    self.status.add_replayed(admitted.replayed);
+                }
+                if admitted.new > 0 {
                     // Only new lines show the source is healthy: a connection that breaks after
                     // replaying what was already stored must keep backing off.
                     self.backoff.reset();
                 }
-                self.pending
-                    .extend(admitted.new.into_iter().map(Entry::from_frame));
             }
         }
         if self.pending.len() >= self.config.batch_size {

@@ -40,10 +40,10 @@ enum Mode {
 }
 
 /// What became of the lines handed to the guard.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Admitted {
-    /// Lines to store, in order.
-    pub new: Vec<Frame>,
+    /// Lines handed on to be stored.
+    pub new: u64,
     /// Lines dropped as replays of lines already received.
     pub replayed: u64,
 }
@@ -82,14 +82,17 @@ impl ReplayGuard {
         };
     }
 
-    pub fn admit(&mut self, frame: Frame) -> Admitted {
+    /// Takes the connection's next line; the lines to store (this one, none, or some held back
+    /// until now) go to `keep`, in order.
+    pub fn admit(&mut self, frame: Frame, mut keep: impl FnMut(Frame)) -> Admitted {
         let index = self.read as usize;
         self.read += 1;
         match &mut self.mode {
             Mode::Passing => {
                 self.take(&frame);
+                keep(frame);
                 Admitted {
-                    new: vec![frame],
+                    new: 1,
                     replayed: 0,
                 }
             }
@@ -98,7 +101,7 @@ impl ReplayGuard {
                     self.mode = Mode::Passing;
                 }
                 Admitted {
-                    new: Vec::new(),
+                    new: 0,
                     replayed: 1,
                 }
             }
@@ -110,8 +113,15 @@ impl ReplayGuard {
                     self.position = 0;
                     self.fingerprint.clear();
                     self.mode = Mode::Passing;
-                    new.iter().for_each(|f| self.take(f));
-                    return Admitted { new, replayed: 0 };
+                    let count = new.len() as u64;
+                    for frame in new {
+                        self.take(&frame);
+                        keep(frame);
+                    }
+                    return Admitted {
+                        new: count,
+                        replayed: 0,
+                    };
                 }
                 held.push(frame);
                 if held.len() < self.fingerprint.len() {
@@ -123,10 +133,7 @@ impl ReplayGuard {
                 } else {
                     Mode::Skipping
                 };
-                Admitted {
-                    new: Vec::new(),
-                    replayed,
-                }
+                Admitted { new: 0, replayed }
             }
         }
     }
@@ -165,8 +172,9 @@ mod tests {
         let mut stored = Vec::new();
         let mut replayed = 0;
         for frame in lines {
-            let admitted = guard.admit(frame);
-            stored.extend(admitted.new);
+            let before = stored.len() as u64;
+            let admitted = guard.admit(frame, |f| stored.push(f));
+            assert_eq!(admitted.new, stored.len() as u64 - before);
             replayed += admitted.replayed;
         }
         replayed += guard.disconnected();

@@ -174,6 +174,15 @@ impl Service {
             .iter()
             .map(|s| {
                 let s = s.snapshot();
+                info!(
+                    "source {}: received {}, stored {}, rejected {}, replayed {}, lost {}",
+                    s.address,
+                    s.lines_received,
+                    s.lines_stored,
+                    s.lines_rejected,
+                    s.lines_replayed,
+                    s.lines_lost
+                );
                 // Lines still held by a source that did not finish flushing are lost too.
                 s.lines_lost
                     + s.lines_received.saturating_sub(

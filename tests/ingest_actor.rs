@@ -119,6 +119,32 @@ fn numbered(i: usize) -> String {
     format!("{} {i}", line.rsplit_once(' ').unwrap().0)
 }
 
+/// How the first of two connections ends.
+enum FirstEnd {
+    /// A reset: the connection broke.
+    Reset,
+    /// A clean close.
+    Close,
+}
+
+/// A listener whose first client gets `first` and then `end`, and whose second client gets
+/// `second` and a clean close: a source seen across one reconnection.
+async fn serve_twice(first: String, end: FirstEnd, second: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.write_all(first.as_bytes()).await.unwrap();
+        if let FirstEnd::Reset = end {
+            socket.set_zero_linger().unwrap();
+        }
+        drop(socket);
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.write_all(second.as_bytes()).await.unwrap();
+    });
+    address
+}
+
 /// A listener that sends `payload` to its first client and then holds the connection open
 /// until the returned sender is dropped.
 async fn serve_and_hold(payload: String) -> (String, tokio::sync::oneshot::Sender<()>) {
@@ -283,23 +309,11 @@ async fn retries_a_refused_connection_until_the_source_appears() {
 
 #[actix_rt::test]
 async fn reconnects_after_a_broken_connection() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
     let lines = fixture_lines();
-    let first = lines[0].to_owned();
+    // First client: one line, then a reset; the second gets the rest (no replay).
+    let first = format!("{}\n", lines[0]);
     let rest = lines[1..].join("\n") + "\n";
-    tokio::spawn(async move {
-        // First client: one line, then a reset instead of a clean close.
-        let (mut socket, _) = listener.accept().await.unwrap();
-        socket
-            .write_all(format!("{first}\n").as_bytes())
-            .await
-            .unwrap();
-        socket.set_zero_linger().unwrap();
-        drop(socket);
-        let (mut socket, _) = listener.accept().await.unwrap();
-        socket.write_all(rest.as_bytes()).await.unwrap();
-    });
+    let address = serve_twice(first, FirstEnd::Reset, rest).await;
     let writer = FakeWriter::default();
     let (status, _addr) = start(address, &writer, config());
 
@@ -341,20 +355,11 @@ async fn reconnects_after_a_clean_close_only_when_asked_to() {
 
 #[actix_rt::test]
 async fn a_replaying_source_that_breaks_midway_is_stored_exactly_once() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
     // loggerator's behaviour: every connection streams the same lines from the first.
     let lines: Vec<String> = (0..500).map(numbered).collect();
     let stream = lines.join("\n") + "\n";
-    tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        let cut = stream.len() / 2 + 7; // in the middle of a line
-        socket.write_all(&stream.as_bytes()[..cut]).await.unwrap();
-        socket.set_zero_linger().unwrap();
-        drop(socket);
-        let (mut socket, _) = listener.accept().await.unwrap();
-        socket.write_all(stream.as_bytes()).await.unwrap();
-    });
+    let cut = stream[..stream.len() / 2 + 7].to_owned(); // in the middle of a line
+    let address = serve_twice(cut, FirstEnd::Reset, stream).await;
     let writer = FakeWriter::default();
     let (status, _addr) = start(address, &writer, config());
 
@@ -507,17 +512,10 @@ async fn shutdown_stores_the_lines_still_in_the_read_buffer() {
 
 #[actix_rt::test]
 async fn a_connection_closed_before_any_line_is_retried() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
     let lines = fixture_lines();
     let payload = lines.join("\n") + "\n";
-    tokio::spawn(async move {
-        // As a proxy does while the source behind it is not up yet.
-        let (socket, _) = listener.accept().await.unwrap();
-        drop(socket);
-        let (mut socket, _) = listener.accept().await.unwrap();
-        socket.write_all(payload.as_bytes()).await.unwrap();
-    });
+    // Accepted and closed at once, as a proxy does while the source behind it is not up yet.
+    let address = serve_twice(String::new(), FirstEnd::Close, payload).await;
     let writer = FakeWriter::default();
     let (status, _addr) = start(address, &writer, config());
 

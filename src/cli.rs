@@ -97,6 +97,9 @@ pub struct Tuning {
     /// How long a request waits for its query before 503.
     #[arg(long, env = "LOGGERATOR_QUERY_TIMEOUT_MS", default_value_t = 5_000)]
     pub query_timeout_ms: u64,
+    /// Rows per storage segment: inserts touch only the newest segment, queries merge them all.
+    #[arg(long, env = "LOGGERATOR_SEGMENT_ROWS", default_value_t = crate::db::writer::DEFAULT_SEGMENT_ROWS)]
+    pub segment_rows: u64,
     /// Lines per database transaction.
     #[arg(long, env = "LOGGERATOR_BATCH_SIZE", default_value_t = 10_000)]
     pub batch_size: usize,
@@ -138,6 +141,7 @@ impl Tuning {
             http_workers: self.http_workers,
             query_timeout: Duration::from_millis(self.query_timeout_ms),
             max_queries_in_flight: self.max_queries_in_flight,
+            segment_rows: self.segment_rows.max(1),
             ingest: IngestConfig {
                 batch_size: self.batch_size.max(1),
                 flush_interval: Duration::from_millis(self.flush_interval_ms),

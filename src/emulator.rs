@@ -200,7 +200,7 @@ mod tests {
         for _ in 0..2_000 {
             let line = generator.next_line();
             let record = parse_line(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
-            assert!(METHODS.contains(&record.method.as_str()), "{line}");
+            assert!(METHODS.contains(&record.method.as_ref()), "{line}");
             assert!(CODES.contains(&(record.code as u16)), "{line}");
             assert!((0..600).contains(&record.size.unwrap()), "{line}");
             assert!(

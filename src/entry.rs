@@ -1,19 +1,18 @@
 //! What travels from an IngestActor to the DbWriter: every line, parsed or rejected.
 
+use std::borrow::Cow;
+use std::ops::Range;
+
 use crate::ingest::framing::Frame;
 use crate::parse::{parse_line, LogRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    Parsed {
-        record: LogRecord,
-        line: String,
-    },
+    /// The line as received (less a trailing `\r`) and what storage indexes it by; the other
+    /// fields are parsed again from the line when it is read, so nothing is stored twice.
+    Parsed { line: String, key: LineKey },
     /// Kept byte for byte (an over-long line: its first bytes) with the reason it was refused.
-    Rejected {
-        line: Vec<u8>,
-        reason: String,
-    },
+    Rejected { line: Vec<u8>, reason: String },
 }
 
 impl Entry {
@@ -47,10 +46,13 @@ impl Entry {
 
     pub fn from_line(text: &str) -> Entry {
         match parse_line(text) {
-            Ok(record) => Entry::Parsed {
-                record,
-                line: text.strip_suffix('\r').unwrap_or(text).to_owned(),
-            },
+            Ok(record) => {
+                let line = text.strip_suffix('\r').unwrap_or(text);
+                Entry::Parsed {
+                    key: LineKey::of(&record, line),
+                    line: line.to_owned(),
+                }
+            }
             Err(e) => Entry::Rejected {
                 reason: e.to_string(),
                 line: text.as_bytes().to_vec(),
@@ -60,5 +62,54 @@ impl Entry {
 
     pub fn is_rejected(&self) -> bool {
         matches!(self, Entry::Rejected { .. })
+    }
+}
+
+/// The fields of a parsed line that storage filters and orders by. Method and user are spans of
+/// the line rather than strings of their own: no allocation per line on the way to the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineKey {
+    pub date: i64,
+    pub code: i32,
+    method: Field,
+    user: Option<Range<u32>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Field {
+    Span(Range<u32>),
+    /// A method written in lower case, upper-cased by the parser: rare enough to allocate.
+    Owned(Box<str>),
+}
+
+impl LineKey {
+    fn of(record: &LogRecord<'_>, line: &str) -> LineKey {
+        let span = |field: &str| {
+            let start = field.as_ptr() as usize - line.as_ptr() as usize;
+            start as u32..(start + field.len()) as u32
+        };
+        LineKey {
+            date: record.date,
+            code: record.code,
+            method: match &record.method {
+                Cow::Borrowed(method) => Field::Span(span(method)),
+                Cow::Owned(method) => Field::Owned(method.as_str().into()),
+            },
+            user: record.user.map(span),
+        }
+    }
+
+    /// The method, upper-cased.
+    pub fn method<'a>(&'a self, line: &'a str) -> &'a str {
+        match &self.method {
+            Field::Span(span) => &line[span.start as usize..span.end as usize],
+            Field::Owned(method) => method,
+        }
+    }
+
+    pub fn user<'a>(&self, line: &'a str) -> Option<&'a str> {
+        self.user
+            .as_ref()
+            .map(|span| &line[span.start as usize..span.end as usize])
     }
 }

@@ -34,6 +34,8 @@ pub struct ServiceConfig {
     pub http_workers: usize,
     pub query_timeout: Duration,
     pub max_queries_in_flight: usize,
+    /// Rows per storage segment (see `db::store`).
+    pub segment_rows: u64,
     pub ingest: IngestConfig,
 }
 
@@ -64,7 +66,7 @@ pub struct Service {
 impl Service {
     /// Must run inside an actix System.
     pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
-        let writer = DbWriter::start(open_writer(&config.db)?);
+        let writer = DbWriter::start(open_writer(&config.db)?, config.segment_rows)?;
         let reader_conns = (0..config.readers.max(1))
             .map(|_| open_reader(&config.db))
             .collect::<Result<Vec<_>, _>>()?;

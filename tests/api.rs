@@ -13,7 +13,7 @@ struct Fixture {
     _db: TempDb,
     service: Service,
     /// (id, record, line) in arrival order; ids start at 1.
-    rows: Vec<(i64, LogRecord, String)>,
+    rows: Vec<(i64, String)>,
 }
 
 fn dataset() -> Vec<String> {
@@ -38,7 +38,7 @@ async fn fixture(source: &str) -> Fixture {
     let rows = lines
         .iter()
         .enumerate()
-        .map(|(i, line)| (i as i64 + 1, parse_line(line).unwrap(), line.clone()))
+        .map(|(i, line)| (i as i64 + 1, line.clone()))
         .collect();
     let service = start_service(service_config(&db, vec![])).await;
     Fixture {
@@ -58,8 +58,9 @@ impl Fixture {
         let mut rows: Vec<(i64, i64)> = self
             .rows
             .iter()
-            .filter(|(_, r, _)| keep(r))
-            .map(|(id, r, _)| (r.date, *id))
+            .map(|(id, line)| (id, parse_line(line).unwrap()))
+            .filter(|(_, r)| keep(r))
+            .map(|(id, r)| (r.date, *id))
             .collect();
         rows.sort_by(|a, b| b.cmp(a));
         rows.into_iter().map(|(_, id)| id).collect()
@@ -219,7 +220,7 @@ async fn objects_carry_every_field() {
     assert_eq!(combined["size"], 10);
     assert_eq!(combined["referer"], "http://ref/");
     assert_eq!(combined["user_agent"], "agent/1.0");
-    assert_eq!(combined["line"], f.rows[707].2.as_str());
+    assert_eq!(combined["line"], f.rows[707].1.as_str());
 
     let (_, _, body) = f.get("/logs?code=304").await;
     let clf = &body[0];
@@ -236,7 +237,7 @@ async fn format_lines_returns_the_original_lines() {
     let expected: Vec<Value> = f
         .expected(|r| r.code == 500)
         .into_iter()
-        .map(|id| Value::String(f.rows[id as usize - 1].2.clone()))
+        .map(|id| Value::String(f.rows[id as usize - 1].1.clone()))
         .collect();
     assert_eq!(body, Value::Array(expected));
 }
@@ -293,7 +294,8 @@ async fn health_and_sources() {
 #[actix_rt::test]
 async fn rejected_lines_are_listed_newest_first_with_reasons_and_pages() {
     use loggerator::db::connection::open_writer;
-    use loggerator::db::writer::{register_source, write_batch};
+    use loggerator::db::store::LogStore;
+    use loggerator::db::writer::register_source;
     use loggerator::entry::Entry;
 
     let db = temp_db();
@@ -308,7 +310,10 @@ async fn rejected_lines_are_listed_newest_first_with_reasons_and_pages() {
             line: b"caf\xe9".to_vec(),
             reason: "invalid UTF-8 at byte 3".into(),
         });
-        write_batch(&mut conn, id, &entries).unwrap();
+        LogStore::load(&mut conn, 10)
+            .unwrap()
+            .write_batch(&mut conn, id, &entries)
+            .unwrap();
     }
     let service = start_service(service_config(&db, vec![])).await;
     let base = format!("http://{}", service.http_addr);

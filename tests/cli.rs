@@ -11,7 +11,7 @@ use awc::Client;
 use common::{eventually, fixture_lines, temp_db};
 use diesel::prelude::*;
 use loggerator::db::connection::open_reader;
-use loggerator::db::schema::logs;
+use loggerator::db::schema::log_lines;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -125,9 +125,9 @@ async fn sigterm_stores_every_line_received_and_exits_0() {
     let status = running.terminate();
     assert!(status.success(), "{status:?}");
     let mut conn = open_reader(&db.path).unwrap();
-    let stored: Vec<String> = logs::table
-        .order(logs::id)
-        .select(logs::line)
+    let stored: Vec<String> = log_lines::table
+        .order(log_lines::id)
+        .select(log_lines::line)
         .load(&mut conn)
         .unwrap();
     assert_eq!(stored, lines);

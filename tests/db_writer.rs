@@ -10,10 +10,9 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use loggerator::db::connection::{open_reader, open_writer};
-use loggerator::db::schema::{logs, rejected_lines};
-use loggerator::db::writer::{
-    rows_of, Checkpoint, DbWriter, RegisterSource, WriteBatch, WriteSummary,
-};
+use loggerator::db::schema::{log_counts, log_keys, log_lines, rejected_lines, segments};
+use loggerator::db::store::{LogStore, NewKey, NewLine};
+use loggerator::db::writer::{Checkpoint, DbWriter, RegisterSource, WriteBatch, WriteSummary};
 use loggerator::db::DbError;
 use loggerator::entry::Entry;
 
@@ -44,7 +43,7 @@ async fn write(
 
 fn counts(path: &std::path::Path) -> (i64, i64) {
     let mut conn = open_reader(path).unwrap();
-    let stored = logs::table.count().get_result(&mut conn).unwrap();
+    let stored = log_lines::table.count().get_result(&mut conn).unwrap();
     let rejected = rejected_lines::table.count().get_result(&mut conn).unwrap();
     (stored, rejected)
 }
@@ -52,7 +51,7 @@ fn counts(path: &std::path::Path) -> (i64, i64) {
 #[actix_rt::test]
 async fn stores_parsed_and_rejected_lines_of_a_batch() {
     let db = temp_db();
-    let writer = DbWriter::start(open_writer(&db.path).unwrap());
+    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000).unwrap();
     let source_id = register(&writer, "a:1").await;
 
     let mut lines = fixture_lines();
@@ -79,9 +78,9 @@ async fn stores_parsed_and_rejected_lines_of_a_batch() {
     assert_eq!((line.as_slice(), source), (&b"garbage"[..], source_id));
     assert!(reason.contains("does not match"), "{reason}");
     // Arrival order is id order.
-    let stored: Vec<String> = logs::table
-        .order(logs::id)
-        .select(logs::line)
+    let stored: Vec<String> = log_lines::table
+        .order(log_lines::id)
+        .select(log_lines::line)
         .load(&mut conn)
         .unwrap();
     assert_eq!(stored, fixture_lines());
@@ -90,7 +89,7 @@ async fn stores_parsed_and_rejected_lines_of_a_batch() {
 #[actix_rt::test]
 async fn a_batch_larger_than_one_statement_is_stored_whole() {
     let db = temp_db();
-    let writer = DbWriter::start(open_writer(&db.path).unwrap());
+    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000).unwrap();
     let source_id = register(&writer, "a:1").await;
     let lines: Vec<&str> = (0..1_234).map(|i| fixture_lines()[i % 60]).collect();
     let summary = write(&writer, source_id, entries(&lines)).await.unwrap();
@@ -107,7 +106,7 @@ async fn a_failing_batch_leaves_nothing_behind() {
         "CREATE TRIGGER refuse BEFORE INSERT ON rejected_lines BEGIN SELECT RAISE(ABORT, 'refused'); END;",
     )
     .unwrap();
-    let writer = DbWriter::start(conn);
+    let writer = DbWriter::start(conn, 1_000).unwrap();
     let source_id = register(&writer, "a:1").await;
     let result = write(
         &writer,
@@ -131,28 +130,54 @@ async fn a_failing_batch_leaves_nothing_behind() {
 fn rows_go_in_as_one_multi_row_statement() {
     // diesel's SQLite backend inserts row by row when a value may be DEFAULT; the writer's rows
     // must never take that path.
-    let batch = entries(&fixture_lines()[..3]);
-    let (rows, _) = rows_of(1, &batch);
-    let sql = diesel::debug_query::<Sqlite, _>(&diesel::insert_into(logs::table).values(&rows))
-        .to_string();
-    assert_eq!(sql.matches("INSERT").count(), 1, "{sql}");
-    assert_eq!(
-        sql.matches("), (").count(),
-        2,
-        "three value groups in {sql}"
-    );
+    let rows: Vec<NewLine> = (1..=3)
+        .map(|id| {
+            (
+                log_lines::id.eq(id),
+                log_lines::source_id.eq(1),
+                log_lines::line.eq("a line"),
+            )
+        })
+        .collect();
+    let keys: Vec<NewKey> = (1..=3)
+        .map(|id| {
+            (
+                log_keys::segment.eq(0),
+                log_keys::date.eq(id),
+                log_keys::id.eq(id),
+                log_keys::code.eq(200),
+                log_keys::method_id.eq(1),
+                log_keys::user_id.eq(0),
+            )
+        })
+        .collect();
+    for sql in [
+        diesel::debug_query::<Sqlite, _>(&diesel::insert_into(log_lines::table).values(&rows))
+            .to_string(),
+        diesel::debug_query::<Sqlite, _>(
+            &diesel::insert_or_ignore_into(log_keys::table).values(&keys),
+        )
+        .to_string(),
+    ] {
+        assert_eq!(sql.matches("INSERT").count(), 1, "{sql}");
+        assert_eq!(
+            sql.matches("), (").count(),
+            2,
+            "three value groups in {sql}"
+        );
+    }
 }
 
 #[actix_rt::test]
 async fn start_up_keeps_existing_data_and_sources() {
     let db = temp_db();
     {
-        let writer = DbWriter::start(open_writer(&db.path).unwrap());
+        let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000).unwrap();
         let id = register(&writer, "a:1").await;
         write(&writer, id, entries(&fixture_lines())).await.unwrap();
         writer.send(Checkpoint).await.unwrap().unwrap();
     }
-    let writer = DbWriter::start(open_writer(&db.path).unwrap());
+    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000).unwrap();
     assert_eq!(counts(&db.path), (60, 0));
     let again = register(&writer, "a:1").await;
     let other = register(&writer, "b:2").await;
@@ -175,9 +200,191 @@ fn the_database_is_in_wal_mode() {
         .unwrap();
     assert_eq!(mode.journal_mode, "wal");
     assert!(
-        diesel::sql_query("DELETE FROM logs")
+        diesel::sql_query("DELETE FROM log_lines")
             .execute(&mut reader)
             .is_err(),
         "readers cannot write"
     );
+}
+
+fn segment_sizes(path: &std::path::Path) -> Vec<(i64, i64)> {
+    let mut conn = open_reader(path).unwrap();
+    segments::table
+        .select((segments::id, segments::rows))
+        .order(segments::id)
+        .load(&mut conn)
+        .unwrap()
+}
+
+#[actix_rt::test]
+async fn a_full_segment_is_closed_and_the_next_one_opened_across_restarts() {
+    let db = temp_db();
+    {
+        let writer = DbWriter::start(open_writer(&db.path).unwrap(), 25).unwrap();
+        let id = register(&writer, "a:1").await;
+        for chunk in fixture_lines().chunks(20) {
+            write(&writer, id, entries(chunk)).await.unwrap();
+        }
+    }
+    // Batches are never split: a segment closes once it holds at least its capacity.
+    assert_eq!(segment_sizes(&db.path), vec![(0, 40), (1, 20)]);
+
+    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 25).unwrap();
+    let id = register(&writer, "a:1").await;
+    write(&writer, id, entries(&fixture_lines()[..10]))
+        .await
+        .unwrap();
+    assert_eq!(segment_sizes(&db.path), vec![(0, 40), (1, 30)]);
+
+    // Ids continue where they stopped, and every line has its key in one segment.
+    let mut conn = open_reader(&db.path).unwrap();
+    let ids: Vec<i64> = log_lines::table
+        .select(log_lines::id)
+        .order(log_lines::id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(ids, (1..=70).collect::<Vec<i64>>());
+    let mut key_ids: Vec<i64> = log_keys::table
+        .select(log_keys::id)
+        .load(&mut conn)
+        .unwrap();
+    key_ids.sort_unstable();
+    assert_eq!(key_ids, ids);
+}
+
+#[actix_rt::test]
+async fn day_counts_add_up_to_the_rows_of_each_key() {
+    let db = temp_db();
+    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000).unwrap();
+    let id = register(&writer, "a:1").await;
+    for chunk in fixture_lines().chunks(7) {
+        write(&writer, id, entries(chunk)).await.unwrap();
+    }
+    let mut conn = open_reader(&db.path).unwrap();
+    let from_keys: Vec<(i64, i32, i64)> = diesel::sql_query(
+        "SELECT date / 86400 AS day, code, count(*) AS n FROM log_keys GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .load::<DayCount>(&mut conn)
+    .unwrap()
+    .into_iter()
+    .map(|r| (r.day, r.code, r.n))
+    .collect();
+    let from_counts: Vec<(i64, i32, i64)> = diesel::sql_query(
+        "SELECT day, code, sum(n) AS n FROM log_counts GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .load::<DayCount>(&mut conn)
+    .unwrap()
+    .into_iter()
+    .map(|r| (r.day, r.code, r.n))
+    .collect();
+    assert!(
+        from_keys.len() > 10,
+        "the fixture spans many days and codes"
+    );
+    assert_eq!(from_counts, from_keys);
+    let total: i64 = log_counts::table
+        .select(diesel::dsl::sql::<diesel::sql_types::BigInt>("sum(n)"))
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(total, 60);
+}
+
+#[derive(QueryableByName)]
+struct DayCount {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    day: i64,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    code: i32,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[test]
+fn a_store_loaded_on_a_used_database_never_reuses_an_id() {
+    let db = temp_db();
+    let mut conn = open_writer(&db.path).unwrap();
+    loggerator::db::writer::register_source(&mut conn, "a:1").unwrap();
+    let lines = entries(&fixture_lines()[..5]);
+    LogStore::load(&mut conn, 100)
+        .unwrap()
+        .write_batch(&mut conn, 1, &lines)
+        .unwrap();
+    LogStore::load(&mut conn, 100)
+        .unwrap()
+        .write_batch(&mut conn, 1, &lines)
+        .unwrap();
+    assert_eq!(counts(&db.path), (10, 0));
+}
+
+#[test]
+fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
+    use diesel_migrations::MigrationHarness;
+    let db = temp_db();
+    let mut conn = SqliteConnection::establish(db.path.to_str().unwrap()).unwrap();
+    conn.batch_execute(include_str!(
+        "../migrations/2026-11-27-000001_create_logs/up.sql"
+    ))
+    .unwrap();
+    conn.batch_execute(
+        "CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, \
+         run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);
+         INSERT INTO __diesel_schema_migrations (version) VALUES ('20261127000001');
+         INSERT INTO sources (id, address) VALUES (1, 'old:1');",
+    )
+    .unwrap();
+    for (i, line) in fixture_lines().iter().enumerate() {
+        let r = loggerator::parse::parse_line(line).unwrap();
+        diesel::sql_query(
+            "INSERT INTO logs (id, source_id, ip, user, date, method, url, protocol, code, size, line) \
+             VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(i as i64 + 1)
+        .bind::<diesel::sql_types::Text, _>(r.ip)
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(r.user)
+        .bind::<diesel::sql_types::BigInt, _>(r.date)
+        .bind::<diesel::sql_types::Text, _>(r.method.as_ref())
+        .bind::<diesel::sql_types::Text, _>(r.url)
+        .bind::<diesel::sql_types::Text, _>(r.protocol)
+        .bind::<diesel::sql_types::Integer, _>(r.code)
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(r.size)
+        .bind::<diesel::sql_types::Text, _>(*line)
+        .execute(&mut conn)
+        .unwrap();
+    }
+    assert!(conn
+        .has_pending_migration(loggerator::db::connection::MIGRATIONS)
+        .unwrap());
+    drop(conn);
+
+    let writer_conn = open_writer(&db.path).unwrap();
+    drop(writer_conn);
+    assert_eq!(counts(&db.path), (60, 0));
+    let mut reader = open_reader(&db.path).unwrap();
+    let page = loggerator::db::log_query::fetch_page(
+        &mut reader,
+        &loggerator::db::log_query::LogQuery {
+            filter: Default::default(),
+            after: None,
+            limit: 100,
+        },
+    )
+    .unwrap();
+    let mut lines: Vec<String> = page.rows.into_iter().map(|r| r.line).collect();
+    lines.sort();
+    let mut expected: Vec<String> = fixture_lines().iter().map(|l| l.to_string()).collect();
+    expected.sort();
+    assert_eq!(lines, expected);
+    let count = loggerator::db::log_query::count(
+        &mut reader,
+        &loggerator::db::log_query::LogFilter {
+            code: Some(500),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let expected = fixture_lines()
+        .iter()
+        .filter(|l| l.contains("\" 500 "))
+        .count();
+    assert_eq!(count, expected as i64);
 }

@@ -37,7 +37,8 @@ async fn counts_by_code_method_and_user_equal_what_the_emulators_sent() {
         actix_rt::spawn(emulator::serve(listener, LINES, seed));
         let mut generator = LineGenerator::new(seed);
         for _ in 0..LINES {
-            let record = parse_line(&generator.next_line()).unwrap();
+            let line = generator.next_line();
+            let record = parse_line(&line).unwrap();
             *expected.entry(format!("code={}", record.code)).or_default() += 1;
             *expected
                 .entry(format!("method={}", record.method))
@@ -148,10 +149,10 @@ async fn a_connection_broken_midway_is_resumed_without_duplicates() {
     let sent: Vec<String> = (0..LINES).map(|_| generator.next_line()).collect();
     let mut conn = loggerator::db::connection::open_reader(&db.path).unwrap();
     use diesel::prelude::*;
-    use loggerator::db::schema::logs;
-    let stored: Vec<String> = logs::table
-        .order(logs::id)
-        .select(logs::line)
+    use loggerator::db::schema::log_lines;
+    let stored: Vec<String> = log_lines::table
+        .order(log_lines::id)
+        .select(log_lines::line)
         .load(&mut conn)
         .unwrap();
     assert_eq!(stored, sent);

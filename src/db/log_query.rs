@@ -1,13 +1,17 @@
-//! The queries behind `GET /logs`, `GET /logs/count` and `GET /rejected`.
+//! The queries behind `GET /logs` and `GET /logs/count`.
 
-use diesel::dsl::sql;
+use std::collections::HashMap;
+
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Integer, Text};
-use diesel::sqlite::Sqlite;
+use diesel::sql_types::{BigInt, Text};
 
 use super::cursor;
-use super::schema::{logs, rejected_lines, sources};
+use super::names::Names;
+use super::schema::{log_counts, log_lines, sources};
+use super::segment_merge::{self, Key, KeyFilter};
+use super::store::SECONDS_PER_DAY;
+use super::DbError;
+use crate::parse::parse_line;
 
 /// Filters combined with AND. `method` is expected upper-cased, as it is stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,9 +50,8 @@ pub struct LogQuery {
     pub limit: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
-#[diesel(table_name = logs)]
-#[diesel(check_for_backend(Sqlite))]
+/// One stored line with its fields, parsed again from the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRow {
     pub id: i64,
     pub source_id: i64,
@@ -65,6 +68,28 @@ pub struct LogRow {
     pub line: String,
 }
 
+impl LogRow {
+    fn parse(id: i64, source_id: i64, line: String) -> Result<LogRow, DbError> {
+        // Only lines that parsed were stored, so a failure here means the parser changed.
+        let r = parse_line(&line).map_err(|e| DbError::Unreadable { id, reason: e })?;
+        Ok(LogRow {
+            id,
+            source_id,
+            ip: r.ip.to_owned(),
+            user: r.user.map(str::to_owned),
+            date: r.date,
+            method: r.method.into_owned(),
+            url: r.url.to_owned(),
+            protocol: r.protocol.to_owned(),
+            code: r.code,
+            size: r.size,
+            referer: r.referer.map(str::to_owned),
+            user_agent: r.user_agent.map(str::to_owned),
+            line,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogPage {
     pub rows: Vec<LogRow>,
@@ -72,63 +97,182 @@ pub struct LogPage {
     pub next: Option<Cursor>,
 }
 
-fn filtered(filter: &LogFilter) -> logs::BoxedQuery<'static, Sqlite> {
-    let mut query = logs::table.into_boxed();
-    if let Some(code) = filter.code {
-        query = query.filter(logs::code.eq(code));
+fn name_id(conn: &mut SqliteConnection, table: &str, name: &str) -> QueryResult<Option<i64>> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
     }
-    if let Some(method) = &filter.method {
-        query = query.filter(logs::method.eq(method.clone()));
-    }
-    match filter.user.as_deref() {
-        // Logs write `-` for "no user", which is stored as NULL.
-        Some("-") => query = query.filter(logs::user.is_null()),
-        Some(user) => query = query.filter(logs::user.eq(user.to_owned())),
-        None => {}
-    }
-    if let Some(since) = filter.since {
-        query = query.filter(logs::date.ge(since));
-    }
-    if let Some(until) = filter.until {
-        query = query.filter(logs::date.lt(until));
-    }
-    query
+    let found: Option<Id> = diesel::sql_query(format!("SELECT id FROM {table} WHERE name = ?"))
+        .bind::<Text, _>(name)
+        .get_result(conn)
+        .optional()?;
+    Ok(found.map(|row| row.id))
 }
 
-fn page_query(q: &LogQuery) -> logs::BoxedQuery<'static, Sqlite> {
-    let mut query = filtered(&q.filter);
-    if let Some(after) = q.after {
-        // `date <= ?` bounds the index range; the OR only sorts out rows of the same second.
-        query = query.filter(logs::date.le(after.date)).filter(
-            sql::<Bool>("(date < ")
-                .bind::<BigInt, _>(after.date)
-                .sql(" OR id < ")
-                .bind::<BigInt, _>(after.id)
-                .sql(")"),
-        );
-    }
-    query
-        .order((logs::date.desc(), logs::id.desc()))
-        .limit(q.limit + 1)
-}
-
-pub fn fetch_page(conn: &mut SqliteConnection, q: &LogQuery) -> QueryResult<LogPage> {
-    let mut rows: Vec<LogRow> = page_query(q).select(LogRow::as_select()).load(conn)?;
-    // One row past the limit was asked for only to learn whether another page exists.
-    let next = if rows.len() as i64 > q.limit {
-        rows.truncate(q.limit as usize);
-        rows.last().map(|r| Cursor {
-            date: r.date,
-            id: r.id,
-        })
-    } else {
-        None
+/// The filter in storage terms, or `None` when it names a user or method never stored, which
+/// nothing can match.
+fn key_filter(conn: &mut SqliteConnection, filter: &LogFilter) -> QueryResult<Option<KeyFilter>> {
+    let method_id = match &filter.method {
+        Some(method) => match name_id(conn, Names::METHODS, method)? {
+            Some(id) => Some(id),
+            None => return Ok(None),
+        },
+        None => None,
     };
-    Ok(LogPage { rows, next })
+    let user_id = match filter.user.as_deref() {
+        // Logs write `-` for "no user", which is stored as user 0.
+        Some("-") => Some(0),
+        Some(user) => match name_id(conn, Names::USERS, user)? {
+            Some(id) => Some(id),
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    Ok(Some(KeyFilter {
+        code: filter.code,
+        method_id,
+        user_id,
+        since: filter.since,
+        until: filter.until,
+    }))
 }
 
-pub fn count(conn: &mut SqliteConnection, filter: &LogFilter) -> QueryResult<i64> {
-    filtered(filter).count().get_result(conn)
+pub fn fetch_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<LogPage, DbError> {
+    let empty = LogPage {
+        rows: Vec::new(),
+        next: None,
+    };
+    let Some(filter) = key_filter(conn, &q.filter)? else {
+        return Ok(empty);
+    };
+    let after = q.after.map(|c| Key {
+        date: c.date,
+        id: c.id,
+    });
+    // One read transaction, so the segment list and the rows come from the same snapshot.
+    conn.transaction(|conn| {
+        let segments = segment_merge::segments_for(conn, &filter, after)?;
+        // One key past the limit is asked for only to learn whether another page exists.
+        let mut keys = segment_merge::newest_keys(conn, &segments, &filter, after, q.limit + 1)?;
+        let next = if keys.len() as i64 > q.limit {
+            keys.truncate(q.limit as usize);
+            keys.last().map(|k| Cursor {
+                date: k.date,
+                id: k.id,
+            })
+        } else {
+            None
+        };
+        let ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
+        let mut lines: HashMap<i64, (i64, String)> = log_lines::table
+            .filter(log_lines::id.eq_any(&ids))
+            .select((log_lines::id, log_lines::source_id, log_lines::line))
+            .load::<(i64, i64, String)>(conn)?
+            .into_iter()
+            .map(|(id, source, line)| (id, (source, line)))
+            .collect();
+        let rows = ids
+            .iter()
+            .map(|id| {
+                let (source_id, line) = lines.remove(id).ok_or(DbError::MissingLine(*id))?;
+                LogRow::parse(*id, source_id, line)
+            })
+            .collect::<Result<Vec<_>, DbError>>()?;
+        Ok(LogPage { rows, next })
+    })
+    .or_else(|e| match e {
+        DbError::Query(diesel::result::Error::NotFound) => Ok(empty),
+        e => Err(e),
+    })
+}
+
+/// Counts come from the per-day sums; only the parts of a date range that cut through a day
+/// are counted row by row.
+pub fn count(conn: &mut SqliteConnection, filter: &LogFilter) -> Result<i64, DbError> {
+    let Some(filter) = key_filter(conn, filter)? else {
+        return Ok(0);
+    };
+    conn.transaction(|conn| {
+        let first_day = filter.since.map(|since| {
+            since.div_euclid(SECONDS_PER_DAY) + i64::from(since.rem_euclid(SECONDS_PER_DAY) > 0)
+        });
+        let end_day = filter.until.map(|until| until.div_euclid(SECONDS_PER_DAY));
+        let mut total = 0;
+        let whole_days = match (first_day, end_day) {
+            (Some(first), Some(end)) => first < end,
+            _ => true,
+        };
+        if whole_days {
+            total += day_sums(conn, &filter, first_day, end_day)?;
+            let edges = [
+                filter
+                    .since
+                    .zip(first_day)
+                    .map(|(since, day)| (since, day * SECONDS_PER_DAY)),
+                filter
+                    .until
+                    .zip(end_day)
+                    .map(|(until, day)| (day * SECONDS_PER_DAY, until)),
+            ];
+            for (since, until) in edges.into_iter().flatten() {
+                if since < until {
+                    total += count_rows(conn, &filter, since, until)?;
+                }
+            }
+        } else {
+            let (since, until) = (
+                filter.since.unwrap_or(i64::MIN),
+                filter.until.unwrap_or(i64::MAX),
+            );
+            if since < until {
+                total += count_rows(conn, &filter, since, until)?;
+            }
+        }
+        Ok(total)
+    })
+}
+
+fn count_rows(
+    conn: &mut SqliteConnection,
+    filter: &KeyFilter,
+    since: i64,
+    until: i64,
+) -> Result<i64, DbError> {
+    let range = KeyFilter {
+        since: Some(since),
+        until: Some(until),
+        ..*filter
+    };
+    let segments = segment_merge::segments_for(conn, &range, None)?;
+    Ok(segment_merge::count_keys(conn, &segments, &range)?)
+}
+
+fn day_sums(
+    conn: &mut SqliteConnection,
+    filter: &KeyFilter,
+    first_day: Option<i64>,
+    end_day: Option<i64>,
+) -> Result<i64, DbError> {
+    let mut query = log_counts::table
+        .select(diesel::dsl::sql::<BigInt>("coalesce(sum(n), 0)"))
+        .into_boxed();
+    if let Some(code) = filter.code {
+        query = query.filter(log_counts::code.eq(code));
+    }
+    if let Some(method_id) = filter.method_id {
+        query = query.filter(log_counts::method_id.eq(method_id));
+    }
+    if let Some(user_id) = filter.user_id {
+        query = query.filter(log_counts::user_id.eq(user_id));
+    }
+    if let Some(first) = first_day {
+        query = query.filter(log_counts::day.ge(first));
+    }
+    if let Some(end) = end_day {
+        query = query.filter(log_counts::day.lt(end));
+    }
+    Ok(query.get_result(conn)?)
 }
 
 pub fn source_addresses(conn: &mut SqliteConnection) -> QueryResult<Vec<(i64, String)>> {
@@ -137,65 +281,28 @@ pub fn source_addresses(conn: &mut SqliteConnection) -> QueryResult<Vec<(i64, St
         .load(conn)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
-#[diesel(table_name = rejected_lines)]
-#[diesel(check_for_backend(Sqlite))]
-pub struct RejectedRow {
-    pub id: i64,
-    pub source_id: i64,
-    pub received_at: i64,
-    pub line: Vec<u8>,
-    pub reason: String,
-}
-
-/// A page of rejected lines, newest first; `next` is the id to continue below.
-pub fn fetch_rejected(
-    conn: &mut SqliteConnection,
-    before_id: Option<i64>,
-    limit: i64,
-) -> QueryResult<(Vec<RejectedRow>, Option<i64>)> {
-    let mut query = rejected_lines::table.into_boxed();
-    if let Some(id) = before_id {
-        query = query.filter(rejected_lines::id.lt(id));
+/// `EXPLAIN QUERY PLAN` of the key query a page runs: the detail column of each step.
+pub fn explain_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<Vec<String>, DbError> {
+    #[derive(QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = Text)]
+        detail: String,
     }
-    let mut rows: Vec<RejectedRow> = query
-        .order(rejected_lines::id.desc())
-        .limit(limit + 1)
-        .select(RejectedRow::as_select())
-        .load(conn)?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.id)
-    } else {
-        None
+    let Some(filter) = key_filter(conn, &q.filter)? else {
+        return Ok(Vec::new());
     };
-    Ok((rows, next))
+    let after = q.after.map(|c| Key {
+        date: c.date,
+        id: c.id,
+    });
+    let segments = segment_merge::segments_for(conn, &filter, after)?;
+    let steps: Vec<Step> = segment_merge::page_sql(
+        "EXPLAIN QUERY PLAN ",
+        &segments,
+        &filter,
+        after,
+        q.limit + 1,
+    )
+    .load(conn)?;
+    Ok(steps.into_iter().map(|s| s.detail).collect())
 }
-
-/// `EXPLAIN QUERY PLAN` of the page query: the detail column of each step.
-pub fn explain_page(conn: &mut SqliteConnection, q: &LogQuery) -> QueryResult<Vec<String>> {
-    let query = page_query(q).select(LogRow::as_select());
-    let steps: Vec<(i32, i32, i32, String)> = ExplainQueryPlan(query).load(conn)?;
-    Ok(steps.into_iter().map(|(_, _, _, detail)| detail).collect())
-}
-
-/// Prefixes any query with `EXPLAIN QUERY PLAN`, keeping its bound values.
-struct ExplainQueryPlan<Q>(Q);
-
-impl<Q> QueryId for ExplainQueryPlan<Q> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<Q: QueryFragment<Sqlite>> QueryFragment<Sqlite> for ExplainQueryPlan<Q> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql("EXPLAIN QUERY PLAN ");
-        self.0.walk_ast(out.reborrow())
-    }
-}
-
-impl<Q> diesel::query_builder::Query for ExplainQueryPlan<Q> {
-    type SqlType = (Integer, Integer, Integer, Text);
-}
-
-impl<Q> RunQueryDsl<SqliteConnection> for ExplainQueryPlan<Q> {}

@@ -5,8 +5,12 @@ pub mod connection;
 pub mod cursor;
 pub mod error;
 pub mod log_query;
+pub mod names;
 pub mod reader;
+pub mod rejected_query;
 pub mod schema;
+pub mod segment_merge;
+pub mod store;
 pub mod writer;
 
 pub use error::DbError;

@@ -8,7 +8,8 @@ use actix::prelude::*;
 use diesel::SqliteConnection;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::log_query::{self, LogFilter, LogPage, LogQuery, RejectedRow};
+use super::log_query::{self, LogFilter, LogPage, LogQuery};
+use super::rejected_query::{self, RejectedRow};
 use super::DbError;
 
 pub struct Reader {
@@ -88,7 +89,8 @@ impl Handler<QueryRejected> for Reader {
     type Result = Result<(Vec<(RejectedRow, String)>, Option<i64>), DbError>;
 
     fn handle(&mut self, msg: QueryRejected, _: &mut Self::Context) -> Self::Result {
-        let (rows, next) = log_query::fetch_rejected(&mut self.conn, msg.before_id, msg.limit)?;
+        let (rows, next) =
+            rejected_query::fetch_rejected(&mut self.conn, msg.before_id, msg.limit)?;
         let rows = rows
             .into_iter()
             .map(|row| {
@@ -118,6 +120,6 @@ impl Handler<CountLogs> for Reader {
     type Result = Result<i64, DbError>;
 
     fn handle(&mut self, msg: CountLogs, _: &mut Self::Context) -> Self::Result {
-        Ok(log_query::count(&mut self.conn, &msg.filter)?)
+        log_query::count(&mut self.conn, &msg.filter)
     }
 }

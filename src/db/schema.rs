@@ -9,20 +9,54 @@ diesel::table! {
 }
 
 diesel::table! {
-    logs (id) {
+    users (id) {
+        id -> BigInt,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    methods (id) {
+        id -> BigInt,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    log_lines (id) {
         id -> BigInt,
         source_id -> BigInt,
-        ip -> Text,
-        user -> Nullable<Text>,
-        date -> BigInt,
-        method -> Text,
-        url -> Text,
-        protocol -> Text,
-        code -> Integer,
-        size -> Nullable<BigInt>,
-        referer -> Nullable<Text>,
-        user_agent -> Nullable<Text>,
         line -> Text,
+    }
+}
+
+diesel::table! {
+    log_keys (segment, date, id) {
+        segment -> BigInt,
+        date -> BigInt,
+        id -> BigInt,
+        code -> Integer,
+        method_id -> BigInt,
+        user_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    segments (id) {
+        id -> BigInt,
+        rows -> BigInt,
+        min_date -> BigInt,
+        max_date -> BigInt,
+    }
+}
+
+diesel::table! {
+    log_counts (day, code, method_id, user_id) {
+        day -> BigInt,
+        code -> Integer,
+        method_id -> BigInt,
+        user_id -> BigInt,
+        n -> BigInt,
     }
 }
 
@@ -36,6 +70,15 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(logs -> sources (source_id));
+diesel::joinable!(log_lines -> sources (source_id));
 diesel::joinable!(rejected_lines -> sources (source_id));
-diesel::allow_tables_to_appear_in_same_query!(sources, logs, rejected_lines);
+diesel::allow_tables_to_appear_in_same_query!(
+    sources,
+    users,
+    methods,
+    log_lines,
+    log_keys,
+    segments,
+    log_counts,
+    rejected_lines
+);

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use loggerator::db::connection::open_writer;
-use loggerator::db::writer::{register_source, write_batch};
+use loggerator::db::store::LogStore;
+use loggerator::db::writer::register_source;
 use loggerator::entry::Entry;
 use loggerator::ingest::IngestConfig;
 use loggerator::service::{Service, ServiceConfig};
@@ -44,12 +45,21 @@ pub fn temp_db() -> TempDb {
     TempDb { dir, path }
 }
 
-/// Stores `lines` from `source` in one transaction, the way the writer would.
+/// Rows per segment in tests: small, so that a few dozen lines span several segments and every
+/// query goes through the merge of segments.
+pub const TEST_SEGMENT_ROWS: u64 = 20;
+
+/// Stores `lines` from `source` in batches of 10, the way the writer would.
 pub fn store_lines(db: &TempDb, source: &str, lines: &[String]) {
     let mut conn = open_writer(&db.path).expect("open writer");
     let id = register_source(&mut conn, source).expect("register source");
+    let mut store = LogStore::load(&mut conn, TEST_SEGMENT_ROWS).expect("load store");
     let entries: Vec<Entry> = lines.iter().map(|l| Entry::from_line(l)).collect();
-    write_batch(&mut conn, id, &entries).expect("write batch");
+    for batch in entries.chunks(10) {
+        store
+            .write_batch(&mut conn, id, batch)
+            .expect("write batch");
+    }
 }
 
 pub fn service_config(db: &TempDb, sources: Vec<String>) -> ServiceConfig {
@@ -61,6 +71,7 @@ pub fn service_config(db: &TempDb, sources: Vec<String>) -> ServiceConfig {
         http_workers: 1,
         query_timeout: Duration::from_secs(10),
         max_queries_in_flight: 64,
+        segment_rows: TEST_SEGMENT_ROWS * 25,
         ingest: IngestConfig {
             batch_size: 500,
             flush_interval: Duration::from_millis(20),

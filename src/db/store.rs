@@ -1,0 +1,292 @@
+//! How a batch of lines becomes rows: one transaction over `log_lines`, `log_keys`,
+//! `log_counts`, `segments` and `rejected_lines`. Only the DbWriter calls this, so the state
+//! kept here (the next id, the open segment, the name caches) never goes stale.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use diesel::dsl::{max, Eq};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+
+use super::names::Names;
+use super::schema::{log_counts, log_keys, log_lines, rejected_lines, segments};
+use super::DbError;
+use crate::entry::Entry;
+
+/// Rows per INSERT statement: 6 bound values a row keeps a statement well under SQLite's limit
+/// of 32,766 variables, and larger statements gain nothing measurable.
+pub const ROWS_PER_STATEMENT: usize = 500;
+
+/// Rows per segment unless configured: big enough that a query merges few segments (20 at ten
+/// million rows), small enough that the open segment's pages stay in the writer's cache.
+pub const DEFAULT_SEGMENT_ROWS: u64 = 500_000;
+
+pub const SECONDS_PER_DAY: i64 = 86_400;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    pub stored: u64,
+    pub rejected: u64,
+}
+
+/// One row as `column = value` pairs. A derived `Insertable` would allow DEFAULT, and with
+/// DEFAULT possible diesel's SQLite backend inserts one row per statement.
+pub type NewLine<'a> = (
+    Eq<log_lines::id, i64>,
+    Eq<log_lines::source_id, i64>,
+    Eq<log_lines::line, &'a str>,
+);
+
+pub type NewKey = (
+    Eq<log_keys::segment, i64>,
+    Eq<log_keys::date, i64>,
+    Eq<log_keys::id, i64>,
+    Eq<log_keys::code, i32>,
+    Eq<log_keys::method_id, i64>,
+    Eq<log_keys::user_id, i64>,
+);
+
+type NewCount = (
+    Eq<log_counts::day, i64>,
+    Eq<log_counts::code, i32>,
+    Eq<log_counts::method_id, i64>,
+    Eq<log_counts::user_id, i64>,
+    Eq<log_counts::n, i64>,
+);
+
+pub struct LogStore {
+    next_id: i64,
+    segment: i64,
+    segment_rows: u64,
+    segment_capacity: u64,
+    methods: Names,
+    users: Names,
+}
+
+impl LogStore {
+    /// Reads where the last run stopped: the next id and the segment being filled.
+    pub fn load(conn: &mut SqliteConnection, segment_capacity: u64) -> Result<Self, DbError> {
+        let last_id: Option<i64> = log_lines::table.select(max(log_lines::id)).first(conn)?;
+        let open: Option<(i64, i64)> = segments::table
+            .select((segments::id, segments::rows))
+            .order(segments::id.desc())
+            .first(conn)
+            .optional()?;
+        let (segment, segment_rows) = open.unwrap_or((0, 0));
+        Ok(Self {
+            next_id: last_id.unwrap_or(0) + 1,
+            segment,
+            segment_rows: segment_rows as u64,
+            segment_capacity: segment_capacity.max(1),
+            methods: Names::load(conn, Names::METHODS)?,
+            users: Names::load(conn, Names::USERS)?,
+        })
+    }
+
+    pub fn write_batch(
+        &mut self,
+        conn: &mut SqliteConnection,
+        source_id: i64,
+        entries: &[Entry],
+    ) -> Result<WriteSummary, DbError> {
+        // Names are committed on their own, before the batch: an unused name is harmless, and
+        // the caches then never hold an id that a rolled-back transaction took away.
+        self.methods.intern(
+            conn,
+            entries.iter().filter_map(|e| match e {
+                Entry::Parsed { line, key } => Some(key.method(line)),
+                Entry::Rejected { .. } => None,
+            }),
+        )?;
+        self.users.intern(
+            conn,
+            entries.iter().filter_map(|e| match e {
+                Entry::Parsed { line, key } => key.user(line),
+                Entry::Rejected { .. } => None,
+            }),
+        )?;
+
+        if self.segment_rows >= self.segment_capacity {
+            self.segment += 1;
+            self.segment_rows = 0;
+        }
+        let rows = self.rows_of(source_id, entries)?;
+        let received_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let segment = self.segment;
+        conn.transaction(|conn| rows.insert(conn, segment, source_id, received_at))?;
+
+        let stored = rows.lines.len() as u64;
+        self.next_id += stored as i64;
+        self.segment_rows += stored;
+        Ok(WriteSummary {
+            stored,
+            rejected: rows.rejected.len() as u64,
+        })
+    }
+
+    /// Splits a batch into the rows of each table, borrowing from the entries.
+    pub fn rows_of<'a>(
+        &self,
+        source_id: i64,
+        entries: &'a [Entry],
+    ) -> Result<BatchRows<'a>, DbError> {
+        let mut rows = BatchRows::default();
+        let mut counts: HashMap<(i64, i32, i64, i64), i64> = HashMap::new();
+        let mut id = self.next_id;
+        for entry in entries {
+            match entry {
+                Entry::Parsed { line, key } => {
+                    let method_id = self.methods.id(key.method(line))?;
+                    let user_id = match key.user(line) {
+                        Some(user) => self.users.id(user)?,
+                        None => 0,
+                    };
+                    rows.lines.push((
+                        log_lines::id.eq(id),
+                        log_lines::source_id.eq(source_id),
+                        log_lines::line.eq(line.as_str()),
+                    ));
+                    rows.keys.push((key.date, id, key.code, method_id, user_id));
+                    let day = key.date.div_euclid(SECONDS_PER_DAY);
+                    *counts
+                        .entry((day, key.code, method_id, user_id))
+                        .or_default() += 1;
+                    id += 1;
+                }
+                Entry::Rejected { line, reason } => {
+                    rows.rejected.push((line.as_slice(), reason.as_str()));
+                }
+            }
+        }
+        // In (date, id) order, consecutive inserts land on the same few pages of the segment.
+        rows.keys.sort_unstable();
+        rows.counts = counts.into_iter().collect();
+        Ok(rows)
+    }
+}
+
+#[derive(Default)]
+pub struct BatchRows<'a> {
+    pub lines: Vec<NewLine<'a>>,
+    /// (date, id, code, method_id, user_id)
+    pub keys: Vec<(i64, i64, i32, i64, i64)>,
+    pub counts: Vec<((i64, i32, i64, i64), i64)>,
+    pub rejected: Vec<(&'a [u8], &'a str)>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = rejected_lines)]
+struct NewRejected<'a> {
+    source_id: i64,
+    received_at: i64,
+    line: &'a [u8],
+    reason: &'a str,
+}
+
+impl BatchRows<'_> {
+    fn insert(
+        &self,
+        conn: &mut SqliteConnection,
+        segment: i64,
+        source_id: i64,
+        received_at: i64,
+    ) -> Result<(), DbError> {
+        for chunk in self.lines.chunks(ROWS_PER_STATEMENT) {
+            diesel::insert_into(log_lines::table)
+                .values(chunk)
+                .execute(conn)?;
+        }
+        for chunk in self.keys.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<NewKey> = chunk
+                .iter()
+                .map(|&(date, id, code, method_id, user_id)| {
+                    (
+                        log_keys::segment.eq(segment),
+                        log_keys::date.eq(date),
+                        log_keys::id.eq(id),
+                        log_keys::code.eq(code),
+                        log_keys::method_id.eq(method_id),
+                        log_keys::user_id.eq(user_id),
+                    )
+                })
+                .collect();
+            // OR IGNORE spares SQLite a statement journal of every page the insert touches
+            // (a third of the insert's cost); no row can conflict, as ids are unique, and the
+            // count check below would turn a conflict into an error rather than a silent loss.
+            let inserted = diesel::insert_or_ignore_into(log_keys::table)
+                .values(&rows)
+                .execute(conn)?;
+            if inserted != rows.len() {
+                return Err(DbError::Conflict(rows.len() - inserted));
+            }
+        }
+        for chunk in self.counts.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<NewCount> = chunk
+                .iter()
+                .map(|&((day, code, method_id, user_id), n)| {
+                    (
+                        log_counts::day.eq(day),
+                        log_counts::code.eq(code),
+                        log_counts::method_id.eq(method_id),
+                        log_counts::user_id.eq(user_id),
+                        log_counts::n.eq(n),
+                    )
+                })
+                .collect();
+            diesel::insert_into(log_counts::table)
+                .values(&rows)
+                .on_conflict((
+                    log_counts::day,
+                    log_counts::code,
+                    log_counts::method_id,
+                    log_counts::user_id,
+                ))
+                .do_update()
+                .set(log_counts::n.eq(log_counts::n + excluded(log_counts::n)))
+                .execute(conn)?;
+        }
+        if let (Some(min_date), Some(max_date)) = (
+            self.keys.first().map(|k| k.0),
+            self.keys.last().map(|k| k.0),
+        ) {
+            diesel::insert_into(segments::table)
+                .values((
+                    segments::id.eq(segment),
+                    segments::rows.eq(self.keys.len() as i64),
+                    segments::min_date.eq(min_date),
+                    segments::max_date.eq(max_date),
+                ))
+                .on_conflict(segments::id)
+                .do_update()
+                .set((
+                    segments::rows.eq(segments::rows + excluded(segments::rows)),
+                    segments::min_date.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                        "min(min_date, excluded.min_date)",
+                    )),
+                    segments::max_date.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                        "max(max_date, excluded.max_date)",
+                    )),
+                ))
+                .execute(conn)?;
+        }
+        let rejected: Vec<NewRejected> = self
+            .rejected
+            .iter()
+            .map(|&(line, reason)| NewRejected {
+                source_id,
+                received_at,
+                line,
+                reason,
+            })
+            .collect();
+        for chunk in rejected.chunks(ROWS_PER_STATEMENT) {
+            diesel::insert_into(rejected_lines::table)
+                .values(chunk)
+                .execute(conn)?;
+        }
+        Ok(())
+    }
+}

@@ -3,6 +3,7 @@
 //! Data flows one way: socket -> [`ingest::framing`] -> [`parse`] -> batch ([`entry`]) ->
 //! [`db::writer`] transaction -> tables <- [`db::reader`] pool <- [`http`].
 
+pub mod bench;
 pub mod cli;
 pub mod db;
 pub mod demo;

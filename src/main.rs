@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 
 use loggerator::cli::{Cli, Command};
 use loggerator::service::{run_until_signal, Service, ShutdownSignals};
-use loggerator::{demo, emulator};
+use loggerator::{bench, demo, emulator};
 
 /// Losing received lines is a failure the exit code must show.
 fn lost_lines(lost: u64) -> Result<(), Box<dyn std::error::Error>> {
@@ -23,7 +23,9 @@ fn main() -> ExitCode {
     let result: Result<(), Box<dyn std::error::Error>> = system.block_on(async move {
         let mut signals = ShutdownSignals::new()?;
         match cli.command {
-            Command::Serve(args) => {
+            Command::Serve(mut args) => {
+                // `--source ''` serves a database without ingesting into it.
+                args.sources.retain(|s| !s.trim().is_empty());
                 let config = args
                     .tuning
                     .service_config(args.sources, args.db, args.listen);
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
                 }
             }
             Command::Demo(args) => lost_lines(demo::run(args, signals).await?)?,
+            Command::Bench(args) => bench::run(args, signals).await?,
         }
         Ok(())
     });

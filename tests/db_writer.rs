@@ -51,7 +51,7 @@ fn counts(path: &std::path::Path) -> (i64, i64) {
 #[actix_rt::test]
 async fn stores_parsed_and_rejected_lines_of_a_batch() {
     let db = temp_db();
-    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000).unwrap();
+    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000, None).unwrap();
     let source_id = register(&writer, "a:1").await;
 
     let mut lines = fixture_lines();
@@ -89,7 +89,7 @@ async fn stores_parsed_and_rejected_lines_of_a_batch() {
 #[actix_rt::test]
 async fn a_batch_larger_than_one_statement_is_stored_whole() {
     let db = temp_db();
-    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000).unwrap();
+    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000, None).unwrap();
     let source_id = register(&writer, "a:1").await;
     let lines: Vec<&str> = (0..1_234).map(|i| fixture_lines()[i % 60]).collect();
     let summary = write(&writer, source_id, entries(&lines)).await.unwrap();
@@ -106,7 +106,7 @@ async fn a_failing_batch_leaves_nothing_behind() {
         "CREATE TRIGGER refuse BEFORE INSERT ON rejected_lines BEGIN SELECT RAISE(ABORT, 'refused'); END;",
     )
     .unwrap();
-    let writer = DbWriter::start(conn, 1_000).unwrap();
+    let writer = DbWriter::start(conn, 1_000, None).unwrap();
     let source_id = register(&writer, "a:1").await;
     let result = write(
         &writer,
@@ -135,7 +135,7 @@ fn rows_go_in_as_one_multi_row_statement() {
             (
                 log_lines::id.eq(id),
                 log_lines::source_id.eq(1),
-                log_lines::line.eq("a line"),
+                log_lines::line.eq("a line".to_owned()),
             )
         })
         .collect();
@@ -172,12 +172,12 @@ fn rows_go_in_as_one_multi_row_statement() {
 async fn start_up_keeps_existing_data_and_sources() {
     let db = temp_db();
     {
-        let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000).unwrap();
+        let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000, None).unwrap();
         let id = register(&writer, "a:1").await;
         write(&writer, id, entries(&fixture_lines())).await.unwrap();
         writer.send(Checkpoint).await.unwrap().unwrap();
     }
-    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000).unwrap();
+    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000, None).unwrap();
     assert_eq!(counts(&db.path), (60, 0));
     let again = register(&writer, "a:1").await;
     let other = register(&writer, "b:2").await;
@@ -220,7 +220,7 @@ fn segment_sizes(path: &std::path::Path) -> Vec<(i64, i64)> {
 async fn a_full_segment_is_closed_and_the_next_one_opened_across_restarts() {
     let db = temp_db();
     {
-        let writer = DbWriter::start(open_writer(&db.path).unwrap(), 25).unwrap();
+        let writer = DbWriter::start(open_writer(&db.path).unwrap(), 25, None).unwrap();
         let id = register(&writer, "a:1").await;
         for chunk in fixture_lines().chunks(20) {
             write(&writer, id, entries(chunk)).await.unwrap();
@@ -229,7 +229,7 @@ async fn a_full_segment_is_closed_and_the_next_one_opened_across_restarts() {
     // Batches are never split: a segment closes once it holds at least its capacity.
     assert_eq!(segment_sizes(&db.path), vec![(0, 40), (1, 20)]);
 
-    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 25).unwrap();
+    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 25, None).unwrap();
     let id = register(&writer, "a:1").await;
     write(&writer, id, entries(&fixture_lines()[..10]))
         .await
@@ -255,7 +255,7 @@ async fn a_full_segment_is_closed_and_the_next_one_opened_across_restarts() {
 #[actix_rt::test]
 async fn day_counts_add_up_to_the_rows_of_each_key() {
     let db = temp_db();
-    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000).unwrap();
+    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000, None).unwrap();
     let id = register(&writer, "a:1").await;
     for chunk in fixture_lines().chunks(7) {
         write(&writer, id, entries(chunk)).await.unwrap();

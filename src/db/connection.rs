@@ -41,8 +41,18 @@ pub fn open_writer(path: &Path) -> Result<SqliteConnection, DbError> {
          PRAGMA cache_size = -32768;
          PRAGMA temp_store = MEMORY;",
     )?;
+    // Checkpoints run on their own thread (`checkpointer.rs`); this threshold, 64 MiB of WAL
+    // instead of SQLite's 4 MiB, is only the backstop should they fall behind.
+    conn.batch_execute("PRAGMA wal_autocheckpoint = 16384;")?;
     conn.run_pending_migrations(MIGRATIONS)
         .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(conn)
+}
+
+/// The background checkpointer's connection: it writes nothing but the database file's pages.
+pub fn open_checkpointer(path: &Path) -> Result<SqliteConnection, DbError> {
+    let mut conn = establish(path)?;
+    conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;")?;
     Ok(conn)
 }
 

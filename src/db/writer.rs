@@ -7,6 +7,7 @@ use actix::prelude::*;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
+use super::checkpointer::CheckpointHandle;
 use super::schema::sources;
 use super::store::LogStore;
 pub use super::store::{WriteSummary, DEFAULT_SEGMENT_ROWS};
@@ -16,17 +17,26 @@ use crate::entry::Entry;
 pub struct DbWriter {
     conn: SqliteConnection,
     store: LogStore,
+    checkpointer: Option<CheckpointHandle>,
 }
 
 impl DbWriter {
     /// Starts the writer on a thread of its own. The connection is opened (and migrated) and
     /// the store's state read by the caller's thread, so start-up errors are reported before
     /// anything runs.
-    pub fn start(mut conn: SqliteConnection, segment_rows: u64) -> Result<Addr<DbWriter>, DbError> {
+    pub fn start(
+        mut conn: SqliteConnection,
+        segment_rows: u64,
+        checkpointer: Option<CheckpointHandle>,
+    ) -> Result<Addr<DbWriter>, DbError> {
         let store = LogStore::load(&mut conn, segment_rows)?;
         // SyncArbiter wants a factory; with one thread it is called once, and the slot hands over
         // what was prepared up front.
-        let slot = Mutex::new(Some(DbWriter { conn, store }));
+        let slot = Mutex::new(Some(DbWriter {
+            conn,
+            store,
+            checkpointer,
+        }));
         Ok(SyncArbiter::start(1, move || {
             slot.lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -77,8 +87,13 @@ impl Handler<WriteBatch> for DbWriter {
     type Result = Result<WriteSummary, DbError>;
 
     fn handle(&mut self, msg: WriteBatch, _: &mut Self::Context) -> Self::Result {
-        self.store
-            .write_batch(&mut self.conn, msg.source_id, &msg.entries)
+        let summary = self
+            .store
+            .write_batch(&mut self.conn, msg.source_id, &msg.entries)?;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.request();
+        }
+        Ok(summary)
     }
 }
 

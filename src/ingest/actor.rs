@@ -52,8 +52,8 @@ pub struct IngestConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
-            batch_size: 10_000,
-            flush_interval: Duration::from_millis(200),
+            batch_size: 50_000,
+            flush_interval: Duration::from_millis(500),
             max_line_bytes: 64 * 1024,
             connect_timeout: Duration::from_secs(5),
             backoff: BackoffConfig {

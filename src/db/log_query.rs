@@ -283,11 +283,6 @@ pub fn source_addresses(conn: &mut SqliteConnection) -> QueryResult<Vec<(i64, St
 
 /// `EXPLAIN QUERY PLAN` of the key query a page runs: the detail column of each step.
 pub fn explain_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<Vec<String>, DbError> {
-    #[derive(QueryableByName)]
-    struct Step {
-        #[diesel(sql_type = Text)]
-        detail: String,
-    }
     let Some(filter) = key_filter(conn, &q.filter)? else {
         return Ok(Vec::new());
     };
@@ -296,13 +291,9 @@ pub fn explain_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<Vec<Str
         id: c.id,
     });
     let segments = segment_merge::segments_for(conn, &filter, after)?;
-    let steps: Vec<Step> = segment_merge::page_sql(
-        "EXPLAIN QUERY PLAN ",
-        &segments,
-        &filter,
-        after,
-        q.limit + 1,
-    )
-    .load(conn)?;
-    Ok(steps.into_iter().map(|s| s.detail).collect())
+    let steps: Vec<(i32, i32, i32, String)> =
+        segment_merge::MergedKeys::new(&segments, &filter, after, q.limit + 1)
+            .explain()
+            .load(conn)?;
+    Ok(steps.into_iter().map(|(_, _, _, detail)| detail).collect())
 }

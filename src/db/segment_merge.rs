@@ -3,6 +3,7 @@
 //! lazily (MERGE (UNION ALL)), so a page reads about as many keys as it returns, at any depth.
 
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Integer};
 use diesel::sqlite::Sqlite;
 
@@ -23,11 +24,9 @@ pub struct KeyFilter {
     pub until: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, QueryableByName)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
-    #[diesel(sql_type = BigInt)]
     pub date: i64,
-    #[diesel(sql_type = BigInt)]
     pub id: i64,
 }
 
@@ -60,7 +59,8 @@ pub fn newest_keys(
 ) -> QueryResult<Vec<Key>> {
     let mut merged: Vec<Key> = Vec::new();
     for group in segments.chunks(SEGMENTS_PER_QUERY) {
-        merged.extend(page_sql("", group, filter, after, limit).load::<Key>(conn)?);
+        let keys: Vec<(i64, i64)> = MergedKeys::new(group, filter, after, limit).load(conn)?;
+        merged.extend(keys.into_iter().map(|(date, id)| Key { date, id }));
     }
     if segments.len() > SEGMENTS_PER_QUERY {
         merged.sort_unstable_by(|a, b| b.cmp(a));
@@ -100,61 +100,112 @@ pub fn count_keys(
 }
 
 /// The compound SELECT for one group of segments, every value bound.
-pub fn page_sql<'a>(
-    prefix: &str,
-    segments: &[i64],
-    filter: &KeyFilter,
+///
+/// Preparing a compound of dozens of SELECTs costs more than running it, so this query lets
+/// diesel cache its prepared statement (keyed by the SQL text). The number of arms is rounded up
+/// to a power of two, padding with segment -1, which holds nothing: the cache then holds a
+/// handful of shapes per filter instead of one more each time a segment is added.
+#[derive(Debug, Clone)]
+pub struct MergedKeys {
+    /// Padded to `arms` with -1.
+    segments: Vec<i64>,
+    filter: KeyFilter,
     after: Option<Key>,
     limit: i64,
-) -> diesel::query_builder::BoxedSqlQuery<'a, Sqlite, diesel::query_builder::SqlQuery> {
-    let mut arm = String::from("SELECT date, id FROM log_keys WHERE segment = ?");
-    if filter.code.is_some() {
-        arm.push_str(" AND code = ?");
-    }
-    if filter.method_id.is_some() {
-        arm.push_str(" AND method_id = ?");
-    }
-    if filter.user_id.is_some() {
-        arm.push_str(" AND user_id = ?");
-    }
-    if filter.since.is_some() {
-        arm.push_str(" AND date >= ?");
-    }
-    if filter.until.is_some() {
-        arm.push_str(" AND date < ?");
-    }
-    if after.is_some() {
-        // `date <= ?` bounds the key range; the OR only sorts out rows of the same second.
-        arm.push_str(" AND date <= ? AND (date < ? OR id < ?)");
-    }
-    let sql = format!(
-        "{prefix}{} ORDER BY date DESC, id DESC LIMIT ?",
-        vec![arm; segments.len()].join(" UNION ALL ")
-    );
-    let mut query = diesel::sql_query(sql).into_boxed::<Sqlite>();
-    for &segment in segments {
-        query = query.bind::<BigInt, _>(segment);
-        if let Some(code) = filter.code {
-            query = query.bind::<Integer, _>(code);
-        }
-        if let Some(method_id) = filter.method_id {
-            query = query.bind::<BigInt, _>(method_id);
-        }
-        if let Some(user_id) = filter.user_id {
-            query = query.bind::<BigInt, _>(user_id);
-        }
-        if let Some(since) = filter.since {
-            query = query.bind::<BigInt, _>(since);
-        }
-        if let Some(until) = filter.until {
-            query = query.bind::<BigInt, _>(until);
-        }
-        if let Some(after) = after {
-            query = query
-                .bind::<BigInt, _>(after.date)
-                .bind::<BigInt, _>(after.date)
-                .bind::<BigInt, _>(after.id);
+}
+
+impl MergedKeys {
+    pub fn new(segments: &[i64], filter: &KeyFilter, after: Option<Key>, limit: i64) -> Self {
+        let arms = segments.len().max(1).next_power_of_two();
+        let mut padded = segments.to_vec();
+        padded.resize(arms, -1);
+        Self {
+            segments: padded,
+            filter: *filter,
+            after,
+            limit,
         }
     }
-    query.bind::<BigInt, _>(limit)
+
+    /// The same query prefixed with `EXPLAIN QUERY PLAN`.
+    pub fn explain(self) -> ExplainQueryPlan {
+        ExplainQueryPlan(self)
+    }
+}
+
+impl QueryId for MergedKeys {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for MergedKeys {
+    type SqlType = (BigInt, BigInt);
+}
+
+impl RunQueryDsl<SqliteConnection> for MergedKeys {}
+
+impl QueryFragment<Sqlite> for MergedKeys {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        for (i, segment) in self.segments.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(" UNION ALL ");
+            }
+            out.push_sql("SELECT date, id FROM log_keys WHERE segment = ");
+            out.push_bind_param::<BigInt, _>(segment)?;
+            if let Some(code) = &self.filter.code {
+                out.push_sql(" AND code = ");
+                out.push_bind_param::<Integer, _>(code)?;
+            }
+            if let Some(method_id) = &self.filter.method_id {
+                out.push_sql(" AND method_id = ");
+                out.push_bind_param::<BigInt, _>(method_id)?;
+            }
+            if let Some(user_id) = &self.filter.user_id {
+                out.push_sql(" AND user_id = ");
+                out.push_bind_param::<BigInt, _>(user_id)?;
+            }
+            if let Some(since) = &self.filter.since {
+                out.push_sql(" AND date >= ");
+                out.push_bind_param::<BigInt, _>(since)?;
+            }
+            if let Some(until) = &self.filter.until {
+                out.push_sql(" AND date < ");
+                out.push_bind_param::<BigInt, _>(until)?;
+            }
+            if let Some(after) = &self.after {
+                // `date <= ?` bounds the key range; the OR only sorts out rows of the same second.
+                out.push_sql(" AND date <= ");
+                out.push_bind_param::<BigInt, _>(&after.date)?;
+                out.push_sql(" AND (date < ");
+                out.push_bind_param::<BigInt, _>(&after.date)?;
+                out.push_sql(" OR id < ");
+                out.push_bind_param::<BigInt, _>(&after.id)?;
+                out.push_sql(")");
+            }
+        }
+        out.push_sql(" ORDER BY date DESC, id DESC LIMIT ");
+        out.push_bind_param::<BigInt, _>(&self.limit)?;
+        Ok(())
+    }
+}
+
+/// Rows of `EXPLAIN QUERY PLAN`: (id, parent, unused, detail).
+pub struct ExplainQueryPlan(MergedKeys);
+
+impl QueryId for ExplainQueryPlan {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for ExplainQueryPlan {
+    type SqlType = (Integer, Integer, Integer, diesel::sql_types::Text);
+}
+
+impl RunQueryDsl<SqliteConnection> for ExplainQueryPlan {}
+
+impl QueryFragment<Sqlite> for ExplainQueryPlan {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql("EXPLAIN QUERY PLAN ");
+        self.0.walk_ast(out.reborrow())
+    }
 }

@@ -1,0 +1,24 @@
+//! Ingest is measured in lines per second, queries in milliseconds: when both want the CPU, the
+//! query should win. The writer and checkpointer threads call [`lower_priority`] when they
+//! start, so the kernel runs a reader ahead of them and ingest takes the time left over.
+
+use log::warn;
+
+/// A niceness of 10: well below interactive work, still far above idle.
+const NICENESS: i32 = 10;
+
+#[cfg(target_os = "linux")]
+pub fn lower_priority(thread: &str) {
+    // On Linux a nice value belongs to a thread, and 0 names the calling one.
+    // SAFETY: setpriority only reads its integer arguments.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICENESS) };
+    if result != 0 {
+        warn!(
+            "could not lower the priority of the {thread} thread: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn lower_priority(_thread: &str) {}

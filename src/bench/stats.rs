@@ -95,7 +95,7 @@ pub fn step_rates(marks: &[Mark]) -> Vec<StepRate> {
 pub fn slowdown_percent(rates: &[StepRate], step: u64) -> Option<f64> {
     let mut full = rates.iter().filter(|r| r.rows.is_multiple_of(step.max(1)));
     let first = full.next()?;
-    let last = full.last()?;
+    let last = full.next_back()?;
     Some(last.lines_per_sec / first.lines_per_sec * 100.0)
 }
 
@@ -127,7 +127,7 @@ pub fn rows_label(rows: u64) -> String {
     } else if rows >= 1_000_000 && rows.is_multiple_of(100_000) {
         format!("{}.{}M", rows / 1_000_000, rows % 1_000_000 / 100_000)
     } else if rows >= 1_000 && rows.is_multiple_of(1_000) {
-        format!("{}k", rows / 1_000)
+        format!("{}k", thousands(rows / 1_000))
     } else {
         thousands(rows)
     }

@@ -1,8 +1,6 @@
 //! The bracketed date of an access-log line: `DD/Mon/YYYY:HH:MM:SS +HHMM` in Common Log Format,
 //! or with a space instead of the colon before the time, as loggerator writes it.
 
-use chrono::{NaiveDate, NaiveTime};
-
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
@@ -37,11 +35,37 @@ pub fn parse_log_date(text: &str) -> Option<i64> {
         return None;
     }
 
-    let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
-    let time = NaiveTime::from_hms_opt(hour, minute, second)?;
-    let local = date.and_time(time).and_utc().timestamp();
+    if day == 0 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let local = days_from_civil(i64::from(year), month, day) * 86_400
+        + i64::from(hour * 3600 + minute * 60 + second);
     let offset = sign * i64::from(offset_hours * 3600 + offset_minutes * 60);
     Some(local - offset)
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`):
+/// a chrono date built and dropped per line cost a tenth of the parser's time.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 struct Cursor<'a>(&'a [u8]);
@@ -81,5 +105,31 @@ impl Cursor<'_> {
         let index = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(name))?;
         self.0 = &self.0[3..];
         Some(index as u32 + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn day_numbers_agree_with_chrono_over_four_centuries() {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        let mut date = NaiveDate::from_ymd_opt(1800, 1, 1).unwrap();
+        let end = NaiveDate::from_ymd_opt(2200, 12, 31).unwrap();
+        use chrono::Datelike;
+        while date <= end {
+            let expected = (date - epoch).num_days();
+            assert_eq!(
+                days_from_civil(i64::from(date.year()), date.month(), date.day()),
+                expected
+            );
+            assert!(days_in_month(date.year() as u32, date.month()) >= date.day());
+            date = date.succ_opt().unwrap();
+        }
+        assert_eq!(days_in_month(2000, 2), 29);
+        assert_eq!(days_in_month(1900, 2), 28);
+        assert_eq!(days_in_month(2024, 2), 29);
     }
 }

@@ -1,0 +1,89 @@
+//! The bench commands as a user runs them, on tiny inputs: they must finish, count every line
+//! and report every query without errors. What they measure is not asserted here; speed is for
+//! the benchmarks themselves (README, "Performance").
+
+mod common;
+
+use std::process::Command;
+
+use common::temp_db;
+
+fn run(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_loggerator"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run loggerator");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The value after `label` on its line of the report.
+fn field<'a>(report: &'a str, label: &str) -> &'a str {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{report}"))
+        .trim()
+}
+
+#[test]
+fn bench_ingest_then_bench_query_on_its_database() {
+    let db = temp_db();
+    let path = db.path.to_str().unwrap();
+    let report = run(&[
+        "bench",
+        "ingest",
+        "--sources",
+        "2",
+        "--lines",
+        "3000",
+        "--step",
+        "1000",
+        "--db",
+        path,
+    ]);
+    assert_eq!(field(&report, "lines stored / rejected"), "3,000 / 0");
+    for step in ["1k", "2k", "3k"] {
+        assert!(
+            report.lines().any(|l| l.trim_start().starts_with(step)),
+            "a row for {step} in:\n{report}"
+        );
+    }
+    let ratio = field(&report, "database / raw log");
+    assert!(ratio.ends_with('x'), "{ratio}");
+
+    let report = run(&[
+        "bench",
+        "query",
+        "--db",
+        path,
+        "--requests",
+        "5",
+        "--concurrency",
+        "2",
+        "--duration-secs",
+        "1",
+    ]);
+    for kind in [
+        "page",
+        "code",
+        "method",
+        "user",
+        "two+range",
+        "page1000",
+        "count",
+        "count-all",
+    ] {
+        let row = report
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(kind))
+            .unwrap_or_else(|| panic!("no row for {kind} in:\n{report}"));
+        assert!(row.ends_with("0 / 0"), "errors for {kind}: {row}");
+    }
+}

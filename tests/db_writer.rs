@@ -287,6 +287,29 @@ async fn day_counts_add_up_to_the_rows_of_each_key() {
         .first(&mut conn)
         .unwrap();
     assert_eq!(total, 60);
+    let by_code: Vec<(i32, i64)> =
+        diesel::sql_query("SELECT code, sum(n) AS n FROM key_counts GROUP BY code ORDER BY code")
+            .load::<CodeCount>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.code, r.n))
+            .collect();
+    let from_keys: Vec<(i32, i64)> =
+        diesel::sql_query("SELECT code, count(*) AS n FROM log_keys GROUP BY code ORDER BY code")
+            .load::<CodeCount>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.code, r.n))
+            .collect();
+    assert_eq!(by_code, from_keys);
+}
+
+#[derive(QueryableByName)]
+struct CodeCount {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    code: i32,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
 
 #[derive(QueryableByName)]

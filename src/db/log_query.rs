@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Text};
 
 use super::cursor;
 use super::names::Names;
-use super::schema::{log_counts, log_lines, sources};
+use super::schema::{key_counts, log_counts, log_lines, sources};
 use super::segment_merge::{self, Key, KeyFilter};
 use super::store::SECONDS_PER_DAY;
 use super::DbError;
@@ -187,12 +187,15 @@ pub fn fetch_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<LogPage, 
     })
 }
 
-/// Counts come from the per-day sums; only the parts of a date range that cut through a day
-/// are counted row by row.
+/// Counts come from the all-time sums, or with a date range from the per-day sums; only the
+/// parts of a range that cut through a day are counted row by row.
 pub fn count(conn: &mut SqliteConnection, filter: &LogFilter) -> Result<i64, DbError> {
     let Some(filter) = key_filter(conn, filter)? else {
         return Ok(0);
     };
+    if filter.since.is_none() && filter.until.is_none() {
+        return total_sum(conn, &filter);
+    }
     conn.transaction(|conn| {
         let first_day = filter.since.map(|since| {
             since.div_euclid(SECONDS_PER_DAY) + i64::from(since.rem_euclid(SECONDS_PER_DAY) > 0)
@@ -246,6 +249,22 @@ fn count_rows(
     };
     let segments = segment_merge::segments_for(conn, &range, None)?;
     Ok(segment_merge::count_keys(conn, &segments, &range)?)
+}
+
+fn total_sum(conn: &mut SqliteConnection, filter: &KeyFilter) -> Result<i64, DbError> {
+    let mut query = key_counts::table
+        .select(diesel::dsl::sql::<BigInt>("coalesce(sum(n), 0)"))
+        .into_boxed();
+    if let Some(code) = filter.code {
+        query = query.filter(key_counts::code.eq(code));
+    }
+    if let Some(method_id) = filter.method_id {
+        query = query.filter(key_counts::method_id.eq(method_id));
+    }
+    if let Some(user_id) = filter.user_id {
+        query = query.filter(key_counts::user_id.eq(user_id));
+    }
+    Ok(query.get_result(conn)?)
 }
 
 fn day_sums(

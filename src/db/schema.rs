@@ -61,6 +61,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    key_counts (code, method_id, user_id) {
+        code -> Integer,
+        method_id -> BigInt,
+        user_id -> BigInt,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
     rejected_lines (id) {
         id -> BigInt,
         source_id -> BigInt,
@@ -80,5 +89,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     log_keys,
     segments,
     log_counts,
+    key_counts,
     rejected_lines
 );

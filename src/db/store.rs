@@ -1,5 +1,5 @@
 //! How a batch of lines becomes rows: one transaction over `log_lines`, `log_keys`,
-//! `log_counts`, `segments` and `rejected_lines`. Only the DbWriter calls this, so the state
+//! `log_counts`, `key_counts`, `segments` and `rejected_lines`. Only the DbWriter calls this, so the state
 //! kept here (the next id, the open segment, the name caches) never goes stale.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use super::names::Names;
-use super::schema::{log_counts, log_keys, log_lines, rejected_lines, segments};
+use super::schema::{key_counts, log_counts, log_keys, log_lines, rejected_lines, segments};
 use super::DbError;
 use crate::entry::Entry;
 
@@ -157,7 +157,12 @@ impl LogStore {
         }
         // In (date, id) order, consecutive inserts land on the same few pages of the segment.
         rows.keys.sort_unstable();
+        let mut totals: HashMap<(i32, i64, i64), i64> = HashMap::new();
+        for (&(_, code, method_id, user_id), &n) in &counts {
+            *totals.entry((code, method_id, user_id)).or_default() += n;
+        }
         rows.counts = counts.into_iter().collect();
+        rows.totals = totals.into_iter().collect();
         Ok(rows)
     }
 }
@@ -169,6 +174,8 @@ pub struct BatchRows<'a> {
     /// (date, id, code, method_id, user_id)
     pub keys: Vec<(i64, i64, i32, i64, i64)>,
     pub counts: Vec<((i64, i32, i64, i64), i64)>,
+    /// The same counts without the day: ((code, method_id, user_id), n)
+    pub totals: Vec<((i32, i64, i64), i64)>,
     pub rejected: Vec<(&'a [u8], &'a str)>,
 }
 
@@ -265,6 +272,25 @@ impl BatchRows<'_> {
                 ))
                 .do_update()
                 .set(log_counts::n.eq(log_counts::n + excluded(log_counts::n)))
+                .execute(conn)?;
+        }
+        for chunk in self.totals.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|&((code, method_id, user_id), n)| {
+                    (
+                        key_counts::code.eq(code),
+                        key_counts::method_id.eq(method_id),
+                        key_counts::user_id.eq(user_id),
+                        key_counts::n.eq(n),
+                    )
+                })
+                .collect();
+            diesel::insert_into(key_counts::table)
+                .values(&rows)
+                .on_conflict((key_counts::code, key_counts::method_id, key_counts::user_id))
+                .do_update()
+                .set(key_counts::n.eq(key_counts::n + excluded(key_counts::n)))
                 .execute(conn)?;
         }
         if let (Some(min_date), Some(max_date)) = (

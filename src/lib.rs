@@ -12,4 +12,5 @@ pub mod entry;
 pub mod http;
 pub mod ingest;
 pub mod parse;
+pub mod priority;
 pub mod service;

@@ -59,6 +59,7 @@ pub struct Service {
     pub sources: Vec<Arc<SourceStatus>>,
     server: ServerHandle,
     ingesters: Vec<Addr<IngestActor>>,
+    ingest_thread: Arbiter,
     /// Cancelled at shutdown: every source stops reading at once, whatever it is busy with.
     halt: CancellationToken,
     writer: Addr<DbWriter>,
@@ -123,10 +124,15 @@ impl Service {
 
         // Ingest starts last, so nothing is received before the service can answer for it.
         let halt = CancellationToken::new();
+        // Framing and parsing run on a thread of their own at a lower priority, like the writer:
+        // under load, queries come first.
+        let ingest_thread = Arbiter::new();
+        ingest_thread.spawn_fn(|| crate::priority::lower_priority("ingest"));
         let ingesters = sources
             .iter()
             .map(|status| {
-                IngestActor::start_supervised(
+                IngestActor::start_supervised_in(
+                    &ingest_thread.handle(),
                     status.clone(),
                     writer.clone().recipient(),
                     config.ingest.clone(),
@@ -140,6 +146,7 @@ impl Service {
             sources,
             server: handle,
             ingesters,
+            ingest_thread,
             halt,
             writer,
         })
@@ -170,6 +177,7 @@ impl Service {
             }
             Ok(_) => {}
         }
+        self.ingest_thread.stop();
         match self.writer.send(Checkpoint).await {
             Ok(Ok(())) => info!("database checkpointed"),
             Ok(Err(e)) => warn!("final checkpoint failed (the data is safe in the WAL): {e}"),

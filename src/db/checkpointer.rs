@@ -44,7 +44,7 @@ impl WalCheckpointer {
             requested: requested.clone(),
         }));
         let addr = SyncArbiter::start(1, move || {
-            super::background::lower_priority("checkpointer");
+            crate::priority::lower_priority("checkpointer");
             slot.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take()

@@ -1,7 +1,6 @@
 //! Storage: one writer connection owned by the [`writer::DbWriter`] actor, read-only connections
 //! owned by the [`reader::Reader`] pool, and the queries they run.
 
-pub mod background;
 pub mod checkpointer;
 pub mod connection;
 pub mod cursor;

@@ -38,7 +38,7 @@ impl DbWriter {
             checkpointer,
         }));
         Ok(SyncArbiter::start(1, move || {
-            super::background::lower_priority("database writer");
+            crate::priority::lower_priority("database writer");
             slot.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take()

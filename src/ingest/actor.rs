@@ -133,6 +133,19 @@ impl IngestActor {
         Supervisor::start(move |_| IngestActor::new(status, writer, config, halt))
     }
 
+    /// The same, on another arbiter (the service runs every source on one thread of its own).
+    pub fn start_supervised_in(
+        arbiter: &ArbiterHandle,
+        status: Arc<SourceStatus>,
+        writer: Recipient<WriteBatch>,
+        config: IngestConfig,
+        halt: CancellationToken,
+    ) -> Addr<IngestActor> {
+        Supervisor::start_in_arbiter(arbiter, move |_| {
+            IngestActor::new(status, writer, config, halt)
+        })
+    }
+
     fn connect(&mut self, ctx: &mut Context<Self>) {
         if self.shutting_down || self.halt.is_cancelled() {
             return;

@@ -1,6 +1,7 @@
 //! Ingest is measured in lines per second, queries in milliseconds: when both want the CPU, the
-//! query should win. The writer and checkpointer threads call [`lower_priority`] when they
-//! start, so the kernel runs a reader ahead of them and ingest takes the time left over.
+//! query should win. The ingest, writer and checkpointer threads call [`lower_priority`] when
+//! they start, so the kernel runs readers and HTTP workers ahead of them and ingest takes the
+//! time left over.
 
 use log::warn;
 

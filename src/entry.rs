@@ -72,27 +72,40 @@ pub struct LineKey {
     pub date: i64,
     pub code: i32,
     method: Field,
-    user: Option<Range<u32>>,
+    user: Option<Field>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Field {
     Span(Range<u32>),
-    /// A method written in lower case, upper-cased by the parser: rare enough to allocate.
+    /// A method written in lower case, upper-cased by the parser, or a field beyond what a u32
+    /// span reaches (only with a line limit above 4 GiB): rare enough to allocate.
     Owned(Box<str>),
+}
+
+impl Field {
+    fn get<'a>(&'a self, line: &'a str) -> &'a str {
+        match self {
+            Field::Span(span) => &line[span.start as usize..span.end as usize],
+            Field::Owned(text) => text,
+        }
+    }
 }
 
 impl LineKey {
     fn of(record: &LogRecord<'_>, line: &str) -> LineKey {
         let span = |field: &str| {
             let start = field.as_ptr() as usize - line.as_ptr() as usize;
-            start as u32..(start + field.len()) as u32
+            match (u32::try_from(start), u32::try_from(start + field.len())) {
+                (Ok(start), Ok(end)) => Field::Span(start..end),
+                _ => Field::Owned(field.into()),
+            }
         };
         LineKey {
             date: record.date,
             code: record.code,
             method: match &record.method {
-                Cow::Borrowed(method) => Field::Span(span(method)),
+                Cow::Borrowed(method) => span(method),
                 Cow::Owned(method) => Field::Owned(method.as_str().into()),
             },
             user: record.user.map(span),
@@ -101,15 +114,10 @@ impl LineKey {
 
     /// The method, upper-cased.
     pub fn method<'a>(&'a self, line: &'a str) -> &'a str {
-        match &self.method {
-            Field::Span(span) => &line[span.start as usize..span.end as usize],
-            Field::Owned(method) => method,
-        }
+        self.method.get(line)
     }
 
-    pub fn user<'a>(&self, line: &'a str) -> Option<&'a str> {
-        self.user
-            .as_ref()
-            .map(|span| &line[span.start as usize..span.end as usize])
+    pub fn user<'a>(&'a self, line: &'a str) -> Option<&'a str> {
+        self.user.as_ref().map(|user| user.get(line))
     }
 }

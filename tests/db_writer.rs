@@ -411,3 +411,26 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
         .count();
     assert_eq!(count, expected as i64);
 }
+
+#[test]
+fn two_writing_processes_on_one_database_never_share_an_id() {
+    // Each LogStore stands for a process with its own connection; they take turns.
+    let db = temp_db();
+    let mut first = open_writer(&db.path).unwrap();
+    let mut second = open_writer(&db.path).unwrap();
+    loggerator::db::writer::register_source(&mut first, "a:1").unwrap();
+    let mut a = LogStore::load(&mut first, 25).unwrap();
+    let mut b = LogStore::load(&mut second, 25).unwrap();
+    let lines = entries(&fixture_lines()[..10]);
+    for turn in 0..6 {
+        let (store, conn) = if turn % 2 == 0 {
+            (&mut a, &mut first)
+        } else {
+            (&mut b, &mut second)
+        };
+        assert_eq!(store.write_batch(conn, 1, &lines).unwrap().stored, 10);
+    }
+    assert_eq!(counts(&db.path), (60, 0));
+    // Segments filled in turn too: 25 rows each at most one batch over.
+    assert_eq!(segment_sizes(&db.path), vec![(0, 30), (1, 30)]);
+}

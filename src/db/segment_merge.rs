@@ -11,6 +11,8 @@ use super::schema::segments;
 
 /// SQLite refuses compound SELECTs of more than 500 terms; larger groups are merged here.
 const SEGMENTS_PER_QUERY: usize = 250;
+// Groups are padded to a power of two: 256 arms, under the limit.
+const _: () = assert!(SEGMENTS_PER_QUERY.next_power_of_two() <= 500);
 
 /// A filter in storage terms: names already turned into ids.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -69,6 +69,22 @@ pub struct LogStore {
 impl LogStore {
     /// Reads where the last run stopped: the next id and the segment being filled.
     pub fn load(conn: &mut SqliteConnection, segment_capacity: u64) -> Result<Self, DbError> {
+        let mut store = Self {
+            next_id: 1,
+            segment: 0,
+            segment_rows: 0,
+            segment_capacity: segment_capacity.max(1),
+            methods: Names::load(conn, Names::METHODS)?,
+            users: Names::load(conn, Names::USERS)?,
+        };
+        store.reload_position(conn)?;
+        Ok(store)
+    }
+
+    /// The next id and the open segment, as stored. Read again inside every batch's transaction:
+    /// should another process write to the same database, ids are still never handed out twice
+    /// (two index lookups per batch).
+    fn reload_position(&mut self, conn: &mut SqliteConnection) -> Result<(), DbError> {
         let last_id: Option<i64> = log_lines::table.select(max(log_lines::id)).first(conn)?;
         let open: Option<(i64, i64)> = segments::table
             .select((segments::id, segments::rows))
@@ -76,14 +92,10 @@ impl LogStore {
             .first(conn)
             .optional()?;
         let (segment, segment_rows) = open.unwrap_or((0, 0));
-        Ok(Self {
-            next_id: last_id.unwrap_or(0) + 1,
-            segment,
-            segment_rows: segment_rows as u64,
-            segment_capacity: segment_capacity.max(1),
-            methods: Names::load(conn, Names::METHODS)?,
-            users: Names::load(conn, Names::USERS)?,
-        })
+        self.next_id = last_id.unwrap_or(0) + 1;
+        self.segment = segment;
+        self.segment_rows = segment_rows as u64;
+        Ok(())
     }
 
     pub fn write_batch(
@@ -109,24 +121,27 @@ impl LogStore {
             }),
         )?;
 
-        if self.segment_rows >= self.segment_capacity {
-            self.segment += 1;
-            self.segment_rows = 0;
-        }
-        let rows = self.rows_of(entries)?;
         let received_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let segment = self.segment;
-        conn.transaction(|conn| rows.insert(conn, segment, source_id, received_at))?;
-
-        let stored = rows.lines.len() as u64;
-        self.next_id += stored as i64;
-        self.segment_rows += stored;
-        Ok(WriteSummary {
-            stored,
-            rejected: rows.rejected.len() as u64,
-        })
+        // IMMEDIATE takes the write lock first, so the position read inside stays true until
+        // the commit.
+        let summary = conn.immediate_transaction(|conn| {
+            self.reload_position(conn)?;
+            if self.segment_rows >= self.segment_capacity {
+                self.segment += 1;
+                self.segment_rows = 0;
+            }
+            let rows = self.rows_of(entries)?;
+            rows.insert(conn, self.segment, source_id, received_at)?;
+            Ok::<_, DbError>(WriteSummary {
+                stored: rows.lines.len() as u64,
+                rejected: rows.rejected.len() as u64,
+            })
+        })?;
+        self.next_id += summary.stored as i64;
+        self.segment_rows += summary.stored;
+        Ok(summary)
     }
 
     /// Splits a batch into the rows of each table, borrowing from the entries.

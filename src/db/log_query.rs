@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Text};
 use super::cursor;
 use super::names::Names;
 use super::schema::{key_counts, log_counts, log_lines, sources};
-use super::segment_merge::{self, Key, KeyFilter};
+use super::segment_merge::{self, filter_by_key, Key, KeyFilter};
 use super::store::SECONDS_PER_DAY;
 use super::DbError;
 use crate::parse::parse_line;
@@ -139,12 +139,11 @@ fn key_filter(conn: &mut SqliteConnection, filter: &LogFilter) -> QueryResult<Op
 }
 
 pub fn fetch_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<LogPage, DbError> {
-    let empty = LogPage {
-        rows: Vec::new(),
-        next: None,
-    };
     let Some(filter) = key_filter(conn, &q.filter)? else {
-        return Ok(empty);
+        return Ok(LogPage {
+            rows: Vec::new(),
+            next: None,
+        });
     };
     let after = q.after.map(|c| Key {
         date: c.date,
@@ -180,10 +179,6 @@ pub fn fetch_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<LogPage, 
             })
             .collect::<Result<Vec<_>, DbError>>()?;
         Ok(LogPage { rows, next })
-    })
-    .or_else(|e| match e {
-        DbError::Query(diesel::result::Error::NotFound) => Ok(empty),
-        e => Err(e),
     })
 }
 
@@ -252,19 +247,10 @@ fn count_rows(
 }
 
 fn total_sum(conn: &mut SqliteConnection, filter: &KeyFilter) -> Result<i64, DbError> {
-    let mut query = key_counts::table
+    let query = key_counts::table
         .select(diesel::dsl::sql::<BigInt>("coalesce(sum(n), 0)"))
         .into_boxed();
-    if let Some(code) = filter.code {
-        query = query.filter(key_counts::code.eq(code));
-    }
-    if let Some(method_id) = filter.method_id {
-        query = query.filter(key_counts::method_id.eq(method_id));
-    }
-    if let Some(user_id) = filter.user_id {
-        query = query.filter(key_counts::user_id.eq(user_id));
-    }
-    Ok(query.get_result(conn)?)
+    Ok(filter_by_key!(query, key_counts, filter).get_result(conn)?)
 }
 
 fn day_sums(
@@ -273,18 +259,10 @@ fn day_sums(
     first_day: Option<i64>,
     end_day: Option<i64>,
 ) -> Result<i64, DbError> {
-    let mut query = log_counts::table
+    let query = log_counts::table
         .select(diesel::dsl::sql::<BigInt>("coalesce(sum(n), 0)"))
         .into_boxed();
-    if let Some(code) = filter.code {
-        query = query.filter(log_counts::code.eq(code));
-    }
-    if let Some(method_id) = filter.method_id {
-        query = query.filter(log_counts::method_id.eq(method_id));
-    }
-    if let Some(user_id) = filter.user_id {
-        query = query.filter(log_counts::user_id.eq(user_id));
-    }
+    let mut query = filter_by_key!(query, log_counts, filter);
     if let Some(first) = first_day {
         query = query.filter(log_counts::day.ge(first));
     }

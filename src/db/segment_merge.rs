@@ -14,6 +14,25 @@ const SEGMENTS_PER_QUERY: usize = 250;
 // Groups are padded to a power of two: 256 arms, under the limit.
 const _: () = assert!(SEGMENTS_PER_QUERY.next_power_of_two() <= 500);
 
+/// Adds the key filter's code, method and user to a boxed query of any table with those
+/// columns (`log_keys`, `log_counts`, `key_counts`).
+macro_rules! filter_by_key {
+    ($query:expr, $table:ident, $filter:expr) => {{
+        let mut query = $query;
+        if let Some(code) = $filter.code {
+            query = query.filter($table::code.eq(code));
+        }
+        if let Some(method_id) = $filter.method_id {
+            query = query.filter($table::method_id.eq(method_id));
+        }
+        if let Some(user_id) = $filter.user_id {
+            query = query.filter($table::user_id.eq(user_id));
+        }
+        query
+    }};
+}
+pub(crate) use filter_by_key;
+
 /// A filter in storage terms: names already turned into ids.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KeyFilter {
@@ -77,24 +96,21 @@ pub fn count_keys(
     segments: &[i64],
     filter: &KeyFilter,
 ) -> QueryResult<i64> {
-    use super::schema::log_keys::dsl::*;
+    use super::schema::log_keys;
     let mut total = 0;
     for group in segments.chunks(SEGMENTS_PER_QUERY) {
-        let mut query = log_keys.filter(segment.eq_any(group)).into_boxed();
-        if let Some(c) = filter.code {
-            query = query.filter(code.eq(c));
-        }
-        if let Some(m) = filter.method_id {
-            query = query.filter(method_id.eq(m));
-        }
-        if let Some(u) = filter.user_id {
-            query = query.filter(user_id.eq(u));
-        }
+        let mut query = filter_by_key!(
+            log_keys::table
+                .filter(log_keys::segment.eq_any(group))
+                .into_boxed(),
+            log_keys,
+            filter
+        );
         if let Some(since) = filter.since {
-            query = query.filter(date.ge(since));
+            query = query.filter(log_keys::date.ge(since));
         }
         if let Some(until) = filter.until {
-            query = query.filter(date.lt(until));
+            query = query.filter(log_keys::date.lt(until));
         }
         total += query.count().get_result::<i64>(conn)?;
     }

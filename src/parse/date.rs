@@ -56,7 +56,8 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`):
-/// a chrono date built and dropped per line cost a tenth of the parser's time.
+/// a chrono date built per line cost a sixth of the parser's time (2.92 against 3.47 million
+/// lines a second).
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);

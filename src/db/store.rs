@@ -145,7 +145,7 @@ impl LogStore {
     }
 
     /// Splits a batch into the rows of each table, borrowing from the entries.
-    pub fn rows_of<'a>(&self, entries: &'a [Entry]) -> Result<BatchRows<'a>, DbError> {
+    fn rows_of<'a>(&self, entries: &'a [Entry]) -> Result<BatchRows<'a>, DbError> {
         let mut rows = BatchRows::default();
         let mut counts: HashMap<(i64, i32, i64, i64), i64> = HashMap::new();
         let mut id = self.next_id;
@@ -183,15 +183,15 @@ impl LogStore {
 }
 
 #[derive(Default)]
-pub struct BatchRows<'a> {
+struct BatchRows<'a> {
     /// (id, line)
-    pub lines: Vec<(i64, &'a str)>,
+    lines: Vec<(i64, &'a str)>,
     /// (date, id, code, method_id, user_id)
-    pub keys: Vec<(i64, i64, i32, i64, i64)>,
-    pub counts: Vec<((i64, i32, i64, i64), i64)>,
+    keys: Vec<(i64, i64, i32, i64, i64)>,
+    counts: Vec<((i64, i32, i64, i64), i64)>,
     /// The same counts without the day: ((code, method_id, user_id), n)
-    pub totals: Vec<((i32, i64, i64), i64)>,
-    pub rejected: Vec<(&'a [u8], &'a str)>,
+    totals: Vec<((i32, i64, i64), i64)>,
+    rejected: Vec<(&'a [u8], &'a str)>,
 }
 
 #[derive(Insertable)]

@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 
 use loggerator::cli::{Cli, Command};
 use loggerator::service::{run_until_signal, Service, ShutdownSignals};
-use loggerator::{bench, demo, emulator};
+use loggerator::{demo, emulator};
 
 /// Losing received lines is a failure the exit code must show.
 fn lost_lines(lost: u64) -> Result<(), Box<dyn std::error::Error>> {
@@ -40,7 +40,6 @@ fn main() -> ExitCode {
                 }
             }
             Command::Demo(args) => lost_lines(demo::run(args, signals).await?)?,
-            Command::Bench(args) => bench::run(args, signals).await?,
         }
         Ok(())
     });

@@ -16,7 +16,6 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::checkpointer::WalCheckpointer;
-use crate::db::connection::{open_checkpointer, open_reader, open_writer};
 use crate::db::reader::Reader;
 use crate::db::writer::{Checkpoint, DbWriter, RegisterSource};
 use crate::db::DbError;
@@ -68,13 +67,9 @@ pub struct Service {
 impl Service {
     /// Must run inside an actix System.
     pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
-        let writer_conn = open_writer(&config.db)?;
-        let checkpointer = WalCheckpointer::start(open_checkpointer(&config.db)?);
-        let writer = DbWriter::start(writer_conn, config.segment_rows, Some(checkpointer))?;
-        let reader_conns = (0..config.readers.max(1))
-            .map(|_| open_reader(&config.db))
-            .collect::<Result<Vec<_>, _>>()?;
-        let readers = Reader::start_pool(reader_conns);
+        let checkpointer = WalCheckpointer::start(&config.db)?;
+        let writer = DbWriter::start(&config.db, config.segment_rows, Some(checkpointer))?;
+        let readers = Reader::start_pool(&config.db, config.readers)?;
 
         let mut sources: Vec<Arc<SourceStatus>> = Vec::new();
         for address in &config.sources {

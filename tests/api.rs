@@ -2,17 +2,17 @@
 
 mod common;
 
-use awc::Client;
-use common::{service_config, start_service, store_lines, temp_db, TempDb};
+use common::app::{get, ids, Reply, TestApp};
+use common::{store_entries, store_lines, temp_db};
+use loggerator::batch::Entry;
 use loggerator::emulator::LineGenerator;
 use loggerator::parse::{parse_line, LogRecord};
-use loggerator::service::Service;
 use serde_json::Value;
 
+/// The service over a database of [`dataset`], and the lines it holds.
 struct Fixture {
-    _db: TempDb,
-    service: Service,
-    /// (id, record, line) in arrival order; ids start at 1.
+    app: TestApp,
+    /// (id, line) in arrival order; ids start at 1.
     rows: Vec<(i64, String)>,
 }
 
@@ -40,19 +40,13 @@ async fn fixture(source: &str) -> Fixture {
         .enumerate()
         .map(|(i, line)| (i as i64 + 1, line.clone()))
         .collect();
-    let service = start_service(service_config(&db, vec![])).await;
     Fixture {
-        _db: db,
-        service,
+        app: TestApp::spawn_on(db, vec![]).await,
         rows,
     }
 }
 
 impl Fixture {
-    fn url(&self, path_and_query: &str) -> String {
-        format!("http://{}{path_and_query}", self.service.http_addr)
-    }
-
     /// Ids of the rows that pass `keep`, newest first, arrival order breaking ties.
     fn expected(&self, keep: impl Fn(&LogRecord) -> bool) -> Vec<i64> {
         let mut rows: Vec<(i64, i64)> = self
@@ -66,39 +60,12 @@ impl Fixture {
         rows.into_iter().map(|(_, id)| id).collect()
     }
 
-    async fn get(&self, path_and_query: &str) -> (u16, Option<String>, Value) {
-        get_url(&self.url(path_and_query)).await
-    }
-
+    /// The ids `/logs?{query}` lists on one page of the largest size.
     async fn ids(&self, query: &str) -> Vec<i64> {
-        let (status, _, body) = self.get(&format!("/logs?limit=10000&{query}")).await;
-        assert_eq!(status, 200, "{query}: {body}");
-        body.as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["id"].as_i64().unwrap())
-            .collect()
+        let reply = self.app.get(&format!("/logs?limit=10000&{query}")).await;
+        assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+        ids(reply.body.as_array().unwrap())
     }
-}
-
-async fn get_url(url: &str) -> (u16, Option<String>, Value) {
-    let mut response = Client::default().get(url).send().await.unwrap();
-    let link = response
-        .headers()
-        .get("link")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = response.body().limit(64 * 1024 * 1024).await.unwrap();
-    let json = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body:?}"));
-    (response.status().as_u16(), link, json)
-}
-
-fn next_link(link: &str) -> String {
-    let url = link
-        .strip_prefix('<')
-        .and_then(|l| l.split_once(">; rel=\"next\""))
-        .unwrap()
-        .0;
-    url.to_owned()
 }
 
 const JULY_5: i64 = 962_755_200;
@@ -140,10 +107,8 @@ async fn each_filter_and_their_combinations() {
     for (query, keep) in cases {
         let expected = f.expected(keep);
         assert_eq!(f.ids(query).await, expected, "{query}");
-        let (status, _, body) = f.get(&format!("/logs/count?{query}")).await;
-        assert_eq!(status, 200);
         assert_eq!(
-            body["count"].as_i64().unwrap(),
+            f.app.count(query).await,
             expected.len() as i64,
             "count {query}"
         );
@@ -167,27 +132,8 @@ async fn paging_through_every_page_returns_the_unpaged_set() {
     let f = fixture("src:1").await;
     for query in ["", "code=200", "method=put&since=2000-07-10"] {
         let everything = f.ids(query).await;
-        let mut paged = Vec::new();
-        let mut url = f.url(&format!("/logs?limit=37&{query}"));
-        let mut pages = 0;
-        loop {
-            let (status, link, body) = get_url(&url).await;
-            assert_eq!(status, 200);
-            let page: Vec<i64> = body
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|o| o["id"].as_i64().unwrap())
-                .collect();
-            assert!(page.len() <= 37);
-            paged.extend(page);
-            pages += 1;
-            match link {
-                Some(link) => url = next_link(&link),
-                None => break,
-            }
-        }
-        assert_eq!(paged, everything, "{query}");
+        let (rows, pages) = f.app.all_pages(&format!("/logs?limit=37&{query}")).await;
+        assert_eq!(ids(&rows), everything, "{query}");
         assert_eq!(pages, everything.len().div_ceil(37).max(1), "{query}");
     }
 }
@@ -195,18 +141,18 @@ async fn paging_through_every_page_returns_the_unpaged_set() {
 #[actix_rt::test]
 async fn default_limit_is_one_hundred_with_a_next_link() {
     let f = fixture("src:1").await;
-    let (status, link, body) = f.get("/logs").await;
-    assert_eq!(status, 200);
-    assert_eq!(body.as_array().unwrap().len(), 100);
-    let link = link.expect("a Link header");
-    assert!(link.ends_with("; rel=\"next\""), "{link}");
-    assert!(next_link(&link).contains("cursor="), "{link}");
+    let reply = f.app.get("/logs").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body.as_array().unwrap().len(), 100);
+    let next = reply.next.expect("a Link header with rel=\"next\"");
+    assert!(next.starts_with(&f.app.url("/logs?")), "{next}");
+    assert!(next.contains("cursor="), "{next}");
 }
 
 #[actix_rt::test]
 async fn objects_carry_every_field() {
     let f = fixture("src:9").await;
-    let (_, _, body) = f.get("/logs?user=frank").await;
+    let body = f.app.get("/logs?user=frank").await.body;
     let combined = &body[0];
     assert_eq!(combined["id"], 708);
     assert_eq!(combined["source"], "src:9");
@@ -222,7 +168,7 @@ async fn objects_carry_every_field() {
     assert_eq!(combined["user_agent"], "agent/1.0");
     assert_eq!(combined["line"], f.rows[707].1.as_str());
 
-    let (_, _, body) = f.get("/logs?code=304").await;
+    let body = f.app.get("/logs?code=304").await.body;
     let clf = &body[0];
     assert_eq!(clf["user"], Value::Null);
     assert_eq!(clf["size"], Value::Null);
@@ -232,14 +178,14 @@ async fn objects_carry_every_field() {
 #[actix_rt::test]
 async fn format_lines_returns_the_original_lines() {
     let f = fixture("src:1").await;
-    let (status, _, body) = f.get("/logs?format=lines&code=500&limit=10000").await;
-    assert_eq!(status, 200);
+    let reply = f.app.get("/logs?format=lines&code=500&limit=10000").await;
+    assert_eq!(reply.status, 200);
     let expected: Vec<Value> = f
         .expected(|r| r.code == 500)
         .into_iter()
         .map(|id| Value::String(f.rows[id as usize - 1].1.clone()))
         .collect();
-    assert_eq!(body, Value::Array(expected));
+    assert_eq!(reply.body, Value::Array(expected));
 }
 
 #[actix_rt::test]
@@ -259,7 +205,7 @@ async fn bad_requests_get_400_naming_the_parameter() {
         ("/logs/count?limit=3", "limit"),
         ("/logs/count?user=", "user"),
     ] {
-        let (status, _, body) = f.get(query).await;
+        let Reply { status, body, .. } = f.app.get(query).await;
         assert_eq!(status, 400, "{query}");
         assert_eq!(body["parameter"], parameter, "{query}: {body}");
         assert!(
@@ -272,63 +218,46 @@ async fn bad_requests_get_400_naming_the_parameter() {
 #[actix_rt::test]
 async fn unknown_paths_get_a_json_404() {
     let f = fixture("src:1").await;
-    let (status, _, body) = f.get("/nothing/here").await;
-    assert_eq!(status, 404);
-    assert!(body["error"].as_str().unwrap().contains("/nothing/here"));
+    let reply = f.app.get("/nothing/here").await;
+    assert_eq!(reply.status, 404);
+    assert!(reply.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("/nothing/here"));
 }
 
 #[actix_rt::test]
 async fn health_and_sources() {
     let f = fixture("src:1").await;
-    let (status, _, body) = f.get("/healthz").await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
-    let (status, _, body) = f.get("/sources").await;
-    assert_eq!(status, 200);
+    let reply = f.app.get("/healthz").await;
     assert_eq!(
-        body,
-        Value::Array(vec![]),
+        (reply.status, reply.body["status"].as_str()),
+        (200, Some("ok"))
+    );
+    assert_eq!(
+        f.app.sources().await,
+        Vec::<Value>::new(),
         "this service was started with no sources"
     );
 }
 
 #[actix_rt::test]
 async fn rejected_lines_are_listed_newest_first_with_reasons_and_pages() {
-    use loggerator::db::connection::open_writer;
-    use loggerator::db::store::LogStore;
-    use loggerator::db::writer::register_source;
-    use loggerator::entry::Entry;
-
     let db = temp_db();
-    {
-        let mut conn = open_writer(&db.path).unwrap();
-        let id = register_source(&mut conn, "bad:1").unwrap();
-        let mut entries: Vec<Entry> = (0..5)
-            .map(|i| Entry::from_line(&format!("garbage {i}")))
-            .collect();
-        entries.push(Entry::from_line(common::fixture_lines()[0]));
-        entries.push(Entry::Rejected {
-            line: b"caf\xe9".to_vec(),
-            reason: "invalid UTF-8 at byte 3".into(),
-        });
-        LogStore::load(&mut conn, 10)
-            .unwrap()
-            .write_batch(&mut conn, id, &entries)
-            .unwrap();
-    }
-    let service = start_service(service_config(&db, vec![])).await;
-    let base = format!("http://{}", service.http_addr);
+    let mut entries: Vec<Entry> = (0..5)
+        .map(|i| Entry::from_line(&format!("garbage {i}")))
+        .collect();
+    entries.push(Entry::from_line(common::fixture_lines()[0]));
+    entries.push(Entry::rejected(
+        b"caf\xe9".to_vec(),
+        "invalid UTF-8 at byte 3",
+    ));
+    // One batch, as the writer would get it from one source.
+    store_entries(&db, "bad:1", &entries[..]);
+    let app = TestApp::spawn_on(db, vec![]).await;
 
-    let mut url = format!("{base}/rejected?limit=4");
-    let mut seen = Vec::new();
-    loop {
-        let (status, link, body) = get_url(&url).await;
-        assert_eq!(status, 200, "{body}");
-        seen.extend(body.as_array().unwrap().iter().cloned());
-        match link {
-            Some(link) => url = next_link(&link),
-            None => break,
-        }
-    }
+    let (seen, pages) = app.all_pages("/rejected?limit=4").await;
+    assert_eq!(pages, 2);
     let lines: Vec<&str> = seen.iter().map(|r| r["line"].as_str().unwrap()).collect();
     assert_eq!(
         lines,
@@ -348,12 +277,21 @@ async fn rejected_lines_are_listed_newest_first_with_reasons_and_pages() {
         .contains("does not match"));
     assert!(seen.iter().all(|r| r["source"] == "bad:1"));
 
-    let (status, _, body) = get_url(&format!("{base}/rejected?code=500")).await;
-    assert_eq!((status, body["parameter"].as_str()), (400, Some("code")));
+    let reply = app.get("/rejected?code=500").await;
+    assert_eq!(
+        (reply.status, reply.body["parameter"].as_str()),
+        (400, Some("code"))
+    );
     // A /logs cursor is not a /rejected cursor.
-    let (_, link, _) = get_url(&format!("{base}/logs?limit=1")).await;
-    assert!(link.is_none(), "only one parsed line");
-    let logs_cursor = loggerator::db::log_query::Cursor { date: 1, id: 2 }.encode();
-    let (status, _, body) = get_url(&format!("{base}/rejected?cursor={logs_cursor}")).await;
-    assert_eq!((status, body["parameter"].as_str()), (400, Some("cursor")));
+    assert!(
+        app.get("/logs?limit=1").await.next.is_none(),
+        "only one parsed line"
+    );
+    let logs_cursor =
+        loggerator::http::cursor::encode_key(loggerator::db::log_query::Key { date: 1, id: 2 });
+    let reply = get(&app.url(&format!("/rejected?cursor={logs_cursor}"))).await;
+    assert_eq!(
+        (reply.status, reply.body["parameter"].as_str()),
+        (400, Some("cursor"))
+    );
 }

@@ -5,9 +5,9 @@ mod common;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use awc::Client;
+use common::app::get;
 use common::{eventually, fixture_lines, temp_db};
 use diesel::prelude::*;
 use loggerator::db::connection::open_reader;
@@ -49,13 +49,15 @@ fn spawn(args: &[&str]) -> Running {
 }
 
 impl Running {
-    /// The first word starting with `prefix` in the output, waiting for it to appear.
+    /// The first word starting with `prefix` in the output, waiting up to [`WAIT`] for it.
     fn find(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + WAIT;
         loop {
+            let left = deadline.saturating_duration_since(Instant::now());
             let line = self
                 .output
-                .recv_timeout(WAIT)
-                .expect("output before timeout");
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {prefix:?} in the output within {WAIT:?}"));
             if let Some(word) = line.split_whitespace().find(|w| w.starts_with(prefix)) {
                 return word.trim_end_matches([',', ')']).to_owned();
             }
@@ -68,20 +70,22 @@ impl Running {
             .status()
             .unwrap();
         assert!(status.success());
-        for _ in 0..600 {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = self.child.kill();
-        panic!("loggerator did not exit within a minute of SIGTERM");
+        panic!("loggerator did not exit within {WAIT:?} of SIGTERM");
     }
 }
 
 async fn get_json(url: &str) -> Value {
-    let mut response = Client::default().get(url).send().await.unwrap();
-    response.json().await.unwrap()
+    let reply = get(url).await;
+    assert_eq!(reply.status, 200, "{url}: {}", reply.body);
+    reply.body
 }
 
 #[actix_rt::test]

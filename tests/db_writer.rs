@@ -9,12 +9,12 @@ use common::{fixture_lines, temp_db};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
+use loggerator::batch::Entry;
+use loggerator::batch::{WriteBatch, WriteError, WriteSummary};
 use loggerator::db::connection::{open_reader, open_writer};
 use loggerator::db::schema::{log_counts, log_keys, log_lines, rejected_lines, segments};
 use loggerator::db::store::{LogStore, NewKey, NewLine};
-use loggerator::db::writer::{Checkpoint, DbWriter, RegisterSource, WriteBatch, WriteSummary};
-use loggerator::db::DbError;
-use loggerator::entry::Entry;
+use loggerator::db::writer::{Checkpoint, DbWriter, RegisterSource};
 
 fn entries(lines: &[&str]) -> Arc<Vec<Entry>> {
     Arc::new(lines.iter().map(|l| Entry::from_line(l)).collect())
@@ -34,7 +34,7 @@ async fn write(
     writer: &Addr<DbWriter>,
     source_id: i64,
     entries: Arc<Vec<Entry>>,
-) -> Result<WriteSummary, DbError> {
+) -> Result<WriteSummary, WriteError> {
     writer
         .send(WriteBatch { source_id, entries })
         .await
@@ -51,7 +51,7 @@ fn counts(path: &std::path::Path) -> (i64, i64) {
 #[actix_rt::test]
 async fn stores_parsed_and_rejected_lines_of_a_batch() {
     let db = temp_db();
-    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000, None).unwrap();
+    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
     let source_id = register(&writer, "a:1").await;
 
     let mut lines = fixture_lines();
@@ -89,7 +89,7 @@ async fn stores_parsed_and_rejected_lines_of_a_batch() {
 #[actix_rt::test]
 async fn a_batch_larger_than_one_statement_is_stored_whole() {
     let db = temp_db();
-    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000, None).unwrap();
+    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
     let source_id = register(&writer, "a:1").await;
     let lines: Vec<&str> = (0..1_234).map(|i| fixture_lines()[i % 60]).collect();
     let summary = write(&writer, source_id, entries(&lines)).await.unwrap();
@@ -106,7 +106,8 @@ async fn a_failing_batch_leaves_nothing_behind() {
         "CREATE TRIGGER refuse BEFORE INSERT ON rejected_lines BEGIN SELECT RAISE(ABORT, 'refused'); END;",
     )
     .unwrap();
-    let writer = DbWriter::start(conn, 1_000, None).unwrap();
+    drop(conn);
+    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
     let source_id = register(&writer, "a:1").await;
     let result = write(
         &writer,
@@ -172,12 +173,12 @@ fn rows_go_in_as_one_multi_row_statement() {
 async fn start_up_keeps_existing_data_and_sources() {
     let db = temp_db();
     {
-        let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000, None).unwrap();
+        let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
         let id = register(&writer, "a:1").await;
         write(&writer, id, entries(&fixture_lines())).await.unwrap();
         writer.send(Checkpoint).await.unwrap().unwrap();
     }
-    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000, None).unwrap();
+    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
     assert_eq!(counts(&db.path), (60, 0));
     let again = register(&writer, "a:1").await;
     let other = register(&writer, "b:2").await;
@@ -220,7 +221,7 @@ fn segment_sizes(path: &std::path::Path) -> Vec<(i64, i64)> {
 async fn a_full_segment_is_closed_and_the_next_one_opened_across_restarts() {
     let db = temp_db();
     {
-        let writer = DbWriter::start(open_writer(&db.path).unwrap(), 25, None).unwrap();
+        let writer = DbWriter::start(&db.path, 25, None).unwrap();
         let id = register(&writer, "a:1").await;
         for chunk in fixture_lines().chunks(20) {
             write(&writer, id, entries(chunk)).await.unwrap();
@@ -229,7 +230,7 @@ async fn a_full_segment_is_closed_and_the_next_one_opened_across_restarts() {
     // Batches are never split: a segment closes once it holds at least its capacity.
     assert_eq!(segment_sizes(&db.path), vec![(0, 40), (1, 20)]);
 
-    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 25, None).unwrap();
+    let writer = DbWriter::start(&db.path, 25, None).unwrap();
     let id = register(&writer, "a:1").await;
     write(&writer, id, entries(&fixture_lines()[..10]))
         .await
@@ -255,7 +256,7 @@ async fn a_full_segment_is_closed_and_the_next_one_opened_across_restarts() {
 #[actix_rt::test]
 async fn day_counts_add_up_to_the_rows_of_each_key() {
     let db = temp_db();
-    let writer = DbWriter::start(open_writer(&db.path).unwrap(), 1_000, None).unwrap();
+    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
     let id = register(&writer, "a:1").await;
     for chunk in fixture_lines().chunks(7) {
         write(&writer, id, entries(chunk)).await.unwrap();
@@ -385,6 +386,7 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
     let mut reader = open_reader(&db.path).unwrap();
     let page = loggerator::db::log_query::fetch_page(
         &mut reader,
+        &mut Default::default(),
         &loggerator::db::log_query::LogQuery {
             filter: Default::default(),
             after: None,

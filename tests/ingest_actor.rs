@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use common::{eventually, fixture_lines};
-use loggerator::db::writer::{WriteBatch, WriteSummary};
-use loggerator::db::DbError;
-use loggerator::entry::Entry;
+use loggerator::batch::Entry;
+use loggerator::batch::{WriteBatch, WriteError, WriteSummary};
 use loggerator::ingest::backoff::BackoffConfig;
 use loggerator::ingest::{IngestActor, IngestConfig, Shutdown, SourceState, SourceStatus};
 use tokio::io::AsyncWriteExt;
@@ -60,7 +59,7 @@ impl Actor for FakeWriter {
 }
 
 impl Handler<WriteBatch> for FakeWriter {
-    type Result = ResponseFuture<Result<WriteSummary, DbError>>;
+    type Result = ResponseFuture<Result<WriteSummary, WriteError>>;
 
     fn handle(&mut self, msg: WriteBatch, _: &mut Context<Self>) -> Self::Result {
         let this = self.clone();
@@ -73,7 +72,7 @@ impl Handler<WriteBatch> for FakeWriter {
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1))
                 .is_ok()
             {
-                return Err(DbError::Migration("injected failure".into()));
+                return Err(WriteError::Unavailable("injected failure".into()));
             }
             let rejected = msg.entries.iter().filter(|e| e.is_rejected()).count() as u64;
             this.batches.lock().unwrap().push(msg.entries.to_vec());

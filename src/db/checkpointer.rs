@@ -6,13 +6,18 @@
 //! nudges this actor after each commit, and keeps a far larger automatic threshold as a
 //! backstop should these passive checkpoints fall behind.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix::prelude::*;
 use diesel::connection::SimpleConnection;
 use diesel::SqliteConnection;
 use log::warn;
+
+use super::connection::open_checkpointer;
+use super::sync_actors::start_sync_actors;
+use super::DbError;
 
 pub struct WalCheckpointer {
     conn: SqliteConnection,
@@ -37,21 +42,24 @@ impl CheckpointHandle {
 }
 
 impl WalCheckpointer {
-    pub fn start(conn: SqliteConnection) -> CheckpointHandle {
+    /// Starts the checkpointer on a thread of its own, at a lower priority, with a connection
+    /// of its own (a fresh one should it ever stop).
+    pub fn start(path: &Path) -> Result<CheckpointHandle, DbError> {
         let requested = Arc::new(AtomicBool::new(false));
-        let slot = Mutex::new(Some(WalCheckpointer {
-            conn,
-            requested: requested.clone(),
-        }));
-        let addr = SyncArbiter::start(1, move || {
-            crate::priority::lower_priority("checkpointer");
-            slot.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-                .expect("WalCheckpointer runs on exactly one thread")
-        });
-        CheckpointHandle { addr, requested }
+        let flag = requested.clone();
+        let path: PathBuf = path.to_owned();
+        let addr = start_sync_actors("checkpointer", 1, lower_priority, move || {
+            Ok(WalCheckpointer {
+                conn: open_checkpointer(&path)?,
+                requested: flag.clone(),
+            })
+        })?;
+        Ok(CheckpointHandle { addr, requested })
     }
+}
+
+fn lower_priority() {
+    crate::priority::lower_priority("checkpointer");
 }
 
 impl Actor for WalCheckpointer {

@@ -8,7 +8,15 @@ use diesel::sql_types::Text;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::DbError;
+use crate::limits::BUSY_TIMEOUT;
 
+/// Applied migrations are never edited: diesel records only their version, so a change would
+/// reach new databases and silently skip existing ones. What their literals mean is said here.
+///
+/// `2026-11-28-000002_segmented_keys` puts the rows it moves over from the first schema into
+/// segments of 500,000 (`(l.id - 1) / 500000`): SQL cannot read `--segment-rows`, and 500,000
+/// was the default segment size when it was written. The writer fills later segments with
+/// whatever `--segment-rows` says; segments need not all be the same size.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 #[derive(QueryableByName)]
@@ -17,12 +25,18 @@ struct JournalMode {
     journal_mode: String,
 }
 
+/// Opens a connection that waits up to [`BUSY_TIMEOUT`] for another's lock.
 fn establish(path: &Path) -> Result<SqliteConnection, DbError> {
     let url = path.to_string_lossy();
-    SqliteConnection::establish(&url).map_err(|source| DbError::Open {
+    let mut conn = SqliteConnection::establish(&url).map_err(|source| DbError::Open {
         path: url.into_owned(),
         source,
-    })
+    })?;
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {};",
+        BUSY_TIMEOUT.as_millis()
+    ))?;
+    Ok(conn)
 }
 
 /// The single writing connection. Migrations only ever add: existing data is never dropped.
@@ -37,7 +51,6 @@ pub fn open_writer(path: &Path) -> Result<SqliteConnection, DbError> {
     }
     conn.batch_execute(
         "PRAGMA synchronous = NORMAL;
-         PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -32768;
          PRAGMA temp_store = MEMORY;",
     )?;
@@ -52,7 +65,7 @@ pub fn open_writer(path: &Path) -> Result<SqliteConnection, DbError> {
 /// The background checkpointer's connection: it writes nothing but the database file's pages.
 pub fn open_checkpointer(path: &Path) -> Result<SqliteConnection, DbError> {
     let mut conn = establish(path)?;
-    conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;")?;
+    conn.batch_execute("PRAGMA wal_autocheckpoint = 0;")?;
     Ok(conn)
 }
 
@@ -61,7 +74,6 @@ pub fn open_reader(path: &Path) -> Result<SqliteConnection, DbError> {
     let mut conn = establish(path)?;
     conn.batch_execute(
         "PRAGMA query_only = ON;
-         PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -16384;",
     )?;
     Ok(conn)

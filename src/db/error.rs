@@ -1,6 +1,12 @@
+//! Failures at the storage boundary. None of this text reaches an HTTP client: the HTTP layer
+//! logs it and answers "internal error"; an IngestActor is told only a [`WriteError`], whose
+//! kind says whether sending the batch again can help.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use thiserror::Error;
 
-/// Failures at the storage boundary. None of this text reaches an HTTP client.
+use crate::batch::WriteError;
+
 #[derive(Debug, Error)]
 pub enum DbError {
     #[error("cannot open database {path}: {source}")]
@@ -26,4 +32,22 @@ pub enum DbError {
     },
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
+}
+
+impl DbError {
+    /// What a batch's sender is told: refused when the batch itself is at fault (a constraint
+    /// or a key collision), unavailable for everything else, which a later attempt may pass.
+    pub fn to_write_error(&self) -> WriteError {
+        match self {
+            DbError::Conflict(_)
+            | DbError::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation
+                | DatabaseErrorKind::ForeignKeyViolation
+                | DatabaseErrorKind::NotNullViolation
+                | DatabaseErrorKind::CheckViolation,
+                _,
+            )) => WriteError::Refused(self.to_string()),
+            _ => WriteError::Unavailable(self.to_string()),
+        }
+    }
 }

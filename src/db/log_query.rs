@@ -3,14 +3,16 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::BigInt;
+use serde::Serialize;
 
-use super::cursor;
-use super::names::Names;
-use super::schema::{key_counts, log_counts, log_lines, sources};
-use super::segment_merge::{self, filter_by_key, Key, KeyFilter};
-use super::store::SECONDS_PER_DAY;
+use super::names::{self, NameTable};
+use super::schema::{key_counts, log_counts, log_lines};
+pub use super::segment_merge::Key;
+use super::segment_merge::{self, filter_by_key, KeyFilter};
+use super::source_names::SourceNames;
 use super::DbError;
+use crate::limits::SECONDS_PER_DAY;
 use crate::parse::parse_line;
 
 /// Filters combined with AND. `method` is expected upper-cased, as it is stored.
@@ -25,38 +27,25 @@ pub struct LogFilter {
     pub until: Option<i64>,
 }
 
-/// A position in the (date DESC, id DESC) order: the last row of the previous page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    pub date: i64,
-    pub id: i64,
-}
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        cursor::encode(&[self.date, self.id])
-    }
-
-    pub fn decode(text: &str) -> Option<Cursor> {
-        let [date, id] = cursor::decode(text)?;
-        Some(Cursor { date, id })
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogQuery {
     pub filter: LogFilter,
-    pub after: Option<Cursor>,
+    /// The last row of the previous page, in the (date DESC, id DESC) order.
+    pub after: Option<Key>,
     pub limit: i64,
 }
 
-/// One stored line with its fields, parsed again from the line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One stored line with its fields, parsed again from the line; serialized as `GET /logs`
+/// shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogRow {
     pub id: i64,
-    pub source_id: i64,
+    /// The source's address.
+    pub source: String,
     pub ip: String,
     pub user: Option<String>,
+    /// Seconds since the epoch, UTC; written as RFC 3339.
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub date: i64,
     pub method: String,
     pub url: String,
@@ -69,12 +58,12 @@ pub struct LogRow {
 }
 
 impl LogRow {
-    fn parse(id: i64, source_id: i64, line: String) -> Result<LogRow, DbError> {
+    fn parse(id: i64, source: String, line: String) -> Result<LogRow, DbError> {
         // Only lines that parsed were stored, so a failure here means the parser changed.
         let r = parse_line(&line).map_err(|e| DbError::Unreadable { id, reason: e })?;
         Ok(LogRow {
             id,
-            source_id,
+            source,
             ip: r.ip.to_owned(),
             user: r.user.map(str::to_owned),
             date: r.date,
@@ -94,27 +83,14 @@ impl LogRow {
 pub struct LogPage {
     pub rows: Vec<LogRow>,
     /// Set when more rows match after the last one of this page.
-    pub next: Option<Cursor>,
-}
-
-fn name_id(conn: &mut SqliteConnection, table: &str, name: &str) -> QueryResult<Option<i64>> {
-    #[derive(QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-    }
-    let found: Option<Id> = diesel::sql_query(format!("SELECT id FROM {table} WHERE name = ?"))
-        .bind::<Text, _>(name)
-        .get_result(conn)
-        .optional()?;
-    Ok(found.map(|row| row.id))
+    pub next: Option<Key>,
 }
 
 /// The filter in storage terms, or `None` when it names a user or method never stored, which
 /// nothing can match.
 fn key_filter(conn: &mut SqliteConnection, filter: &LogFilter) -> QueryResult<Option<KeyFilter>> {
     let method_id = match &filter.method {
-        Some(method) => match name_id(conn, Names::METHODS, method)? {
+        Some(method) => match names::lookup(conn, NameTable::Methods, method)? {
             Some(id) => Some(id),
             None => return Ok(None),
         },
@@ -123,7 +99,7 @@ fn key_filter(conn: &mut SqliteConnection, filter: &LogFilter) -> QueryResult<Op
     let user_id = match filter.user.as_deref() {
         // Logs write `-` for "no user", which is stored as user 0.
         Some("-") => Some(0),
-        Some(user) => match name_id(conn, Names::USERS, user)? {
+        Some(user) => match names::lookup(conn, NameTable::Users, user)? {
             Some(id) => Some(id),
             None => return Ok(None),
         },
@@ -138,17 +114,18 @@ fn key_filter(conn: &mut SqliteConnection, filter: &LogFilter) -> QueryResult<Op
     }))
 }
 
-pub fn fetch_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<LogPage, DbError> {
+pub fn fetch_page(
+    conn: &mut SqliteConnection,
+    sources: &mut SourceNames,
+    q: &LogQuery,
+) -> Result<LogPage, DbError> {
     let Some(filter) = key_filter(conn, &q.filter)? else {
         return Ok(LogPage {
             rows: Vec::new(),
             next: None,
         });
     };
-    let after = q.after.map(|c| Key {
-        date: c.date,
-        id: c.id,
-    });
+    let after = q.after;
     // One read transaction, so the segment list and the rows come from the same snapshot.
     conn.transaction(|conn| {
         let segments = segment_merge::segments_for(conn, &filter, after)?;
@@ -156,10 +133,7 @@ pub fn fetch_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<LogPage, 
         let mut keys = segment_merge::newest_keys(conn, &segments, &filter, after, q.limit + 1)?;
         let next = if keys.len() as i64 > q.limit {
             keys.truncate(q.limit as usize);
-            keys.last().map(|k| Cursor {
-                date: k.date,
-                id: k.id,
-            })
+            keys.last().copied()
         } else {
             None
         };
@@ -175,7 +149,7 @@ pub fn fetch_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<LogPage, 
             .iter()
             .map(|id| {
                 let (source_id, line) = lines.remove(id).ok_or(DbError::MissingLine(*id))?;
-                LogRow::parse(*id, source_id, line)
+                LogRow::parse(*id, sources.address_of(conn, source_id)?, line)
             })
             .collect::<Result<Vec<_>, DbError>>()?;
         Ok(LogPage { rows, next })
@@ -272,21 +246,12 @@ fn day_sums(
     Ok(query.get_result(conn)?)
 }
 
-pub fn source_addresses(conn: &mut SqliteConnection) -> QueryResult<Vec<(i64, String)>> {
-    sources::table
-        .select((sources::id, sources::address))
-        .load(conn)
-}
-
 /// `EXPLAIN QUERY PLAN` of the key query a page runs: the detail column of each step.
 pub fn explain_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<Vec<String>, DbError> {
     let Some(filter) = key_filter(conn, &q.filter)? else {
         return Ok(Vec::new());
     };
-    let after = q.after.map(|c| Key {
-        date: c.date,
-        id: c.id,
-    });
+    let after = q.after;
     let segments = segment_merge::segments_for(conn, &filter, after)?;
     let steps: Vec<(i32, i32, i32, String)> =
         segment_merge::MergedKeys::new(&segments, &filter, after, q.limit + 1)

@@ -1,9 +1,9 @@
 //! Storage: one writer connection owned by the [`writer::DbWriter`] actor, read-only connections
-//! owned by the [`reader::Reader`] pool, and the queries they run.
+//! owned by the [`reader::Reader`] pool, and the queries they run. It speaks in rows and keys:
+//! wire formats and load limits belong to `http`.
 
 pub mod checkpointer;
 pub mod connection;
-pub mod cursor;
 pub mod error;
 pub mod log_query;
 pub mod names;
@@ -11,7 +11,9 @@ pub mod reader;
 pub mod rejected_query;
 pub mod schema;
 pub mod segment_merge;
+pub mod source_names;
 pub mod store;
+pub mod sync_actors;
 pub mod writer;
 
 pub use error::DbError;

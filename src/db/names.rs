@@ -1,36 +1,91 @@
 //! Small integer ids for the repeated names of a log (users, methods): keys stay narrow, and a
-//! filter compares integers. The writer keeps every name in memory: they are few.
+//! filter compares integers. The writer keeps every name in memory (they are few); readers look
+//! up the one a filter names. Both go through this file.
 
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
 
 use super::DbError;
 
-#[derive(QueryableByName)]
-struct NameRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Text)]
-    name: String,
+/// Rows per INSERT: one bound value each, far under SQLite's limit of 32,766 variables.
+const NAMES_PER_STATEMENT: usize = 1_000;
+
+/// The tables that name things; each is `(id INTEGER PRIMARY KEY, name TEXT UNIQUE)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameTable {
+    Users,
+    Methods,
 }
 
+/// Runs `$body` with `$table` standing for the schema module of `$which`: diesel's DSL is typed
+/// per table, and the two tables have the same columns.
+macro_rules! with_table {
+    ($which:expr, $table:ident => $body:expr) => {
+        match $which {
+            NameTable::Users => {
+                use super::schema::users as $table;
+                $body
+            }
+            NameTable::Methods => {
+                use super::schema::methods as $table;
+                $body
+            }
+        }
+    };
+}
+
+/// The id of `name`, if it was ever stored.
+pub fn lookup(
+    conn: &mut SqliteConnection,
+    which: NameTable,
+    name: &str,
+) -> QueryResult<Option<i64>> {
+    with_table!(which, t => t::table
+        .filter(t::name.eq(name))
+        .select(t::id)
+        .first(conn)
+        .optional())
+}
+
+fn load_all(conn: &mut SqliteConnection, which: NameTable) -> QueryResult<Vec<(String, i64)>> {
+    with_table!(which, t => t::table.select((t::name, t::id)).load(conn))
+}
+
+/// Stores the names not stored yet, then returns the ids of all of them. `ON CONFLICT DO
+/// NOTHING RETURNING` would return no row for a name that exists, hence the second query.
+fn insert_and_fetch(
+    conn: &mut SqliteConnection,
+    which: NameTable,
+    names: &[&str],
+) -> QueryResult<Vec<(String, i64)>> {
+    let mut ids = Vec::with_capacity(names.len());
+    for chunk in names.chunks(NAMES_PER_STATEMENT) {
+        with_table!(which, t => {
+            let rows: Vec<_> = chunk.iter().map(|name| t::name.eq(*name)).collect();
+            diesel::insert_or_ignore_into(t::table).values(rows).execute(conn)?;
+            ids.extend(
+                t::table
+                    .filter(t::name.eq_any(chunk))
+                    .select((t::name, t::id))
+                    .load::<(String, i64)>(conn)?,
+            );
+        });
+    }
+    Ok(ids)
+}
+
+/// The writer's cache of one name table.
 pub struct Names {
-    table: &'static str,
+    table: NameTable,
     ids: HashMap<String, i64>,
 }
 
 impl Names {
-    pub const USERS: &'static str = "users";
-    pub const METHODS: &'static str = "methods";
-
-    pub fn load(conn: &mut SqliteConnection, table: &'static str) -> Result<Self, DbError> {
-        let rows: Vec<NameRow> =
-            diesel::sql_query(format!("SELECT id, name FROM {table}")).load(conn)?;
+    pub fn load(conn: &mut SqliteConnection, table: NameTable) -> Result<Self, DbError> {
         Ok(Self {
             table,
-            ids: rows.into_iter().map(|r| (r.name, r.id)).collect(),
+            ids: load_all(conn, table)?.into_iter().collect(),
         })
     }
 
@@ -46,21 +101,7 @@ impl Names {
         }
         new.sort_unstable();
         new.dedup();
-        let table = self.table;
-        let ids = conn.transaction(|conn| {
-            new.iter()
-                .map(|name| {
-                    diesel::sql_query(format!("INSERT OR IGNORE INTO {table} (name) VALUES (?)"))
-                        .bind::<Text, _>(*name)
-                        .execute(conn)?;
-                    let row: NameRow =
-                        diesel::sql_query(format!("SELECT id, name FROM {table} WHERE name = ?"))
-                            .bind::<Text, _>(*name)
-                            .get_result(conn)?;
-                    Ok((row.name, row.id))
-                })
-                .collect::<Result<Vec<_>, diesel::result::Error>>()
-        })?;
+        let ids = conn.transaction(|conn| insert_and_fetch(conn, self.table, &new))?;
         self.ids.extend(ids);
         Ok(())
     }

@@ -3,34 +3,20 @@
 //! kept here (the next id, the open segment, the name caches) never goes stale.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use diesel::dsl::{max, Eq};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
-use super::names::Names;
+use super::names::{NameTable, Names};
 use super::schema::{key_counts, log_counts, log_keys, log_lines, rejected_lines, segments};
 use super::DbError;
-use crate::entry::Entry;
+use crate::batch::{Entry, WriteSummary};
+use crate::limits::SECONDS_PER_DAY;
 
 /// Rows per INSERT statement: 6 bound values a row keeps a statement well under SQLite's limit
 /// of 32,766 variables, and larger statements gain nothing measurable.
 pub const ROWS_PER_STATEMENT: usize = 500;
-
-/// Rows per segment unless configured. Every commit rewrites most pages of the open segment, so
-/// smaller segments write less per batch (4 sources: 213,000 lines/s at 200,000 rows against
-/// 191,000 at 500,000), while every page query merges one range per segment (50 at ten million
-/// rows). See README, "Storage".
-pub const DEFAULT_SEGMENT_ROWS: u64 = 200_000;
-
-pub const SECONDS_PER_DAY: i64 = 86_400;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriteSummary {
-    pub stored: u64,
-    pub rejected: u64,
-}
 
 /// One row as `column = value` pairs. A derived `Insertable` would allow DEFAULT, and with
 /// DEFAULT possible diesel's SQLite backend inserts one row per statement.
@@ -74,8 +60,8 @@ impl LogStore {
             segment: 0,
             segment_rows: 0,
             segment_capacity: segment_capacity.max(1),
-            methods: Names::load(conn, Names::METHODS)?,
-            users: Names::load(conn, Names::USERS)?,
+            methods: Names::load(conn, NameTable::Methods)?,
+            users: Names::load(conn, NameTable::Users)?,
         };
         store.reload_position(conn)?;
         Ok(store)
@@ -121,9 +107,7 @@ impl LogStore {
             }),
         )?;
 
-        let received_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let received_at = crate::time::now_seconds();
         // IMMEDIATE takes the write lock first, so the position read inside stays true until
         // the commit.
         let summary = conn.immediate_transaction(|conn| {

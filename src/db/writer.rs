@@ -1,18 +1,20 @@
 //! The DbWriter actor: the one owner of the writing connection. Every batch is one transaction,
 //! so a batch is either stored whole or not at all, and the sender may safely retry it.
 
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
 
 use actix::prelude::*;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+use log::error;
 
 use super::checkpointer::CheckpointHandle;
+use super::connection::open_writer;
 use super::schema::sources;
 use super::store::LogStore;
-pub use super::store::{WriteSummary, DEFAULT_SEGMENT_ROWS};
+use super::sync_actors::start_sync_actors;
 use super::DbError;
-use crate::entry::Entry;
+use crate::batch::{WriteBatch, WriteError, WriteSummary};
 
 pub struct DbWriter {
     conn: SqliteConnection,
@@ -21,43 +23,42 @@ pub struct DbWriter {
 }
 
 impl DbWriter {
-    /// Starts the writer on a thread of its own. The connection is opened (and migrated) and
-    /// the store's state read by the caller's thread, so start-up errors are reported before
-    /// anything runs.
-    pub fn start(
-        mut conn: SqliteConnection,
+    /// Opens (and migrates) the database and reads where the last run stopped.
+    pub fn open(
+        path: &Path,
         segment_rows: u64,
         checkpointer: Option<CheckpointHandle>,
-    ) -> Result<Addr<DbWriter>, DbError> {
+    ) -> Result<DbWriter, DbError> {
+        let mut conn = open_writer(path)?;
         let store = LogStore::load(&mut conn, segment_rows)?;
-        // SyncArbiter wants a factory; with one thread it is called once, and the slot hands over
-        // what was prepared up front.
-        let slot = Mutex::new(Some(DbWriter {
+        Ok(DbWriter {
             conn,
             store,
             checkpointer,
-        }));
-        Ok(SyncArbiter::start(1, move || {
-            crate::priority::lower_priority("database writer");
-            slot.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-                .expect("DbWriter runs on exactly one thread")
-        }))
+        })
     }
+
+    /// Starts the writer on a thread of its own, at a lower priority. The first connection is
+    /// opened before this returns, so start-up errors are reported before anything runs; a
+    /// writer that stops is replaced with a fresh connection.
+    pub fn start(
+        path: &Path,
+        segment_rows: u64,
+        checkpointer: Option<CheckpointHandle>,
+    ) -> Result<Addr<DbWriter>, DbError> {
+        let path: PathBuf = path.to_owned();
+        start_sync_actors("database writer", 1, lower_priority, move || {
+            DbWriter::open(&path, segment_rows, checkpointer.clone())
+        })
+    }
+}
+
+fn lower_priority() {
+    crate::priority::lower_priority("database writer");
 }
 
 impl Actor for DbWriter {
     type Context = SyncContext<Self>;
-}
-
-/// Store one batch of a source's lines in one transaction.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<WriteSummary, DbError>")]
-pub struct WriteBatch {
-    pub source_id: i64,
-    /// Shared so the sender keeps the batch to retry if the write fails.
-    pub entries: Arc<Vec<Entry>>,
 }
 
 /// Returns the id of a source address, creating it the first time it is seen.
@@ -85,12 +86,20 @@ pub fn register_source(conn: &mut SqliteConnection, address: &str) -> Result<i64
 }
 
 impl Handler<WriteBatch> for DbWriter {
-    type Result = Result<WriteSummary, DbError>;
+    type Result = Result<WriteSummary, WriteError>;
 
     fn handle(&mut self, msg: WriteBatch, _: &mut Self::Context) -> Self::Result {
         let summary = self
             .store
-            .write_batch(&mut self.conn, msg.source_id, &msg.entries)?;
+            .write_batch(&mut self.conn, msg.source_id, &msg.entries)
+            .map_err(|e| {
+                error!(
+                    "storing a batch of {} lines from source #{} failed: {e}",
+                    msg.entries.len(),
+                    msg.source_id
+                );
+                e.to_write_error()
+            })?;
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.request();
         }

@@ -1,6 +1,7 @@
 //! The HTTP API. Handlers validate the request, ask the reader pool, and shape the answer; they
 //! never touch a database connection themselves.
 
+pub mod cursor;
 pub mod error;
 pub mod logs;
 pub mod paging;

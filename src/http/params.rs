@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, NaiveDate};
 
+use super::cursor;
 use super::error::ApiError;
-use crate::db::cursor;
-use crate::db::log_query::{Cursor, LogFilter};
+use crate::db::log_query::{Key, LogFilter};
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 10_000;
@@ -25,7 +25,7 @@ pub enum Format {
 pub struct ListParams {
     pub filter: LogFilter,
     pub limit: i64,
-    pub cursor: Option<Cursor>,
+    pub cursor: Option<Key>,
     pub format: Format,
     /// The parameters as given, to build the next page's link from.
     pub pairs: Vec<(String, String)>,
@@ -139,7 +139,7 @@ pub fn list_params(query: &str) -> Result<ListParams, ApiError> {
     for (name, value) in &pairs {
         match name.as_str() {
             "limit" => params.limit = limit_of(value)?,
-            "cursor" => params.cursor = Some(Cursor::decode(value).ok_or_else(bad_cursor)?),
+            "cursor" => params.cursor = Some(cursor::decode_key(value).ok_or_else(bad_cursor)?),
             "format" => {
                 params.format = match value.as_str() {
                     "json" => Format::Json,

@@ -1,12 +1,16 @@
 //! The HTTP side of the reader pool: bounds the queries in flight (the SyncArbiter's mailbox
 //! is unbounded) and turns a full queue, a timeout or a dead pool into 503 instead of a hang.
+//!
+//! A query's slot is held until a reader has answered it, not until the request stops waiting:
+//! a timed-out query still occupies a reader, and letting a new one in would queue work behind
+//! it without bound. So the send runs in a task of its own that owns the permit.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::error::ApiError;
 use crate::db::reader::Reader;
@@ -27,12 +31,8 @@ impl<A: Actor> ReaderPool<A> {
         }
     }
 
-    /// Builds the message around a permit (released when a reader has finished with it) and
-    /// waits for the answer.
-    pub async fn ask<M, T>(
-        &self,
-        message: impl FnOnce(OwnedSemaphorePermit) -> M,
-    ) -> Result<T, ApiError>
+    /// Sends the query to a reader and waits for the answer, within the pool's bounds.
+    pub async fn ask<M, T>(&self, message: M) -> Result<T, ApiError>
     where
         M: Message<Result = Result<T, DbError>> + Send + 'static,
         T: Send + 'static,
@@ -44,10 +44,16 @@ impl<A: Actor> ReaderPool<A> {
             .clone()
             .try_acquire_owned()
             .map_err(|_| ApiError::Busy)?;
-        match tokio::time::timeout(self.timeout, self.readers.send(message(permit))).await {
+        let answer = self.readers.send(message);
+        let answered = actix_rt::spawn(async move {
+            let result = answer.await;
+            drop(permit);
+            result
+        });
+        match tokio::time::timeout(self.timeout, answered).await {
             Err(_) => Err(ApiError::Timeout),
-            Ok(Err(_)) => Err(ApiError::Unavailable),
-            Ok(Ok(result)) => Ok(result?),
+            Ok(Err(_)) | Ok(Ok(Err(_))) => Err(ApiError::Unavailable),
+            Ok(Ok(Ok(result))) => Ok(result?),
         }
     }
 }
@@ -70,7 +76,7 @@ mod tests {
 
     #[derive(Message)]
     #[rtype(result = "Result<u32, DbError>")]
-    struct Ask(#[allow(dead_code)] OwnedSemaphorePermit);
+    struct Ask;
 
     impl Handler<Ask> for GatedReader {
         type Result = Result<u32, DbError>;
@@ -107,7 +113,12 @@ mod tests {
         assert!(matches!(pool.ask(Ask).await, Err(ApiError::Busy)));
         open.send(()).unwrap();
         // Once the reader has finished, the slot is free again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while pool.permits.available_permits() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the slot was never freed"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         open.send(()).unwrap();

@@ -3,13 +3,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
+use super::cursor;
 use super::error::ApiError;
-use super::logs::rfc3339;
 use super::paging::next_link;
 use super::params::rejected_params;
 use super::AppState;
-use crate::db::cursor;
 use crate::db::reader::QueryRejected;
+use crate::time::rfc3339;
 
 #[derive(Debug, Serialize)]
 struct RejectedView {
@@ -25,10 +25,9 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let params = rejected_params(req.query_string())?;
     let (rows, next) = state
         .readers
-        .ask(|permit| QueryRejected {
+        .ask(QueryRejected {
             before_id: params.before_id,
             limit: params.limit,
-            permit: Some(permit),
         })
         .await?;
     let mut response = HttpResponse::Ok();
@@ -37,9 +36,9 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     }
     let views: Vec<RejectedView> = rows
         .into_iter()
-        .map(|(row, source)| RejectedView {
+        .map(|row| RejectedView {
             id: row.id,
-            source,
+            source: row.source,
             received_at: rfc3339(row.received_at),
             reason: row.reason,
             line: String::from_utf8_lossy(&row.line).into_owned(),

@@ -14,58 +14,23 @@
 use std::io;
 use std::mem;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use log::{error, info, warn};
+use thiserror::Error;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::{Backoff, BackoffConfig};
+use super::backoff::Backoff;
+use super::config::IngestConfig;
 use super::framing::{Frame, LineCodec};
 use super::replay::ReplayGuard;
 use super::status::{SourceState, SourceStatus};
 use super::stoppable::StopOnCancel;
-use crate::db::writer::{WriteBatch, WriteSummary};
-use crate::entry::Entry;
-
-#[derive(Debug, Clone)]
-pub struct IngestConfig {
-    /// Lines per batch; a batch is sent when it is full...
-    pub batch_size: usize,
-    /// ...or this long after its first line arrived, whichever comes first.
-    pub flush_interval: Duration,
-    pub max_line_bytes: usize,
-    pub connect_timeout: Duration,
-    pub backoff: BackoffConfig,
-    /// Reconnect after the source closes the connection cleanly (by default a clean close means
-    /// the source has sent everything, as loggerator does after `--count` lines).
-    pub reconnect_after_eof: bool,
-    /// Pause before retrying a batch the database refused.
-    pub write_retry: Duration,
-    /// Skip the lines a reconnection replays (see `replay.rs`) instead of storing them again.
-    pub skip_replayed: bool,
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        Self {
-            batch_size: 50_000,
-            flush_interval: Duration::from_millis(500),
-            max_line_bytes: 64 * 1024,
-            connect_timeout: Duration::from_secs(5),
-            backoff: BackoffConfig {
-                initial: Duration::from_millis(250),
-                max: Duration::from_secs(30),
-            },
-            reconnect_after_eof: false,
-            write_retry: Duration::from_secs(1),
-            skip_replayed: true,
-        }
-    }
-}
+use crate::batch::{Entry, WriteBatch, WriteSummary};
+use crate::limits::READ_BUFFER_BYTES;
 
 /// Stop reading, store every line already received, and answer once they are committed.
 #[derive(Debug, Message)]
@@ -75,26 +40,73 @@ pub struct Shutdown;
 /// Retries for a batch during shutdown: an operator stopping the service expects it to exit.
 const SHUTDOWN_WRITE_ATTEMPTS: u32 = 3;
 
+/// Where the actor is in a source's life; [`Phase::state`] is what `GET /sources` shows.
+enum Phase {
+    /// Starting, or connecting now.
+    Connecting,
+    Streaming(Connection),
+    /// Waiting out the backoff delay before reconnecting (the supervisor restarts the actor
+    /// in this phase, and `started` waits).
+    BackingOff,
+    /// The source closed the connection after its lines; it is not reconnected.
+    Finished,
+    /// Shutdown was asked for: the last lines are being stored.
+    Stopping,
+    /// Shut down with the service.
+    Stopped,
+}
+
+/// One open connection to the source.
+struct Connection {
+    /// Stops the socket reader: cancelled by Shutdown (or, as a child, by the halt token).
+    stop: CancellationToken,
+    /// Whether it delivered anything: one closed before any line did not reach the source.
+    delivered: bool,
+    /// The read error that ended it, if one did.
+    error: Option<String>,
+}
+
+impl Phase {
+    fn state(&self) -> SourceState {
+        match self {
+            Phase::Connecting => SourceState::Connecting,
+            Phase::Streaming(_) => SourceState::Streaming,
+            Phase::BackingOff => SourceState::BackingOff,
+            Phase::Finished => SourceState::Finished,
+            Phase::Stopping => SourceState::Stopping,
+            Phase::Stopped => SourceState::Stopped,
+        }
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        matches!(self, Phase::Stopping | Phase::Stopped)
+    }
+}
+
+/// A batch given up on: its lines were received and will not be stored.
+#[derive(Debug, Error)]
+#[error("{lines} received lines could not be stored: {reason}")]
+struct LinesLost {
+    lines: usize,
+    reason: String,
+}
+
+/// The lines waiting to be sent, and the timer that sends them if no more come.
+struct Pending {
+    entries: Vec<Entry>,
+    timer: Option<SpawnHandle>,
+}
+
 pub struct IngestActor {
     status: Arc<SourceStatus>,
     writer: Recipient<WriteBatch>,
     config: IngestConfig,
-    backoff: Backoff,
-    replay: ReplayGuard,
-    pending: Vec<Entry>,
-    /// The current connection's stream, and the token that stops its reader.
-    stream: Option<(SpawnHandle, CancellationToken)>,
-    flush_timer: Option<SpawnHandle>,
-    /// The read error that ended the current stream, if one did.
-    stream_error: Option<String>,
-    /// Whether the current connection has delivered anything: one closed before any line did
-    /// not reach the source.
-    delivered: bool,
-    /// Set by the supervisor's restart: the next start waits for the backoff delay.
-    restarted: bool,
-    shutting_down: bool,
     /// Cancelled by the service when shutdown begins.
     halt: CancellationToken,
+    phase: Phase,
+    backoff: Backoff,
+    replay: ReplayGuard,
+    pending: Pending,
     /// Answered once the last lines are committed.
     shutdown_replies: Vec<oneshot::Sender<()>>,
 }
@@ -111,15 +123,13 @@ impl IngestActor {
             writer,
             backoff: Backoff::new(config.backoff),
             replay: ReplayGuard::new(config.skip_replayed),
-            pending: Vec::with_capacity(config.batch_size),
+            pending: Pending {
+                entries: Vec::with_capacity(config.batch_size),
+                timer: None,
+            },
             config,
-            stream: None,
-            flush_timer: None,
-            stream_error: None,
-            delivered: false,
-            restarted: false,
-            shutting_down: false,
             halt,
+            phase: Phase::Connecting,
             shutdown_replies: Vec::new(),
         }
     }
@@ -146,11 +156,17 @@ impl IngestActor {
         })
     }
 
+    /// Every change of phase goes through here, so `GET /sources` always shows the phase.
+    fn enter(&mut self, phase: Phase) {
+        self.status.set_state(phase.state());
+        self.phase = phase;
+    }
+
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        if self.shutting_down || self.halt.is_cancelled() {
+        if self.phase.is_shutting_down() || self.halt.is_cancelled() {
             return;
         }
-        self.status.set_state(SourceState::Connecting);
+        self.enter(Phase::Connecting);
         self.status.add_attempt();
         let address = self.status.address.clone();
         let timeout = self.config.connect_timeout;
@@ -176,22 +192,24 @@ impl IngestActor {
 
     fn stream_from(&mut self, socket: TcpStream, ctx: &mut Context<Self>) {
         info!("source {}: connected", self.status.address);
-        self.status.set_state(SourceState::Streaming);
-        self.delivered = false;
-        self.stream_error = None;
         self.replay.connected();
         let stop = self.halt.child_token();
         let reader = StopOnCancel::new(socket, stop.clone());
         let codec = LineCodec::new(self.config.max_line_bytes);
-        let handle = ctx.add_stream(FramedRead::with_capacity(reader, codec, 64 * 1024));
-        self.stream = Some((handle, stop));
+        // The stream ends with the context should the supervisor restart the actor.
+        ctx.add_stream(FramedRead::with_capacity(reader, codec, READ_BUFFER_BYTES));
+        self.enter(Phase::Streaming(Connection {
+            stop,
+            delivered: false,
+            error: None,
+        }));
     }
 
     /// Gives up on this connection: the supervisor restarts the actor, which reconnects later.
     fn fail(&mut self, reason: String, ctx: &mut Context<Self>) {
         warn!("source {}: {reason}", self.status.address);
         self.status.record_error(reason);
-        self.status.set_state(SourceState::BackingOff);
+        self.enter(Phase::BackingOff);
         ctx.stop();
     }
 
@@ -205,10 +223,10 @@ impl IngestActor {
     where
         F: FnOnce(&mut Self, &mut Context<Self>) + 'static,
     {
-        if let Some(timer) = self.flush_timer.take() {
+        if let Some(timer) = self.pending.timer.take() {
             ctx.cancel_future(timer);
         }
-        if self.pending.is_empty() {
+        if self.pending.entries.is_empty() {
             after(self, ctx);
             return;
         }
@@ -221,11 +239,9 @@ impl IngestActor {
 
     /// Takes the pending lines and writes them, retrying while the database refuses them
     /// (a few times only once shutdown has begun).
-    fn write(
-        &mut self,
-    ) -> impl std::future::Future<Output = Result<WriteSummary, usize>> + 'static {
+    fn write(&mut self) -> impl std::future::Future<Output = Result<WriteSummary, LinesLost>> {
         let entries = Arc::new(mem::replace(
-            &mut self.pending,
+            &mut self.pending.entries,
             Vec::with_capacity(self.config.batch_size),
         ));
         let halt = self.halt.clone();
@@ -240,26 +256,27 @@ impl IngestActor {
                     source_id: status.id,
                     entries: entries.clone(),
                 };
-                match writer.send(batch).await {
+                let reason = match writer.send(batch).await {
                     Ok(Ok(summary)) => return Ok(summary),
-                    Ok(Err(e)) => {
-                        error!(
-                            "source {}: storing {} lines failed (attempt {attempts}): {e}",
-                            status.address,
-                            entries.len()
-                        );
-                        status.record_error(format!("store: {e}"));
-                    }
+                    Ok(Err(e)) => e.to_string(),
                     Err(e) => {
-                        error!(
-                            "source {}: database writer unavailable: {e}",
-                            status.address
-                        );
-                        return Err(entries.len());
+                        return Err(LinesLost {
+                            lines: entries.len(),
+                            reason: format!("the database writer is gone: {e}"),
+                        })
                     }
-                }
+                };
+                error!(
+                    "source {}: storing {} lines failed (attempt {attempts}): {reason}",
+                    status.address,
+                    entries.len()
+                );
+                status.record_error(format!("store: {reason}"));
                 if halt.is_cancelled() && attempts >= SHUTDOWN_WRITE_ATTEMPTS {
-                    return Err(entries.len());
+                    return Err(LinesLost {
+                        lines: entries.len(),
+                        reason,
+                    });
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(retry) => {}
@@ -269,17 +286,13 @@ impl IngestActor {
         }
     }
 
-    fn record(&mut self, result: Result<WriteSummary, usize>) {
+    fn record(&mut self, result: Result<WriteSummary, LinesLost>) {
         match result {
             Ok(summary) => self.status.add_committed(summary.stored, summary.rejected),
             Err(lost) => {
-                error!(
-                    "source {}: {lost} received lines could not be stored",
-                    self.status.address
-                );
-                self.status.add_lost(lost as u64);
-                self.status
-                    .record_error(format!("{lost} received lines could not be stored"));
+                error!("source {}: {lost}", self.status.address);
+                self.status.add_lost(lost.lines as u64);
+                self.status.record_error(lost.to_string());
             }
         }
     }
@@ -287,64 +300,21 @@ impl IngestActor {
     /// Whether the current connection's reader was stopped by us (Shutdown or halt), rather than
     /// the stream ending by itself.
     fn reader_stopped(&self) -> bool {
-        self.stream
-            .as_ref()
-            .is_some_and(|(_, stop)| stop.is_cancelled())
+        matches!(&self.phase, Phase::Streaming(c) if c.stop.is_cancelled())
     }
 
     /// The last lines are committed (or given up on): answer the Shutdown.
-    fn stopped(&mut self) {
-        if self.status.state() != SourceState::Finished {
-            self.status.set_state(SourceState::Stopped);
+    fn answer_shutdown(&mut self) {
+        if !matches!(self.phase, Phase::Finished) {
+            self.enter(Phase::Stopped);
         }
         for reply in self.shutdown_replies.drain(..) {
             let _ = reply.send(());
         }
     }
-}
 
-impl Actor for IngestActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        if self.shutting_down || self.halt.is_cancelled() {
-            return;
-        }
-        if !self.restarted {
-            self.connect(ctx);
-            return;
-        }
-        let delay = self.backoff.next_delay();
-        self.status.set_state(SourceState::BackingOff);
-        info!(
-            "source {}: reconnecting in {} ms",
-            self.status.address,
-            delay.as_millis()
-        );
-        ctx.run_later(delay, |act, ctx| act.connect(ctx));
-    }
-}
-
-impl Supervised for IngestActor {
-    fn restarting(&mut self, _: &mut Context<Self>) {
-        self.restarted = true;
-        // Handles belong to the context that was just torn down.
-        self.stream = None;
-        self.flush_timer = None;
-    }
-}
-
-impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
-    fn handle(&mut self, item: Result<Frame, io::Error>, ctx: &mut Context<Self>) {
-        let frame = match item {
-            Ok(frame) => frame,
-            Err(e) => {
-                // FramedRead ends the stream after an I/O error; `finished` reconnects.
-                self.stream_error = Some(e.to_string());
-                return;
-            }
-        };
-        self.delivered = true;
+    /// Adds a received line to the batch; sends the batch when full, or arms its timer.
+    fn take(&mut self, frame: Frame, ctx: &mut Context<Self>) {
         match frame {
             Frame::Unterminated { length, .. } if self.reader_stopped() => {
                 // The reader was stopped in the middle of a line: it was never received whole.
@@ -356,14 +326,12 @@ impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
             }
             Frame::Unterminated { .. } => {
                 self.status.add_received(1);
-                self.pending.push(Entry::from_frame(frame));
+                self.pending.entries.push(frame.into_entry());
             }
             frame => {
                 self.status.add_received(1);
-                let pending = &mut self.pending;
-                let admitted = self
-                    .replay
-                    .admit(frame, |f| pending.push(Entry::from_frame(f)));
+                let entries = &mut self.pending.entries;
+                let admitted = self.replay.admit(frame, |f| entries.push(f.into_entry()));
                 if admitted.replayed > 0 {
                     self.status.add_replayed(admitted.replayed);
                 }
@@ -374,30 +342,80 @@ impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
                 }
             }
         }
-        if self.pending.len() >= self.config.batch_size {
+        if self.pending.entries.len() >= self.config.batch_size {
             self.flush(ctx);
-        } else if self.flush_timer.is_none() {
-            self.flush_timer = Some(ctx.run_later(self.config.flush_interval, |act, ctx| {
-                act.flush_timer = None;
+        } else if self.pending.timer.is_none() {
+            self.pending.timer = Some(ctx.run_later(self.config.flush_interval, |act, ctx| {
+                act.pending.timer = None;
                 act.flush(ctx);
             }));
         }
     }
+}
 
-    fn finished(&mut self, ctx: &mut Context<Self>) {
-        let stopped = self.reader_stopped();
-        self.stream = None;
-        self.status.add_replayed(self.replay.disconnected());
-        if stopped {
-            // Stopped for shutdown: store what was read; Shutdown is answered once that is done.
-            self.flush_then(ctx, |act, _| act.stopped());
+impl Actor for IngestActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.phase.is_shutting_down() || self.halt.is_cancelled() {
             return;
         }
-        match self.stream_error.take() {
+        if !matches!(self.phase, Phase::BackingOff) {
+            self.connect(ctx);
+            return;
+        }
+        let delay = self.backoff.next_delay();
+        info!(
+            "source {}: reconnecting in {} ms",
+            self.status.address,
+            delay.as_millis()
+        );
+        ctx.run_later(delay, |act, ctx| act.connect(ctx));
+    }
+}
+
+impl Supervised for IngestActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        // Handles belong to the context that was just torn down; `started` waits out the
+        // backoff before connecting again.
+        self.pending.timer = None;
+        if !self.phase.is_shutting_down() {
+            self.enter(Phase::BackingOff);
+        }
+    }
+}
+
+impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
+    fn handle(&mut self, item: Result<Frame, io::Error>, ctx: &mut Context<Self>) {
+        let Phase::Streaming(connection) = &mut self.phase else {
+            return;
+        };
+        match item {
+            Ok(frame) => {
+                connection.delivered = true;
+                self.take(frame, ctx);
+            }
+            // FramedRead ends the stream after an I/O error; `finished` reconnects.
+            Err(e) => connection.error = Some(e.to_string()),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        let Phase::Streaming(connection) = mem::replace(&mut self.phase, Phase::Connecting) else {
+            return;
+        };
+        self.status.add_replayed(self.replay.disconnected());
+        if connection.stop.is_cancelled() {
+            // Stopped for shutdown: store what was read; Shutdown is answered once that is done.
+            self.enter(Phase::Stopping);
+            self.flush_then(ctx, |act, _| act.answer_shutdown());
+            return;
+        }
+        match connection.error {
             Some(e) => self.flush_then(ctx, move |act, ctx| act.fail(format!("read: {e}"), ctx)),
             // A proxy in front of a source that is not up yet (Docker's, for one) accepts and
             // closes at once: that is not the end of the source's lines.
-            None if !self.delivered => {
+            None if !connection.delivered => {
                 self.fail("connection closed before any line".to_owned(), ctx)
             }
             None => self.flush_then(ctx, |act, ctx| {
@@ -407,10 +425,10 @@ impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
                     act.status.snapshot().lines_received
                 );
                 if act.config.reconnect_after_eof {
-                    act.status.set_state(SourceState::BackingOff);
+                    act.enter(Phase::BackingOff);
                     ctx.stop();
                 } else {
-                    act.status.set_state(SourceState::Finished);
+                    act.enter(Phase::Finished);
                 }
             }),
         }
@@ -421,13 +439,16 @@ impl Handler<Shutdown> for IngestActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
-        self.shutting_down = true;
         let (reply, replied) = oneshot::channel();
         self.shutdown_replies.push(reply);
-        match &self.stream {
+        match &self.phase {
             // `finished` runs once the buffered lines are handled; it flushes and answers.
-            Some((_, stop)) => stop.cancel(),
-            None => self.flush_then(ctx, |act, _| act.stopped()),
+            Phase::Streaming(connection) => connection.stop.cancel(),
+            Phase::Finished => self.flush_then(ctx, |act, _| act.answer_shutdown()),
+            _ => {
+                self.enter(Phase::Stopping);
+                self.flush_then(ctx, |act, _| act.answer_shutdown());
+            }
         }
         Box::pin(async move {
             let _ = replied.await;

@@ -10,6 +10,8 @@ use std::io;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
 
+use crate::batch::Entry;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
     /// A complete line without its `\n`.
@@ -19,6 +21,35 @@ pub enum Frame {
     Unterminated { bytes: Bytes, length: usize },
     /// A line longer than the limit: its first `limit` bytes and its full length.
     TooLong { prefix: Bytes, length: usize },
+}
+
+impl Frame {
+    /// What the writer is sent for this frame: the line parsed, or kept with why it was not.
+    pub fn into_entry(self) -> Entry {
+        match self {
+            Frame::TooLong { prefix, length } => Entry::rejected(
+                prefix.to_vec(),
+                format!(
+                    "line too long: {length} bytes, over the limit of {}; its first {} bytes are kept",
+                    prefix.len(),
+                    prefix.len()
+                ),
+            ),
+            // Nothing says such a line is whole, so it is never stored as a parsed one: a cut
+            // `... 200 354` would parse as `... 200 35`.
+            Frame::Unterminated { bytes, length } => Entry::rejected(
+                bytes.to_vec(),
+                format!("incomplete line: the stream ended {length} bytes into it, before its newline"),
+            ),
+            Frame::Line(bytes) => match std::str::from_utf8(&bytes) {
+                Err(e) => Entry::rejected(
+                    bytes.to_vec(),
+                    format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                ),
+                Ok(text) => Entry::from_line(text),
+            },
+        }
+    }
 }
 
 #[derive(Debug)]

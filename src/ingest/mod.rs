@@ -1,11 +1,14 @@
-//! Ingestion: one supervised [`actor::IngestActor`] per source socket.
+//! Ingestion: one supervised [`actor::IngestActor`] per source socket, turning its bytes into
+//! the batches of [`crate::batch`] that the DbWriter stores.
 
 pub mod actor;
 pub mod backoff;
+pub mod config;
 pub mod framing;
 pub mod replay;
 pub mod status;
 pub mod stoppable;
 
-pub use actor::{IngestActor, IngestConfig, Shutdown};
+pub use actor::{IngestActor, Shutdown};
+pub use config::IngestConfig;
 pub use status::{SourceSnapshot, SourceState, SourceStatus};

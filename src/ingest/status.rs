@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+
+use crate::time::{rfc3339, seconds_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -17,6 +18,8 @@ pub enum SourceState {
     Streaming,
     BackingOff,
     Finished,
+    /// Storing its last lines while the service shuts down.
+    Stopping,
     /// Shut down with the service.
     Stopped,
 }
@@ -127,9 +130,10 @@ impl SourceStatus {
             lines_lost: self.lost.load(Ordering::Relaxed),
             connection_attempts: self.attempts.load(Ordering::Relaxed),
             last_error: inner.last_error.as_ref().map(|(_, e)| e.clone()),
-            last_error_at: inner.last_error.as_ref().map(|(at, _)| {
-                DateTime::<Utc>::from(*at).to_rfc3339_opts(SecondsFormat::Secs, true)
-            }),
+            last_error_at: inner
+                .last_error
+                .as_ref()
+                .map(|(at, _)| rfc3339(seconds_of(*at))),
         }
     }
 }

@@ -9,6 +9,7 @@
 mod date;
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use thiserror::Error;
 
@@ -50,12 +51,63 @@ pub enum ParseError {
     Size(String),
 }
 
+/// Where each field of a parsed line lies in it, as byte ranges of the line given to
+/// [`parse_fields`], with the values that needed converting. Storage keeps spans rather than
+/// copies, so a line goes to the writer with no allocation per field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineFields {
+    pub ip: Range<usize>,
+    /// `None` when the log has `-`.
+    pub user: Option<Range<usize>>,
+    /// Seconds since the Unix epoch, UTC.
+    pub date: i64,
+    /// As written; [`LineFields::method_is_upper`] says whether it needs upper-casing.
+    pub method: Range<usize>,
+    pub method_is_upper: bool,
+    pub url: Range<usize>,
+    pub protocol: Range<usize>,
+    pub code: i32,
+    pub size: Option<i64>,
+    pub referer: Option<Range<usize>>,
+    pub user_agent: Option<Range<usize>>,
+}
+
+impl LineFields {
+    /// The record these fields describe; `line` is the one they were parsed from.
+    pub fn record<'a>(&self, line: &'a str) -> LogRecord<'a> {
+        let text = |span: &Range<usize>| &line[span.clone()];
+        let method = text(&self.method);
+        LogRecord {
+            ip: text(&self.ip),
+            user: self.user.as_ref().map(text),
+            date: self.date,
+            method: if self.method_is_upper {
+                Cow::Borrowed(method)
+            } else {
+                Cow::Owned(method.to_ascii_uppercase())
+            },
+            url: text(&self.url),
+            protocol: text(&self.protocol),
+            code: self.code,
+            size: self.size,
+            referer: self.referer.as_ref().map(text),
+            user_agent: self.user_agent.as_ref().map(text),
+        }
+    }
+}
+
 /// Parses one line, without its line terminator; a trailing `\r` is tolerated.
+pub fn parse_line(line: &str) -> Result<LogRecord<'_>, ParseError> {
+    Ok(parse_fields(line)?.record(line))
+}
+
+/// Parses one line into the spans of its fields (see [`parse_line`] for the record itself).
 ///
 /// The accepted shape is `IP IDENT USER [DATE] "REQUEST" CODE SIZE`, optionally followed by
 /// ` "REFERER" "USER-AGENT"`: single spaces between fields, no whitespace inside unquoted ones,
 /// quoted fields allowing backslash escapes (Apache writes `\"` inside them).
-pub fn parse_line(line: &str) -> Result<LogRecord<'_>, ParseError> {
+pub fn parse_fields(line: &str) -> Result<LineFields, ParseError> {
+    // Only the end is trimmed, so spans of the trimmed line are spans of `line` too.
     let line = line.strip_suffix('\r').unwrap_or(line).trim_end();
     if line.is_empty() {
         return Err(ParseError::Empty);
@@ -64,11 +116,11 @@ pub fn parse_line(line: &str) -> Result<LogRecord<'_>, ParseError> {
     let ip = s.word().ok_or(ParseError::Shape)?;
     s.word().ok_or(ParseError::Shape)?;
     let user = s.word().ok_or(ParseError::Shape)?;
-    let date_text = s.bracketed().ok_or(ParseError::Shape)?;
+    let date_span = s.bracketed().ok_or(ParseError::Shape)?;
     let request = s.quoted().ok_or(ParseError::Shape)?;
     s.space().ok_or(ParseError::Shape)?;
-    let code_text = s.word().ok_or(ParseError::Shape)?;
-    let size_text = s.word().ok_or(ParseError::Shape)?;
+    let code_text = &line[s.word().ok_or(ParseError::Shape)?];
+    let size_text = &line[s.word().ok_or(ParseError::Shape)?];
     let (referer, user_agent) = if s.at_end() {
         (None, None)
     } else {
@@ -87,8 +139,9 @@ pub fn parse_line(line: &str) -> Result<LogRecord<'_>, ParseError> {
         return Err(ParseError::Shape);
     }
 
+    let date_text = &line[date_span];
     let date = parse_log_date(date_text).ok_or_else(|| ParseError::Date(date_text.to_owned()))?;
-    let (method, url, protocol) = split_request(request)?;
+    let (method, url, protocol) = split_request(line, request)?;
     let code: i32 = code_text
         .parse()
         .ok()
@@ -102,10 +155,11 @@ pub fn parse_line(line: &str) -> Result<LogRecord<'_>, ParseError> {
         ),
     };
 
-    Ok(LogRecord {
+    Ok(LineFields {
         ip,
-        user: (user != "-").then_some(user),
+        user: (&line[user.clone()] != "-").then_some(user),
         date,
+        method_is_upper: !line[method.clone()].bytes().any(|b| b.is_ascii_lowercase()),
         method,
         url,
         protocol,
@@ -136,20 +190,20 @@ impl<'a> Scanner<'a> {
     }
 
     /// A non-empty run of non-whitespace, then a single space or the end of the line.
-    fn word(&mut self) -> Option<&'a str> {
+    fn word(&mut self) -> Option<Range<usize>> {
         let rest = self.rest();
         let len = rest.iter().position(|&b| is_space(b)).unwrap_or(rest.len());
         if len == 0 || rest.get(len).is_some_and(|&b| b != b' ') {
             return None;
         }
-        let word = &self.text[self.pos..self.pos + len];
+        let word = self.pos..self.pos + len;
         self.pos += len + usize::from(len < rest.len());
         // A space ends a word only when something follows it: `200 1 ` is not a line.
         (!(len < rest.len() && self.at_end())).then_some(word)
     }
 
     /// `[TEXT] ` with non-empty TEXT free of `]`.
-    fn bracketed(&mut self) -> Option<&'a str> {
+    fn bracketed(&mut self) -> Option<Range<usize>> {
         let rest = self.rest();
         if rest.first() != Some(&b'[') {
             return None;
@@ -158,13 +212,13 @@ impl<'a> Scanner<'a> {
         if close == 1 || rest.get(close + 1) != Some(&b' ') {
             return None;
         }
-        let inner = &self.text[self.pos + 1..self.pos + close];
+        let inner = self.pos + 1..self.pos + close;
         self.pos += close + 2;
         Some(inner)
     }
 
     /// `"TEXT"` where TEXT may hold `\`-escaped characters; returns TEXT as written.
-    fn quoted(&mut self) -> Option<&'a str> {
+    fn quoted(&mut self) -> Option<Range<usize>> {
         let rest = self.rest();
         if rest.first() != Some(&b'"') {
             return None;
@@ -182,7 +236,7 @@ impl<'a> Scanner<'a> {
             }
             i += 1 + escaped.len_utf8();
         }
-        let inner = &self.text[self.pos + 1..self.pos + i];
+        let inner = self.pos + 1..self.pos + i;
         self.pos += i + 1;
         Some(inner)
     }
@@ -193,11 +247,21 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
 }
 
-fn split_request(request: &str) -> Result<(Cow<'_, str>, &str, &str), ParseError> {
-    let bad = || ParseError::Request(request.to_owned());
-    let (method, rest) = request.split_once(' ').ok_or_else(bad)?;
+/// The method, URL and protocol of the request field at `request` in `line`.
+fn split_request(
+    line: &str,
+    request: Range<usize>,
+) -> Result<(Range<usize>, Range<usize>, Range<usize>), ParseError> {
+    let text = &line[request.clone()];
+    let bad = || ParseError::Request(text.to_owned());
+    let method_end = text.find(' ').ok_or_else(bad)?;
     // The URL may itself contain spaces in broken clients' requests; the protocol is the last word.
-    let (url, protocol) = rest.rsplit_once(' ').ok_or_else(bad)?;
+    let protocol_start = text.rfind(' ').ok_or_else(bad)? + 1;
+    let (method, url, protocol) = (
+        &text[..method_end],
+        text.get(method_end + 1..protocol_start - 1).unwrap_or(""),
+        &text[protocol_start..],
+    );
     if method.is_empty()
         || !method.bytes().all(|b| b.is_ascii_alphabetic())
         || url.is_empty()
@@ -205,10 +269,10 @@ fn split_request(request: &str) -> Result<(Cow<'_, str>, &str, &str), ParseError
     {
         return Err(bad());
     }
-    let method = if method.bytes().any(|b| b.is_ascii_lowercase()) {
-        Cow::Owned(method.to_ascii_uppercase())
-    } else {
-        Cow::Borrowed(method)
-    };
-    Ok((method, url, protocol))
+    let at = |start: usize, end: usize| request.start + start..request.start + end;
+    Ok((
+        at(0, method_end),
+        at(method_end + 1, protocol_start - 1),
+        at(protocol_start, text.len()),
+    ))
 }

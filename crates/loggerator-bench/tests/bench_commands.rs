@@ -2,14 +2,20 @@
 //! and report every query without errors. What they measure is not asserted here; speed is for
 //! the benchmarks themselves (README, "Performance").
 
-mod common;
-
+use std::path::Path;
 use std::process::Command;
 
-use common::temp_db;
-
+/// `loggerator-bench` finds `loggerator` beside itself, where `cargo test --workspace` builds
+/// it; `cargo test -p loggerator-bench` alone builds no `loggerator` binary.
 fn run(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_loggerator"))
+    let bench = Path::new(env!("CARGO_BIN_EXE_loggerator-bench"));
+    let service = bench.with_file_name("loggerator");
+    assert!(
+        service.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        service.display()
+    );
+    let output = Command::new(bench)
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
@@ -34,10 +40,10 @@ fn field<'a>(report: &'a str, label: &str) -> &'a str {
 
 #[test]
 fn bench_ingest_then_bench_query_on_its_database() {
-    let db = temp_db();
-    let path = db.path.to_str().unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("bench.db");
+    let path = db.to_str().unwrap();
     let report = run(&[
-        "bench",
         "ingest",
         "--sources",
         "2",
@@ -59,7 +65,6 @@ fn bench_ingest_then_bench_query_on_its_database() {
     assert!(ratio.ends_with('x'), "{ratio}");
 
     let report = run(&[
-        "bench",
         "query",
         "--db",
         path,
@@ -86,4 +91,22 @@ fn bench_ingest_then_bench_query_on_its_database() {
             .unwrap_or_else(|| panic!("no row for {kind} in:\n{report}"));
         assert!(row.ends_with("0 / 0"), "errors for {kind}: {row}");
     }
+}
+
+#[test]
+fn a_missing_loggerator_binary_is_named() {
+    let output = Command::new(env!("CARGO_BIN_EXE_loggerator-bench"))
+        .args([
+            "--loggerator",
+            "/nonexistent/loggerator",
+            "ingest",
+            "--lines",
+            "10",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run loggerator-bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/nonexistent/loggerator"), "{stderr}");
 }

@@ -1,8 +1,21 @@
 //! Opaque keyset cursors: a few integers, base64-encoded so that clients treat them as tokens
-//! and the paging scheme can change without breaking them.
+//! and the paging scheme can change without breaking them. The wire format of a position that
+//! storage gives as a key.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+
+use crate::db::log_query::Key;
+
+/// The cursor of a `/logs` page that ends at `key`.
+pub fn encode_key(key: Key) -> String {
+    encode(&[key.date, key.id])
+}
+
+pub fn decode_key(text: &str) -> Option<Key> {
+    let [date, id] = decode(text)?;
+    Some(Key { date, id })
+}
 
 pub fn encode(parts: &[i64]) -> String {
     let text: Vec<String> = parts.iter().map(i64::to_string).collect();

@@ -1,5 +1,5 @@
-//! Child processes of this binary (`emulate`, `serve`), each logging to its own file, and the
-//! guard that kills them whatever way the bench ends.
+//! Child processes of the `loggerator` binary (`emulate`, `serve`), each logging to its own
+//! file, and the guard that kills them whatever way the bench ends.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -24,27 +24,33 @@ pub struct ChildId(usize);
 
 /// Every child started. Whatever still runs when this is dropped is killed, so no exit path of
 /// the bench (an error, Ctrl-C) leaves a process behind.
-#[derive(Default)]
 pub struct Children {
+    /// The `loggerator` executable that every child runs.
+    program: PathBuf,
     running: Vec<Running>,
 }
 
 impl Children {
+    pub fn new(program: &Path) -> Self {
+        Self {
+            program: program.to_owned(),
+            running: Vec::new(),
+        }
+    }
+
     pub fn spawn(
         &mut self,
         name: &str,
         args: Vec<OsString>,
         log_dir: &Path,
     ) -> Result<ChildId, BenchError> {
-        let exe = std::env::current_exe()
-            .map_err(|e| BenchError::io("cannot find this program's executable", e))?;
         let log = log_dir.join(format!("{name}.log"));
         let file = File::create(&log)
             .map_err(|e| BenchError::io(format!("cannot create {}", log.display()), e))?;
         let stdout = file
             .try_clone()
             .map_err(|e| BenchError::io(format!("cannot share {}", log.display()), e))?;
-        let child = Command::new(exe)
+        let child = Command::new(&self.program)
             .args(&args)
             // Children announce their addresses at info, which is also the level operators run.
             .env("RUST_LOG", "info")
@@ -52,7 +58,12 @@ impl Children {
             .stdout(stdout)
             .stderr(file)
             .spawn()
-            .map_err(|e| BenchError::io(format!("cannot start {name}"), e))?;
+            .map_err(|e| {
+                BenchError::io(
+                    format!("cannot start {name} ({})", self.program.display()),
+                    e,
+                )
+            })?;
         self.running.push(Running {
             name: name.to_owned(),
             child,

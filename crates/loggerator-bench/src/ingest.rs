@@ -13,7 +13,7 @@ use super::stats::{
 };
 use super::{preamble, BenchError};
 use crate::cli::BenchIngestArgs;
-use crate::emulator::LineGenerator;
+use loggerator::emulator::LineGenerator;
 
 const POLL: Duration = Duration::from_millis(50);
 /// Shutdown flushes and checkpoints a WAL that may hold millions of lines.
@@ -28,7 +28,7 @@ struct Outcome {
     peak_db_bytes: u64,
 }
 
-pub async fn run(args: BenchIngestArgs) -> Result<(), BenchError> {
+pub async fn run(args: BenchIngestArgs, program: &Path) -> Result<(), BenchError> {
     if args.sources == 0 || args.lines < args.sources {
         return Err(BenchError::usage(
             "--sources must be at least 1 and --lines at least --sources (an emulator with no \
@@ -56,7 +56,7 @@ pub async fn run(args: BenchIngestArgs) -> Result<(), BenchError> {
     };
     let counts = split_lines(args.lines, args.sources);
 
-    let mut children = Children::default();
+    let mut children = Children::new(program);
     let sources = start_emulators(&mut children, &counts, work.path()).await?;
     info!(
         "{} emulated sources up; starting the service",

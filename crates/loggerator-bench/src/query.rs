@@ -50,7 +50,7 @@ struct Setup {
     _work: tempfile::TempDir,
 }
 
-pub async fn run(args: BenchQueryArgs) -> Result<(), BenchError> {
+pub async fn run(args: BenchQueryArgs, program: &Path) -> Result<(), BenchError> {
     let (api, setup) =
         match (&args.api, &args.db) {
             (Some(_), None) if args.ingest_sources > 0 => return Err(BenchError::usage(
@@ -58,7 +58,7 @@ pub async fn run(args: BenchQueryArgs) -> Result<(), BenchError> {
             )),
             (Some(base), None) => (Api::new(base, args.gzip), None),
             (None, Some(db)) => {
-                let (setup, base) = Setup::start(&args, db).await?;
+                let (setup, base) = Setup::start(&args, db, program).await?;
                 (Api::new(&base, args.gzip), Some(setup))
             }
             _ => {
@@ -177,10 +177,14 @@ fn table_row(cells: [&str; 6]) -> String {
 }
 
 impl Setup {
-    async fn start(args: &BenchQueryArgs, db: &Path) -> Result<(Self, String), BenchError> {
+    async fn start(
+        args: &BenchQueryArgs,
+        db: &Path,
+        program: &Path,
+    ) -> Result<(Self, String), BenchError> {
         if !db.exists() {
             return Err(BenchError::usage(format!(
-                "{} does not exist (make one with `loggerator bench ingest --db {}`)",
+                "{} does not exist (make one with `loggerator-bench ingest --db {}`)",
                 db.display(),
                 db.display()
             )));
@@ -194,7 +198,7 @@ impl Setup {
             .prefix("loggerator-bench-")
             .tempdir()
             .map_err(|e| BenchError::io("cannot create a temporary folder", e))?;
-        let mut children = Children::default();
+        let mut children = Children::new(program);
         let (sources, ingest_lines) = if args.ingest_sources > 0 {
             let counts = split_lines(args.ingest_lines, args.ingest_sources);
             let sources = start_emulators(&mut children, &counts, work.path()).await?;

@@ -1,18 +1,42 @@
-//! `loggerator bench`: measurements of ingest and query speed, run against child processes of
-//! this very binary, so the figures are those of the `serve` an operator runs and the bench's own
-//! work (polling, HTTP clients) does not share the service's runtime.
+//! `loggerator-bench`: measurements of ingest and query speed, run against child processes of
+//! the `loggerator` binary, so the figures are those of the `serve` an operator runs and the
+//! bench's own work (polling, HTTP clients) does not share the service's runtime. A package of
+//! its own: its HTTP client and that client's dependencies stay out of the service's build.
 
 mod api;
-pub mod ingest;
+mod cli;
+mod ingest;
 mod process;
-pub mod query;
-pub mod stats;
+mod query;
+mod stats;
 
 use std::fmt::Write as _;
 use std::io;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use loggerator::service::ShutdownSignals;
 
 use crate::cli::{BenchArgs, BenchCommand};
-use crate::service::ShutdownSignals;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = BenchArgs::parse();
+    let system = actix_rt::System::new();
+    let result = system.block_on(async move {
+        let signals =
+            ShutdownSignals::new().map_err(|e| BenchError::io("cannot catch signals", e))?;
+        run(args, signals).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -65,16 +89,39 @@ impl BenchError {
 
 /// Runs until the bench ends or a signal arrives. On a signal the bench future is dropped, and
 /// with it the guard that kills every child process.
-pub async fn run(args: BenchArgs, mut signals: ShutdownSignals) -> Result<(), BenchError> {
+async fn run(args: BenchArgs, mut signals: ShutdownSignals) -> Result<(), BenchError> {
+    let program = loggerator_program(args.loggerator)?;
     let work = async move {
         match args.command {
-            BenchCommand::Ingest(args) => ingest::run(args).await,
-            BenchCommand::Query(args) => query::run(args).await,
+            BenchCommand::Ingest(args) => ingest::run(args, &program).await,
+            BenchCommand::Query(args) => query::run(args, &program).await,
         }
     };
     tokio::select! {
         result = work => result,
         _ = signals.recv() => Err(BenchError::Interrupted),
+    }
+}
+
+/// The `loggerator` binary to measure: the one given, or the one built next to this program
+/// (`cargo build --release --workspace` puts both in `target/release/`).
+fn loggerator_program(given: Option<PathBuf>) -> Result<PathBuf, BenchError> {
+    if let Some(path) = given {
+        return Ok(path);
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| BenchError::io("cannot find this program's executable", e))?;
+    let beside = exe
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(format!("loggerator{}", std::env::consts::EXE_SUFFIX));
+    if beside.is_file() {
+        Ok(beside)
+    } else {
+        Err(BenchError::usage(format!(
+            "no loggerator binary at {}: build it (cargo build --release --workspace) or pass --loggerator PATH",
+            beside.display()
+        )))
     }
 }
 

@@ -6,8 +6,8 @@
 //! the variety of a real stream rather than one line over and over.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use loggerator::batch::Entry;
 use loggerator::emulator::LineGenerator;
-use loggerator::entry::Entry;
 use loggerator::parse::parse_line;
 
 const LINES: usize = 10_000;

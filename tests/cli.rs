@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -12,6 +13,7 @@ use common::{eventually, fixture_lines, temp_db};
 use diesel::prelude::*;
 use loggerator::db::connection::open_reader;
 use loggerator::db::schema::log_lines;
+use regex::Regex;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -183,32 +185,89 @@ async fn emulate_streams_count_lines_then_closes() {
     assert!(running.terminate().success());
 }
 
-#[test]
-fn every_serve_flag_has_an_environment_variable() {
+/// Each flag's environment variable and default, as `serve --help` prints them (a flag with
+/// no default, a switch, maps to `None`).
+fn flags_in_help() -> BTreeMap<String, (Option<String>, Option<String>)> {
     let output = Command::new(env!("CARGO_BIN_EXE_loggerator"))
         .args(["serve", "--help"])
+        .env_clear()
         .output()
         .unwrap();
     let help = String::from_utf8(output.stdout).unwrap();
-    let flags = help
+    let flag = Regex::new(r"(?m)^\s+(--[a-z-]+)").unwrap();
+    let env = Regex::new(r"\[env: ([A-Z_]+)=[^\]]*\]").unwrap();
+    let default = Regex::new(r"\[default: ([^\]]+)\]").unwrap();
+    let starts: Vec<_> = flag.captures_iter(&help).collect();
+    let mut flags = BTreeMap::new();
+    for (i, found) in starts.iter().enumerate() {
+        let name = found[1].to_owned();
+        let start = found.get(0).unwrap().end();
+        let end = starts
+            .get(i + 1)
+            .map_or(help.len(), |next| next.get(0).unwrap().start());
+        let text = &help[start..end];
+        if name != "--help" {
+            flags.insert(
+                name,
+                (
+                    env.captures(text).map(|c| c[1].to_owned()),
+                    default.captures(text).map(|c| c[1].to_owned()),
+                ),
+            );
+        }
+    }
+    flags
+}
+
+/// The rows of README's configuration table, in the same terms (`off` is no default).
+fn flags_in_readme() -> BTreeMap<String, (Option<String>, Option<String>)> {
+    let readme = include_str!("../README.md");
+    let table = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .expect("a Configuration section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let row = Regex::new(r"^\| `(--[a-z-]+)[^`]*` \| `([A-Z_]+)`[^|]*\| ([^|]+) \|").unwrap();
+    table
         .lines()
-        .filter(|l| l.trim_start().starts_with("--") && !l.contains("--help"))
-        .count();
-    let with_env = help.matches("[env: LOGGERATOR_").count();
-    assert!(flags >= 10, "{help}");
-    assert_eq!(flags, with_env, "{help}");
+        .filter_map(|line| row.captures(line))
+        .map(|c| {
+            let default = c[3].trim().trim_matches('`');
+            (
+                c[1].to_owned(),
+                (
+                    Some(c[2].to_owned()),
+                    (default != "off").then(|| default.to_owned()),
+                ),
+            )
+        })
+        .collect()
 }
 
 #[test]
-fn start_up_errors_are_reported_with_exit_code_1() {
+fn readme_configuration_table_matches_serve_help() {
+    let help = flags_in_help();
+    assert!(help.len() >= 10, "{help:?}");
+    assert!(
+        help.values().all(|(env, _)| env.is_some()),
+        "every flag has an environment variable: {help:?}"
+    );
+    assert_eq!(flags_in_readme(), help);
+}
+
+#[test]
+fn start_up_errors_exit_1_and_usage_errors_exit_2() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = taken.local_addr().unwrap().to_string();
     let db = temp_db();
     let db_path = db.path.to_str().unwrap();
     let missing_dir = db.dir.path().join("no/such/dir/x.db");
-    for (args, expected) in [
+    for (args, code, expected) in [
         (
             vec!["serve", "--db", db_path, "--listen", &taken],
+            1,
             "cannot listen on",
         ),
         (
@@ -219,16 +278,18 @@ fn start_up_errors_are_reported_with_exit_code_1() {
                 "--listen",
                 "127.0.0.1:0",
             ],
+            1,
             "cannot open database",
         ),
-        (vec!["serve", "--readers", "many"], "invalid value"),
+        // clap's convention for a command line it cannot take.
+        (vec!["serve", "--readers", "many"], 2, "invalid value"),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_loggerator"))
             .args(&args)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{args:?}");
+        assert_eq!(output.status.code(), Some(code), "{args:?}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }

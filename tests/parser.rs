@@ -209,20 +209,34 @@ fn malformed_lines_are_refused_with_a_reason() {
 }
 
 #[test]
-fn never_panics_on_truncations_or_noise() {
-    let line = r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.0" 200 2 "r" "u""#;
-    for end in 0..line.len() {
-        let _ = parse_line(&line[..end]);
-    }
+fn a_truncated_line_parses_only_where_it_is_a_whole_shorter_line() {
+    let clf = r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.0" 200 2"#;
+    let combined = format!(r#"{clf} "r" "u""#);
+    let accepted: Vec<&str> = (0..=combined.len())
+        .map(|end| &combined[..end])
+        .filter(|prefix| parse_line(prefix).is_ok())
+        .collect();
+    // The Common Log Format part (with the space after it, which is trimmed) and the whole.
+    assert_eq!(accepted, vec![clf, &combined[..clf.len() + 1], &combined]);
+}
+
+#[test]
+fn random_noise_is_refused_exactly_where_the_reference_pattern_refuses_it() {
+    let pattern = reference_pattern();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let alphabet: Vec<char> = " -[]\"/:+0123456789abcJulGETHTP.\\é\u{0}".chars().collect();
+    let mut refused = 0;
     for _ in 0..20_000 {
         let len = rng.gen_range(0..120);
         let noise: String = (0..len)
             .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
             .collect();
-        let _ = parse_line(&noise);
+        let result = parse_line(&noise);
+        let shape_ok = !matches!(result, Err(ParseError::Shape | ParseError::Empty));
+        assert_eq!(shape_ok, pattern.is_match(noise.trim_end()), "{noise:?}");
+        refused += usize::from(result.is_err());
     }
+    assert!(refused > 19_000, "noise is almost never a log line");
 }
 
 /// The pattern the parser was first written as: the hand-written parser must accept exactly

@@ -141,7 +141,11 @@ pub fn parse_fields(line: &str) -> Result<LineFields, ParseError> {
 
     let date_text = &line[date_span];
     let date = parse_log_date(date_text).ok_or_else(|| ParseError::Date(date_text.to_owned()))?;
-    let (method, url, protocol) = split_request(line, request)?;
+    let RequestSpans {
+        method,
+        url,
+        protocol,
+    } = split_request(line, request)?;
     let code: i32 = code_text
         .parse()
         .ok()
@@ -247,11 +251,15 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
 }
 
+/// Where the parts of a request (`GET /path HTTP/1.0`) lie in the line.
+struct RequestSpans {
+    method: Range<usize>,
+    url: Range<usize>,
+    protocol: Range<usize>,
+}
+
 /// The method, URL and protocol of the request field at `request` in `line`.
-fn split_request(
-    line: &str,
-    request: Range<usize>,
-) -> Result<(Range<usize>, Range<usize>, Range<usize>), ParseError> {
+fn split_request(line: &str, request: Range<usize>) -> Result<RequestSpans, ParseError> {
     let text = &line[request.clone()];
     let bad = || ParseError::Request(text.to_owned());
     let method_end = text.find(' ').ok_or_else(bad)?;
@@ -270,9 +278,9 @@ fn split_request(
         return Err(bad());
     }
     let at = |start: usize, end: usize| request.start + start..request.start + end;
-    Ok((
-        at(0, method_end),
-        at(method_end + 1, protocol_start - 1),
-        at(protocol_start, text.len()),
-    ))
+    Ok(RequestSpans {
+        method: at(0, method_end),
+        url: at(method_end + 1, protocol_start - 1),
+        protocol: at(protocol_start, text.len()),
+    })
 }

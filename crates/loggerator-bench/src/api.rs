@@ -80,8 +80,8 @@ impl Api {
     pub async fn get(&self, url: &str) -> Result<Fetched, BenchError> {
         let mut request = self.client.get(url);
         if !self.gzip {
-            // Without Accept-Encoding the service does not compress, as for curl and
-            // scripts/measure-ingest.sh, whose figures these are compared with.
+            // Without Accept-Encoding the service does not compress, as for curl, which is how
+            // most of the API's users call it (`--gzip` measures what browsers get).
             request = request.no_decompress();
         }
         let failed = |e: String| BenchError::Http {

@@ -9,10 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::app::get;
-use common::{eventually, fixture_lines, temp_db};
-use diesel::prelude::*;
-use loggerator::db::connection::open_reader;
-use loggerator::db::schema::log_lines;
+use common::{eventually, fixture_lines, stored_lines, temp_db};
 use regex::Regex;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -130,13 +127,7 @@ async fn sigterm_stores_every_line_received_and_exits_0() {
 
     let status = running.terminate();
     assert!(status.success(), "{status:?}");
-    let mut conn = open_reader(&db.path).unwrap();
-    let stored: Vec<String> = log_lines::table
-        .order(log_lines::id)
-        .select(log_lines::line)
-        .load(&mut conn)
-        .unwrap();
-    assert_eq!(stored, lines);
+    assert_eq!(stored_lines(&db.path), lines);
 }
 
 #[actix_rt::test]

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use actix::Addr;
-use common::{fixture_lines, temp_db};
+use common::{fixture_lines, stored_lines, temp_db};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
@@ -78,12 +78,7 @@ async fn stores_parsed_and_rejected_lines_of_a_batch() {
     assert_eq!((line.as_slice(), source), (&b"garbage"[..], source_id));
     assert!(reason.contains("does not match"), "{reason}");
     // Arrival order is id order.
-    let stored: Vec<String> = log_lines::table
-        .order(log_lines::id)
-        .select(log_lines::line)
-        .load(&mut conn)
-        .unwrap();
-    assert_eq!(stored, fixture_lines());
+    assert_eq!(stored_lines(&db.path), fixture_lines());
 }
 
 #[actix_rt::test]

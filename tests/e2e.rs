@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::app::TestApp;
-use common::eventually;
 use common::proxy::breaking_proxy;
+use common::{eventually, stored_lines};
 use loggerator::emulator::{self, LineGenerator};
 use loggerator::ingest::SourceState;
 use loggerator::parse::parse_line;
@@ -124,14 +124,6 @@ async fn a_connection_broken_midway_is_resumed_without_duplicates() {
     // Exactly the emulator's lines, each once, in the order it sent them.
     let mut generator = LineGenerator::new(1);
     let sent: Vec<String> = (0..LINES).map(|_| generator.next_line()).collect();
-    let mut conn = loggerator::db::connection::open_reader(&app.db.path).unwrap();
-    use diesel::prelude::*;
-    use loggerator::db::schema::log_lines;
-    let stored: Vec<String> = log_lines::table
-        .order(log_lines::id)
-        .select(log_lines::line)
-        .load(&mut conn)
-        .unwrap();
-    assert_eq!(stored, sent);
+    assert_eq!(stored_lines(&app.db.path), sent);
     app.stop().await;
 }

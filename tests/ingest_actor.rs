@@ -12,7 +12,9 @@ use common::{eventually, fixture_lines};
 use loggerator::batch::Entry;
 use loggerator::batch::{WriteBatch, WriteError, WriteSummary};
 use loggerator::ingest::backoff::BackoffConfig;
-use loggerator::ingest::{IngestActor, IngestConfig, Shutdown, SourceState, SourceStatus};
+use loggerator::ingest::{
+    IngestActor, IngestConfig, Shutdown, SourceSnapshot, SourceState, SourceStatus,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -354,20 +356,32 @@ async fn reconnects_after_a_clean_close_when_asked_to() {
     }
 }
 
+/// A source that sends `first` on its first connection, ended as `end`, and `full` on the next:
+/// it must end finished with exactly `lines` stored, after two connections.
+async fn finish_over_two_connections<S: AsRef<str>>(
+    first: String,
+    end: FirstEnd,
+    full: String,
+    lines: &[S],
+) -> SourceSnapshot {
+    let address = serve_twice(first, end, full).await;
+    let writer = FakeWriter::default();
+    let (status, _addr) = start(address, &writer, config());
+    wait_state(&status, SourceState::Finished).await;
+    let expected: Vec<&str> = lines.iter().map(AsRef::as_ref).collect();
+    assert_eq!(writer.lines(), expected);
+    let snapshot = status.snapshot();
+    assert_eq!(snapshot.connection_attempts, 2);
+    snapshot
+}
+
 #[actix_rt::test]
 async fn a_replaying_source_that_breaks_midway_is_stored_exactly_once() {
     // loggerator's behaviour: every connection streams the same lines from the first.
     let lines: Vec<String> = (0..500).map(numbered).collect();
     let stream = lines.join("\n") + "\n";
     let cut = stream[..stream.len() / 2 + 7].to_owned(); // in the middle of a line
-    let address = serve_twice(cut, FirstEnd::Reset, stream).await;
-    let writer = FakeWriter::default();
-    let (status, _addr) = start(address, &writer, config());
-
-    wait_state(&status, SourceState::Finished).await;
-    assert_eq!(writer.lines(), lines);
-    let snapshot = status.snapshot();
-    assert_eq!(snapshot.connection_attempts, 2);
+    let snapshot = finish_over_two_connections(cut, FirstEnd::Reset, stream, &lines).await;
     assert_eq!(snapshot.lines_received, snapshot.lines_replayed + 500);
 }
 
@@ -516,14 +530,8 @@ async fn a_connection_closed_before_any_line_is_retried() {
     let lines = fixture_lines();
     let payload = lines.join("\n") + "\n";
     // Accepted and closed at once, as a proxy does while the source behind it is not up yet.
-    let address = serve_twice(String::new(), FirstEnd::Close, payload).await;
-    let writer = FakeWriter::default();
-    let (status, _addr) = start(address, &writer, config());
-
-    wait_state(&status, SourceState::Finished).await;
-    assert_eq!(writer.lines(), lines);
-    let snapshot = status.snapshot();
-    assert_eq!(snapshot.connection_attempts, 2);
+    let snapshot =
+        finish_over_two_connections(String::new(), FirstEnd::Close, payload, &lines).await;
     assert!(snapshot.last_error.unwrap().contains("before any line"));
 }
 

@@ -16,7 +16,7 @@ use diesel::SqliteConnection;
 use log::warn;
 
 use super::connection::open_checkpointer;
-use super::sync_actors::start_sync_actors;
+use super::sync_actors::{start_sync_actors, ThreadPriority};
 use super::DbError;
 
 pub struct WalCheckpointer {
@@ -48,7 +48,7 @@ impl WalCheckpointer {
         let requested = Arc::new(AtomicBool::new(false));
         let flag = requested.clone();
         let path: PathBuf = path.to_owned();
-        let addr = start_sync_actors("checkpointer", 1, lower_priority, move || {
+        let addr = start_sync_actors("checkpointer", 1, ThreadPriority::Lower, move || {
             Ok(WalCheckpointer {
                 conn: open_checkpointer(&path)?,
                 requested: flag.clone(),
@@ -56,10 +56,6 @@ impl WalCheckpointer {
         })?;
         Ok(CheckpointHandle { addr, requested })
     }
-}
-
-fn lower_priority() {
-    crate::priority::lower_priority("checkpointer");
 }
 
 impl Actor for WalCheckpointer {

@@ -11,7 +11,7 @@ use super::connection::open_reader;
 use super::log_query::{self, LogFilter, LogPage, LogQuery};
 use super::rejected_query::{self, RejectedRow};
 use super::source_names::SourceNames;
-use super::sync_actors::{no_setup, start_sync_actors};
+use super::sync_actors::{start_sync_actors, ThreadPriority};
 use super::DbError;
 
 pub struct Reader {
@@ -31,7 +31,7 @@ impl Reader {
     /// one should a reader stop).
     pub fn start_pool(path: &Path, threads: usize) -> Result<Addr<Reader>, DbError> {
         let path: PathBuf = path.to_owned();
-        start_sync_actors("reader", threads, no_setup, move || {
+        start_sync_actors("reader", threads, ThreadPriority::Normal, move || {
             Ok(Reader::new(open_reader(&path)?))
         })
     }

@@ -19,12 +19,20 @@ use super::DbError;
 /// that stays unreachable, short enough that ingest resumes soon after it comes back.
 const REOPEN_DELAY: Duration = Duration::from_secs(1);
 
-/// Starts `threads` actors built by `open`, each on its own thread; `on_thread` runs first on
-/// every thread (the writer's threads lower their priority there).
+/// The CPU priority of an actor's thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadPriority {
+    /// Readers: queries come first.
+    Normal,
+    /// The writer and the checkpointer: ingest takes the time queries leave (`crate::priority`).
+    Lower,
+}
+
+/// Starts `threads` actors built by `open`, each on its own thread at `priority`.
 pub fn start_sync_actors<A, F>(
     name: &'static str,
     threads: usize,
-    on_thread: fn(),
+    priority: ThreadPriority,
     open: F,
 ) -> Result<Addr<A>, DbError>
 where
@@ -36,7 +44,9 @@ where
     let first = Mutex::new(first);
     let open = Arc::new(open);
     Ok(SyncArbiter::start(threads, move || {
-        on_thread();
+        if priority == ThreadPriority::Lower {
+            crate::priority::lower_priority(name);
+        }
         let prepared = first.lock().unwrap_or_else(|e| e.into_inner()).pop();
         if let Some(actor) = prepared {
             return actor;
@@ -53,9 +63,6 @@ where
         }
     }))
 }
-
-/// On threads that keep their normal priority.
-pub fn no_setup() {}
 
 #[cfg(test)]
 mod tests {
@@ -100,7 +107,7 @@ mod tests {
     async fn a_stopped_actor_is_replaced_by_a_fresh_one() {
         let built = Arc::new(AtomicU32::new(0));
         let counter = built.clone();
-        let addr = start_sync_actors("probe", 1, no_setup, move || {
+        let addr = start_sync_actors("probe", 1, ThreadPriority::Normal, move || {
             Ok(Probe {
                 serial: counter.fetch_add(1, Ordering::SeqCst) + 1,
             })
@@ -115,7 +122,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_failure_to_build_the_first_actors_is_reported() {
-        let result = start_sync_actors::<Probe, _>("probe", 2, no_setup, || {
+        let result = start_sync_actors::<Probe, _>("probe", 2, ThreadPriority::Normal, || {
             Err(DbError::Migration("no".to_owned()))
         });
         assert!(matches!(result, Err(DbError::Migration(_))));

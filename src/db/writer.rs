@@ -12,7 +12,7 @@ use super::checkpointer::CheckpointHandle;
 use super::connection::open_writer;
 use super::schema::sources;
 use super::store::LogStore;
-use super::sync_actors::start_sync_actors;
+use super::sync_actors::{start_sync_actors, ThreadPriority};
 use super::DbError;
 use crate::batch::{WriteBatch, WriteError, WriteSummary};
 
@@ -47,14 +47,10 @@ impl DbWriter {
         checkpointer: Option<CheckpointHandle>,
     ) -> Result<Addr<DbWriter>, DbError> {
         let path: PathBuf = path.to_owned();
-        start_sync_actors("database writer", 1, lower_priority, move || {
+        start_sync_actors("database writer", 1, ThreadPriority::Lower, move || {
             DbWriter::open(&path, segment_rows, checkpointer.clone())
         })
     }
-}
-
-fn lower_priority() {
-    crate::priority::lower_priority("database writer");
 }
 
 impl Actor for DbWriter {

@@ -1,6 +1,8 @@
 //! The bracketed date of an access-log line: `DD/Mon/YYYY:HH:MM:SS +HHMM` in Common Log Format,
 //! or with a space instead of the colon before the time, as loggerator writes it.
 
+use crate::limits::{SECONDS_PER_DAY, SECONDS_PER_HOUR};
+
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
@@ -38,9 +40,11 @@ pub fn parse_log_date(text: &str) -> Option<i64> {
     if day == 0 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59 {
         return None;
     }
-    let local = days_from_civil(i64::from(year), month, day) * 86_400
-        + i64::from(hour * 3600 + minute * 60 + second);
-    let offset = sign * i64::from(offset_hours * 3600 + offset_minutes * 60);
+    let local = days_from_civil(i64::from(year), month, day) * SECONDS_PER_DAY
+        + i64::from(hour) * SECONDS_PER_HOUR
+        + i64::from(minute * 60 + second);
+    let offset =
+        sign * (i64::from(offset_hours) * SECONDS_PER_HOUR + i64::from(offset_minutes * 60));
     Some(local - offset)
 }
 

@@ -7,11 +7,13 @@ pub mod app;
 pub mod proxy;
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use diesel::prelude::*;
 use loggerator::batch::Entry;
-use loggerator::db::connection::open_writer;
+use loggerator::db::connection::{open_reader, open_writer};
+use loggerator::db::schema::log_lines;
 use loggerator::db::store::LogStore;
 use loggerator::db::writer::register_source;
 use loggerator::ingest::IngestConfig;
@@ -53,6 +55,16 @@ pub fn temp_db() -> TempDb {
 /// Rows per segment in tests: small, so that a few dozen lines span several segments and every
 /// query goes through the merge of segments.
 pub const TEST_SEGMENT_ROWS: u64 = 20;
+
+/// Every stored line of the database at `path`, by id: in the order the lines arrived.
+pub fn stored_lines(path: &Path) -> Vec<String> {
+    let mut conn = open_reader(path).expect("open reader");
+    log_lines::table
+        .order(log_lines::id)
+        .select(log_lines::line)
+        .load(&mut conn)
+        .expect("read log_lines")
+}
 
 /// Stores `lines` from `source` in batches of 10, the way the writer would.
 pub fn store_lines(db: &TempDb, source: &str, lines: &[String]) {

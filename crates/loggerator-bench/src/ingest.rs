@@ -1,4 +1,4 @@
-//! `loggerator bench ingest`: emulated sources into a fresh database through `serve`, reporting
+//! `loggerator-bench ingest`: emulated sources into a fresh database through `serve`, reporting
 //! the rate step by step, since what matters is whether it holds up as the tables grow.
 
 use std::path::{Path, PathBuf};
@@ -46,7 +46,7 @@ pub async fn run(args: BenchIngestArgs, program: &Path) -> Result<(), BenchError
         Some(db) => {
             if db_files(db).iter().any(|f| f.exists()) {
                 return Err(BenchError::usage(format!(
-                    "{} exists already; bench ingest needs a new database",
+                    "{} exists already; loggerator-bench ingest needs a new database",
                     db.display()
                 )));
             }

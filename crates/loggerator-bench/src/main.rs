@@ -128,7 +128,7 @@ fn loggerator_program(given: Option<PathBuf>) -> Result<PathBuf, BenchError> {
 /// The first lines of every report: what a reader needs to reproduce the figures, including the
 /// service's tuning, which children take from the inherited environment.
 pub(crate) fn preamble(title: &str) -> String {
-    let mut out = format!("loggerator bench {title}\n");
+    let mut out = format!("loggerator-bench {title}\n");
     let _ = writeln!(out, "command: {} (on {})", command_line(), machine());
     let mut env: Vec<String> = std::env::vars_os()
         .map(|(k, v)| {

@@ -1,4 +1,4 @@
-//! `loggerator bench query`: latency (sequential, one keep-alive connection) and throughput
+//! `loggerator-bench query`: latency (sequential, one keep-alive connection) and throughput
 //! (concurrent workers) of the API's typical queries, against a running service or one started
 //! here on an existing database, optionally while emulated sources feed it.
 
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::DateTime;
 use futures_util::future::join_all;
 use log::{info, warn};
+use loggerator::limits::SECONDS_PER_DAY;
 use serde_json::Value;
 
 use super::api::Api;
@@ -316,7 +317,7 @@ async fn query_kinds(api: &Api) -> Result<(Vec<Kind>, Vec<String>), BenchError> 
 /// The ten days ending with the day of `date` (RFC 3339), as `since` and `until` days: the
 /// first page holds the newest rows, so the range lies inside the data.
 fn ten_days_to(date: &str) -> Option<(String, String)> {
-    const DAY: i64 = 86_400;
+    const DAY: i64 = SECONDS_PER_DAY;
     let at = DateTime::parse_from_rfc3339(date).ok()?.timestamp();
     let until = (at.div_euclid(DAY) + 1) * DAY;
     let day = |seconds: i64| {

@@ -3,18 +3,18 @@
 //! Data flows one way: socket -> [`ingest::framing`] -> [`parse`] -> [`batch`] ->
 //! [`db::writer`] transaction -> tables <- [`db::reader`] pool <- [`http`].
 //!
-//! The modules depend one way too. Each imports only modules on lines below its own
-//! (`tests/layers.rs` fails the build when one does not; `../shared/tools/module-graph` prints
-//! the graph):
+//! The modules depend one way too: a module imports only modules of the layers below its own.
+//! The layers, top to bottom (`tests/layers.rs` reads this list and fails when an import goes
+//! up or sideways, or a module is in no layer; `../shared/tools/module-graph` prints the graph):
 //!
 //! ```text
-//! cli, demo                  command line: parse flags, run a command
+//! demo                       `loggerator demo`: emulated sources and the service in one process
+//! cli                        command line: flags and their defaults
 //! service                    wiring: start-up order, shutdown that loses nothing
 //! http                       the REST API: parameters, cursors, load limits, errors
 //! ingest                     IngestActors: sockets, framing, replay, batching, source status
 //! db                         DbWriter, readers, checkpointer: tables, queries, rows
-//! batch                      what travels from ingest to the writer
-//! emulator                   a stand-in source (uses parse in its tests only)
+//! batch, emulator            what travels from ingest to the writer; a stand-in source
 //! parse                      access-log lines
 //! limits, priority, time     shared numbers and defaults, thread priority, RFC 3339
 //! ```

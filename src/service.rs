@@ -16,6 +16,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::checkpointer::WalCheckpointer;
+use crate::db::connection::open_writer;
 use crate::db::reader::Reader;
 use crate::db::writer::{Checkpoint, DbWriter, RegisterSource};
 use crate::db::DbError;
@@ -67,6 +68,9 @@ pub struct Service {
 impl Service {
     /// Must run inside an actix System.
     pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
+        // Creates and migrates the database, so that its errors are reported before any of
+        // the threads below starts (the actors open connections of their own).
+        drop(open_writer(&config.db)?);
         let checkpointer = WalCheckpointer::start(&config.db)?;
         let writer = DbWriter::start(&config.db, config.segment_rows, Some(checkpointer))?;
         let readers = Reader::start_pool(&config.db, config.readers)?;

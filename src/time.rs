@@ -1,21 +1,15 @@
 //! Instants as the API and the logs write them: RFC 3339 in UTC, to the second. A bottom-layer
-//! module (it imports nothing of ours), so rows of any layer can serialize their dates.
+//! module (it imports nothing of ours), so any layer can write a date the same way.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, SecondsFormat};
-use serde::Serializer;
 
 /// `2000-07-12T05:11:41Z`; empty for an instant chrono cannot represent (beyond year 262,143).
 pub fn rfc3339(seconds: i64) -> String {
     DateTime::from_timestamp(seconds, 0)
         .map(|at| at.to_rfc3339_opts(SecondsFormat::Secs, true))
         .unwrap_or_default()
-}
-
-/// For `#[serde(serialize_with = ...)]` on a field of seconds since the epoch.
-pub fn serialize_rfc3339<S: Serializer>(seconds: &i64, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&rfc3339(*seconds))
 }
 
 /// Seconds since the epoch, now (0 on a clock set before 1970).

@@ -1,25 +1,34 @@
-//! The modules depend one way: each imports only modules of lower layers (`src/lib.rs` lists
-//! them). Reads the sources as text, as `../shared/tools/module-graph` does, and fails on an
-//! import upwards or sideways, and on a module that no layer names.
+//! The layout as documented: modules depend one way, on the layers `src/lib.rs` lists (read
+//! from its doc, so the list and this check cannot drift apart), and README's "How it works"
+//! table names every source file. Sources are read as text, as `../shared/tools/module-graph`
+//! reads them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Bottom to top; a module may import any module of a lower layer.
-const LAYERS: &[&[&str]] = &[
-    &["limits", "priority", "time"],
-    &["parse"],
-    &["batch", "emulator"],
-    &["db"],
-    &["ingest"],
-    &["http"],
-    &["service"],
-    &["cli"],
-    &["demo"],
-];
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
 
-fn layer_of(module: &str) -> Option<usize> {
-    LAYERS.iter().position(|layer| layer.contains(&module))
+/// The layers of `src/lib.rs`'s doc, bottom first: the first column of its `text` block,
+/// top to bottom, each a comma-separated list of modules.
+fn layers() -> Vec<Vec<String>> {
+    let lib = std::fs::read_to_string(root().join("src/lib.rs")).unwrap();
+    let block = lib
+        .split("//! ```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("//! ```").next())
+        .expect("a text block in lib.rs's doc");
+    let mut layers: Vec<Vec<String>> = block
+        .lines()
+        .map(|line| {
+            let line = line.trim_start_matches("//!").trim_start();
+            let modules = line.split("  ").next().unwrap_or_default();
+            modules.split(',').map(|m| m.trim().to_owned()).collect()
+        })
+        .collect();
+    layers.reverse();
+    layers
 }
 
 /// The top-level module of each file under `src/` (the binary's `main.rs` aside) and the text
@@ -43,16 +52,15 @@ fn sources() -> BTreeMap<String, String> {
         }
     }
     let mut out = BTreeMap::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        None,
-        &mut out,
-    );
+    walk(&root().join("src"), None, &mut out);
     out
 }
 
 #[test]
 fn every_module_imports_only_lower_layers() {
+    let layers = layers();
+    assert!(layers.len() >= 5, "{layers:?}");
+    let layer_of = |module: &str| layers.iter().position(|l| l.iter().any(|m| m == module));
     let imports = regex::Regex::new(r"\bcrate::(\w+)").unwrap();
     let mut wrong = Vec::new();
     let sources = sources();
@@ -78,4 +86,42 @@ fn every_module_imports_only_lower_layers() {
     wrong.sort();
     wrong.dedup();
     assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// Every file under `src/`, as a path from the project's root.
+fn source_files(dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            source_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let relative = path.strip_prefix(root()).unwrap();
+            out.push(relative.to_string_lossy().into_owned());
+        }
+    }
+}
+
+#[test]
+fn readme_names_every_source_file_in_how_it_works() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let table = readme
+        .split("\n## How it works\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n### ").next())
+        .expect("a How it works section");
+    let mut files = Vec::new();
+    source_files(&root().join("src"), &mut files);
+    // A file is named by its path or by its folder's (`src/parse/`); a `mod.rs` by any path
+    // in its folder.
+    let missing: Vec<&String> = files
+        .iter()
+        .filter(|file| {
+            let (dir, name) = file.rsplit_once('/').unwrap();
+            let named = table.contains(&format!("`{file}`"))
+                || table.contains(&format!("`{dir}/`"))
+                || (name == "mod.rs" && table.contains(&format!("`{dir}/")));
+            !named
+        })
+        .collect();
+    assert!(missing.is_empty(), "not in README's table: {missing:#?}");
 }

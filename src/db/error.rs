@@ -1,6 +1,6 @@
 //! Failures at the storage boundary. None of this text reaches an HTTP client: the HTTP layer
 //! logs it and answers "internal error"; an IngestActor is told only a [`WriteError`], whose
-//! kind says whether sending the batch again can help.
+//! kind says whether sending the same batch again can help.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use thiserror::Error;

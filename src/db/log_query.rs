@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use serde::Serialize;
 
 use super::names::{self, NameTable};
 use super::schema::{key_counts, log_counts, log_lines};
@@ -35,17 +34,15 @@ pub struct LogQuery {
     pub limit: i64,
 }
 
-/// One stored line with its fields, parsed again from the line; serialized as `GET /logs`
-/// shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One stored line with its fields, parsed again from the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRow {
     pub id: i64,
     /// The source's address.
     pub source: String,
     pub ip: String,
     pub user: Option<String>,
-    /// Seconds since the epoch, UTC; written as RFC 3339.
-    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    /// Seconds since the epoch, UTC.
     pub date: i64,
     pub method: String,
     pub url: String,

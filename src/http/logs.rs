@@ -1,15 +1,42 @@
 //! `GET /logs` and `GET /logs/count`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 
 use super::cursor;
 use super::error::ApiError;
 use super::paging::next_link;
 use super::params::{count_params, list_params, Format};
 use super::AppState;
-use crate::db::log_query::LogQuery;
+use crate::db::log_query::{LogQuery, LogRow};
 use crate::db::reader::{CountLogs, QueryLogs};
+use crate::time::rfc3339;
+
+/// A stored line as `GET /logs` shows it: the row's fields, the date in RFC 3339. Written out
+/// by hand rather than derived, so the wire format is the API's and the row stays storage's.
+struct LogView<'a>(&'a LogRow);
+
+impl Serialize for LogView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let row = self.0;
+        let mut object = serializer.serialize_struct("LogView", 13)?;
+        object.serialize_field("id", &row.id)?;
+        object.serialize_field("source", &row.source)?;
+        object.serialize_field("ip", &row.ip)?;
+        object.serialize_field("user", &row.user)?;
+        object.serialize_field("date", &rfc3339(row.date))?;
+        object.serialize_field("method", &row.method)?;
+        object.serialize_field("url", &row.url)?;
+        object.serialize_field("protocol", &row.protocol)?;
+        object.serialize_field("code", &row.code)?;
+        object.serialize_field("size", &row.size)?;
+        object.serialize_field("referer", &row.referer)?;
+        object.serialize_field("user_agent", &row.user_agent)?;
+        object.serialize_field("line", &row.line)?;
+        object.end()
+    }
+}
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let params = list_params(req.query_string())?;
@@ -31,7 +58,10 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             let lines: Vec<String> = page.rows.into_iter().map(|row| row.line).collect();
             response.json(lines)
         }
-        Format::Json => response.json(page.rows),
+        Format::Json => {
+            let views: Vec<LogView> = page.rows.iter().map(LogView).collect();
+            response.json(views)
+        }
     })
 }
 

@@ -45,6 +45,8 @@ enum Phase {
     /// Starting, or connecting now.
     Connecting,
     Streaming(Connection),
+    /// The connection ended: storing what it delivered before deciding what comes next.
+    Closing,
     /// Waiting out the backoff delay before reconnecting (the supervisor restarts the actor
     /// in this phase, and `started` waits).
     BackingOff,
@@ -70,7 +72,8 @@ impl Phase {
     fn state(&self) -> SourceState {
         match self {
             Phase::Connecting => SourceState::Connecting,
-            Phase::Streaming(_) => SourceState::Streaming,
+            // Still this connection's lines, as far as an operator is concerned.
+            Phase::Streaming(_) | Phase::Closing => SourceState::Streaming,
             Phase::BackingOff => SourceState::BackingOff,
             Phase::Finished => SourceState::Finished,
             Phase::Stopping => SourceState::Stopping,
@@ -156,7 +159,8 @@ impl IngestActor {
         })
     }
 
-    /// Every change of phase goes through here, so `GET /sources` always shows the phase.
+    /// Every change of phase goes through here, so `GET /sources` always shows the phase (the
+    /// one exception, `finished` moving Streaming to Closing, shows the same state).
     fn enter(&mut self, phase: Phase) {
         self.status.set_state(phase.state());
         self.phase = phase;
@@ -258,6 +262,9 @@ impl IngestActor {
                 };
                 let reason = match writer.send(batch).await {
                     Ok(Ok(summary)) => return Ok(summary),
+                    // Refused batches are retried too, for now: nothing here can take the
+                    // offending line out of the batch yet, and dropping the batch would lose
+                    // its good lines with it.
                     Ok(Err(e)) => e.to_string(),
                     Err(e) => {
                         return Err(LinesLost {
@@ -401,7 +408,7 @@ impl StreamHandler<Result<Frame, io::Error>> for IngestActor {
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
-        let Phase::Streaming(connection) = mem::replace(&mut self.phase, Phase::Connecting) else {
+        let Phase::Streaming(connection) = mem::replace(&mut self.phase, Phase::Closing) else {
             return;
         };
         self.status.add_replayed(self.replay.disconnected());

@@ -10,15 +10,19 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The text of the project's file `path` between `start` and the next `end` after it.
+fn between(path: &str, start: &str, end: &str) -> String {
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
+    let (_, rest) = text
+        .split_once(start)
+        .unwrap_or_else(|| panic!("no {start:?} in {path}"));
+    rest.split(end).next().unwrap_or_default().to_owned()
+}
+
 /// The layers of `src/lib.rs`'s doc, bottom first: the first column of its `text` block,
 /// top to bottom, each a comma-separated list of modules.
 fn layers() -> Vec<Vec<String>> {
-    let lib = std::fs::read_to_string(root().join("src/lib.rs")).unwrap();
-    let block = lib
-        .split("//! ```text\n")
-        .nth(1)
-        .and_then(|rest| rest.split("//! ```").next())
-        .expect("a text block in lib.rs's doc");
+    let block = between("src/lib.rs", "//! ```text\n", "//! ```");
     let mut layers: Vec<Vec<String>> = block
         .lines()
         .map(|line| {
@@ -103,12 +107,7 @@ fn source_files(dir: &Path, out: &mut Vec<String>) {
 
 #[test]
 fn readme_names_every_source_file_in_how_it_works() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let table = readme
-        .split("\n## How it works\n")
-        .nth(1)
-        .and_then(|rest| rest.split("\n### ").next())
-        .expect("a How it works section");
+    let table = between("README.md", "\n## How it works\n", "\n### ");
     let mut files = Vec::new();
     source_files(&root().join("src"), &mut files);
     // A file is named by its path or by its folder's (`src/parse/`); a `mod.rs` by any path

@@ -103,13 +103,26 @@ impl LineKey {
     }
 }
 
-/// Store one batch of a source's lines in one transaction: all of it or none.
+/// Store one batch of a source's lines in one transaction: all of it or none, together with
+/// where the source's stream stands after it.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<WriteSummary, WriteError>")]
 pub struct WriteBatch {
     pub source_id: i64,
     /// Shared so the sender keeps the batch to retry if the write fails.
     pub entries: Arc<Vec<Entry>>,
+    /// The stream's state once these lines are consumed; committed with them, so that after
+    /// a crash the stream resumes exactly after the last committed line.
+    pub stream: StreamMark,
+}
+
+/// How far a source's stream has been consumed, and how to recognise the stream again: the
+/// hashes of its first lines (see `ingest::replay`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamMark {
+    pub fingerprint: Vec<u64>,
+    /// Lines of the stream consumed: stored, rejected or skipped, counted from its first.
+    pub position: u64,
 }
 
 /// What a committed batch became.

@@ -15,6 +15,7 @@ use thiserror::Error;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
+use crate::batch::StreamMark;
 use crate::db::checkpointer::WalCheckpointer;
 use crate::db::connection::open_writer;
 use crate::db::reader::Reader;
@@ -75,24 +76,33 @@ impl Service {
         let writer = DbWriter::start(&config.db, config.segment_rows, Some(checkpointer))?;
         let readers = Reader::start_pool(&config.db, config.readers)?;
 
-        let mut sources: Vec<Arc<SourceStatus>> = Vec::new();
+        // Each source with its stream as last committed.
+        let mut sources: Vec<(Arc<SourceStatus>, Option<StreamMark>)> = Vec::new();
         for address in &config.sources {
-            if sources.iter().any(|s| &s.address == address) {
+            if sources.iter().any(|(s, _)| &s.address == address) {
                 warn!("source {address} is listed twice; connecting once");
                 continue;
             }
-            let id = writer
+            let record = writer
                 .send(RegisterSource {
                     address: address.clone(),
                 })
                 .await
                 .map_err(|_| StartError::WriterGone)??;
-            sources.push(SourceStatus::new(id, address.clone()));
+            sources.push((
+                SourceStatus::resumed(
+                    record.id,
+                    address.clone(),
+                    record.lines_stored,
+                    record.lines_rejected,
+                ),
+                record.committed,
+            ));
         }
 
         let state = web::Data::new(AppState {
             readers: ReaderPool::new(readers, config.max_queries_in_flight, config.query_timeout),
-            sources: sources.clone(),
+            sources: sources.iter().map(|(status, _)| status.clone()).collect(),
         });
         let listen_error = |source| StartError::Listen {
             address: config.listen.clone(),
@@ -129,20 +139,21 @@ impl Service {
         ingest_thread.spawn_fn(|| crate::priority::lower_priority("ingest"));
         let ingesters = sources
             .iter()
-            .map(|status| {
-                IngestActor::start_supervised_in(
-                    &ingest_thread.handle(),
+            .map(|(status, committed)| {
+                IngestActor::new(
                     status.clone(),
                     writer.clone().recipient(),
                     config.ingest.clone(),
                     halt.clone(),
+                    committed.clone(),
                 )
+                .start_supervised_in(&ingest_thread.handle())
             })
             .collect();
 
         Ok(Service {
             http_addr,
-            sources,
+            sources: sources.into_iter().map(|(status, _)| status).collect(),
             server: handle,
             ingesters,
             ingest_thread,

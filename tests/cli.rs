@@ -3,83 +3,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::app::get;
+use common::process::{spawn, WAIT};
 use common::{eventually, fixture_lines, stored_lines, temp_db};
 use regex::Regex;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-const WAIT: Duration = Duration::from_secs(60);
-
-struct Running {
-    child: Child,
-    /// Every line the child prints, on stdout or stderr.
-    output: mpsc::Receiver<String>,
-}
-
-fn spawn(args: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loggerator"))
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start loggerator");
-    let (tx, output) = mpsc::channel();
-    // Drain both pipes for the child's whole life, or it would block once one fills up.
-    for pipe in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
-    Running { child, output }
-}
-
-impl Running {
-    /// The first word starting with `prefix` in the output, waiting up to [`WAIT`] for it.
-    fn find(&self, prefix: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .output
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no {prefix:?} in the output within {WAIT:?}"));
-            if let Some(word) = line.split_whitespace().find(|w| w.starts_with(prefix)) {
-                return word.trim_end_matches([',', ')']).to_owned();
-            }
-        }
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        panic!("loggerator did not exit within {WAIT:?} of SIGTERM");
-    }
-}
 
 async fn get_json(url: &str) -> Value {
     let reply = get(url).await;

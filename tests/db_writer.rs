@@ -10,7 +10,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use loggerator::batch::Entry;
-use loggerator::batch::{WriteBatch, WriteError, WriteSummary};
+use loggerator::batch::{StreamMark, WriteBatch, WriteError, WriteSummary};
 use loggerator::db::connection::{open_reader, open_writer};
 use loggerator::db::schema::{log_counts, log_keys, log_lines, rejected_lines, segments};
 use loggerator::db::store::{LogStore, NewKey, NewLine};
@@ -28,6 +28,7 @@ async fn register(writer: &Addr<DbWriter>, address: &str) -> i64 {
         .await
         .unwrap()
         .unwrap()
+        .id
 }
 
 async fn write(
@@ -36,7 +37,11 @@ async fn write(
     entries: Arc<Vec<Entry>>,
 ) -> Result<WriteSummary, WriteError> {
     writer
-        .send(WriteBatch { source_id, entries })
+        .send(WriteBatch {
+            source_id,
+            entries,
+            stream: StreamMark::default(),
+        })
         .await
         .unwrap()
 }
@@ -326,11 +331,11 @@ fn a_store_loaded_on_a_used_database_never_reuses_an_id() {
     let lines = entries(&fixture_lines()[..5]);
     LogStore::load(&mut conn, 100)
         .unwrap()
-        .write_batch(&mut conn, 1, &lines)
+        .write_batch(&mut conn, 1, &lines, &StreamMark::default())
         .unwrap();
     LogStore::load(&mut conn, 100)
         .unwrap()
-        .write_batch(&mut conn, 1, &lines)
+        .write_batch(&mut conn, 1, &lines, &StreamMark::default())
         .unwrap();
     assert_eq!(counts(&db.path), (10, 0));
 }
@@ -375,7 +380,10 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
         .unwrap());
     drop(conn);
 
-    let writer_conn = open_writer(&db.path).unwrap();
+    let mut writer_conn = open_writer(&db.path).unwrap();
+    // The source's all-time count is filled from the rows moved over; no stream is recorded.
+    let record = loggerator::db::writer::register_source(&mut writer_conn, "old:1").unwrap();
+    assert_eq!((record.lines_stored, record.committed), (60, None));
     drop(writer_conn);
     assert_eq!(counts(&db.path), (60, 0));
     let mut reader = open_reader(&db.path).unwrap();
@@ -425,9 +433,62 @@ fn two_writing_processes_on_one_database_never_share_an_id() {
         } else {
             (&mut b, &mut second)
         };
-        assert_eq!(store.write_batch(conn, 1, &lines).unwrap().stored, 10);
+        assert_eq!(
+            store
+                .write_batch(conn, 1, &lines, &StreamMark::default())
+                .unwrap()
+                .stored,
+            10
+        );
     }
     assert_eq!(counts(&db.path), (60, 0));
     // Segments filled in turn too: 25 rows each at most one batch over.
     assert_eq!(segment_sizes(&db.path), vec![(0, 30), (1, 30)]);
+}
+
+#[actix_rt::test]
+async fn a_batch_commits_its_stream_mark_and_counts_and_a_failed_one_neither() {
+    let db = temp_db();
+    let mut conn = open_writer(&db.path).unwrap();
+    conn.batch_execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON rejected_lines BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+    )
+    .unwrap();
+    drop(conn);
+    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
+    let id = register(&writer, "a:1").await;
+    let mark = StreamMark {
+        fingerprint: vec![1, u64::MAX, 3],
+        position: 12,
+    };
+    let batch = |lines: &[&str], stream: &StreamMark| WriteBatch {
+        source_id: id,
+        entries: entries(lines),
+        stream: stream.clone(),
+    };
+    let stored = writer
+        .send(batch(&fixture_lines()[..12], &mark))
+        .await
+        .unwrap();
+    assert_eq!(stored.unwrap().stored, 12);
+    // Refused by the trigger: neither its lines, nor its mark, nor its counts are kept.
+    let later = StreamMark {
+        position: 14,
+        ..mark.clone()
+    };
+    let refused = writer
+        .send(batch(&[fixture_lines()[12], "garbage"], &later))
+        .await
+        .unwrap();
+    assert!(refused.is_err());
+
+    let record = writer
+        .send(RegisterSource {
+            address: "a:1".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.committed, Some(mark));
+    assert_eq!((record.lines_stored, record.lines_rejected), (12, 0));
 }

@@ -109,8 +109,14 @@ fn start(
 ) -> (Arc<SourceStatus>, Addr<IngestActor>) {
     let status = SourceStatus::new(1, address);
     let recipient = writer.clone().start().recipient();
-    let addr =
-        IngestActor::start_supervised(status.clone(), recipient, config, CancellationToken::new());
+    let addr = IngestActor::new(
+        status.clone(),
+        recipient,
+        config,
+        CancellationToken::new(),
+        None,
+    )
+    .start_supervised();
     (status, addr)
 }
 
@@ -550,12 +556,14 @@ async fn halt_ends_retries_of_a_refused_batch_so_shutdown_is_answered() {
     };
     let status = SourceStatus::new(1, address);
     let halt = CancellationToken::new();
-    let addr = IngestActor::start_supervised(
+    let addr = IngestActor::new(
         status.clone(),
         writer.clone().start().recipient(),
         config,
         halt.clone(),
-    );
+        None,
+    )
+    .start_supervised();
     eventually("a refused batch", WAIT, || async {
         status
             .snapshot()

@@ -21,6 +21,8 @@ pub enum DbError {
     NoWal(String),
     #[error("{0} keys of the batch collided with stored ones")]
     Conflict(usize),
+    #[error("no source has the id {0}")]
+    UnknownSource(i64),
     #[error("no id was given to the name {0:?}")]
     UnknownName(String),
     #[error("stored line {0} is missing")]
@@ -40,6 +42,7 @@ impl DbError {
     pub fn to_write_error(&self) -> WriteError {
         match self {
             DbError::Conflict(_)
+            | DbError::UnknownSource(_)
             | DbError::Query(DieselError::DatabaseError(
                 DatabaseErrorKind::UniqueViolation
                 | DatabaseErrorKind::ForeignKeyViolation

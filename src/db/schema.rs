@@ -5,6 +5,10 @@ diesel::table! {
     sources (id) {
         id -> BigInt,
         address -> Text,
+        stream_fingerprint -> Nullable<Binary>,
+        stream_position -> BigInt,
+        lines_stored -> BigInt,
+        lines_rejected -> BigInt,
     }
 }
 

@@ -9,9 +9,11 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use super::names::{NameTable, Names};
-use super::schema::{key_counts, log_counts, log_keys, log_lines, rejected_lines, segments};
+use super::schema::{
+    key_counts, log_counts, log_keys, log_lines, rejected_lines, segments, sources,
+};
 use super::DbError;
-use crate::batch::{Entry, WriteSummary};
+use crate::batch::{Entry, StreamMark, WriteSummary};
 use crate::limits::SECONDS_PER_DAY;
 
 /// Rows per INSERT statement: 6 bound values a row keeps a statement well under SQLite's limit
@@ -84,11 +86,14 @@ impl LogStore {
         Ok(())
     }
 
+    /// Stores `entries` from `source_id` and records `stream` as the source's stream, in one
+    /// transaction.
     pub fn write_batch(
         &mut self,
         conn: &mut SqliteConnection,
         source_id: i64,
         entries: &[Entry],
+        stream: &StreamMark,
     ) -> Result<WriteSummary, DbError> {
         // Names are committed on their own, before the batch: an unused name is harmless, and
         // the caches then never hold an id that a rolled-back transaction took away.
@@ -118,10 +123,12 @@ impl LogStore {
             }
             let rows = self.rows_of(entries)?;
             rows.insert(conn, self.segment, source_id, received_at)?;
-            Ok::<_, DbError>(WriteSummary {
+            let summary = WriteSummary {
                 stored: rows.lines.len() as u64,
                 rejected: rows.rejected.len() as u64,
-            })
+            };
+            record_stream(conn, source_id, stream, summary)?;
+            Ok::<_, DbError>(summary)
         })?;
         self.next_id += summary.stored as i64;
         self.segment_rows += summary.stored;
@@ -164,6 +171,39 @@ impl LogStore {
         rows.totals = totals.into_iter().collect();
         Ok(rows)
     }
+}
+
+/// The source's stream mark and all-time counts, updated in the batch's transaction.
+fn record_stream(
+    conn: &mut SqliteConnection,
+    source_id: i64,
+    stream: &StreamMark,
+    summary: WriteSummary,
+) -> Result<(), DbError> {
+    let updated = diesel::update(sources::table.find(source_id))
+        .set((
+            sources::stream_fingerprint.eq(fingerprint_bytes(&stream.fingerprint)),
+            sources::stream_position.eq(stream.position as i64),
+            sources::lines_stored.eq(sources::lines_stored + summary.stored as i64),
+            sources::lines_rejected.eq(sources::lines_rejected + summary.rejected as i64),
+        ))
+        .execute(conn)?;
+    if updated != 1 {
+        return Err(DbError::UnknownSource(source_id));
+    }
+    Ok(())
+}
+
+/// A fingerprint as stored: each hash as 8 little-endian bytes.
+pub fn fingerprint_bytes(hashes: &[u64]) -> Vec<u8> {
+    hashes.iter().flat_map(|h| h.to_le_bytes()).collect()
+}
+
+pub fn fingerprint_of(bytes: &[u8]) -> Vec<u64> {
+    bytes
+        .chunks_exact(8)
+        .map(|chunk| u64::from_le_bytes(chunk.try_into().expect("chunks of 8")))
+        .collect()
 }
 
 #[derive(Default)]

@@ -11,10 +11,10 @@ use log::error;
 use super::checkpointer::CheckpointHandle;
 use super::connection::open_writer;
 use super::schema::sources;
-use super::store::LogStore;
+use super::store::{fingerprint_of, LogStore};
 use super::sync_actors::{start_sync_actors, ThreadPriority};
 use super::DbError;
-use crate::batch::{WriteBatch, WriteError, WriteSummary};
+use crate::batch::{StreamMark, WriteBatch, WriteError, WriteSummary};
 
 pub struct DbWriter {
     conn: SqliteConnection,
@@ -57,11 +57,21 @@ impl Actor for DbWriter {
     type Context = SyncContext<Self>;
 }
 
-/// Returns the id of a source address, creating it the first time it is seen.
+/// Returns what is stored of a source address, creating it the first time it is seen.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<i64, DbError>")]
+#[rtype(result = "Result<SourceRecord, DbError>")]
 pub struct RegisterSource {
     pub address: String,
+}
+
+/// A source as stored: its id, its stream as last committed, and its all-time counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRecord {
+    pub id: i64,
+    /// `None` until a batch of the source has been committed.
+    pub committed: Option<StreamMark>,
+    pub lines_stored: u64,
+    pub lines_rejected: u64,
 }
 
 /// Sent once at shutdown, after the last batch: folds the WAL back into the database file.
@@ -69,16 +79,35 @@ pub struct RegisterSource {
 #[rtype(result = "Result<(), DbError>")]
 pub struct Checkpoint;
 
-pub fn register_source(conn: &mut SqliteConnection, address: &str) -> Result<i64, DbError> {
+pub fn register_source(
+    conn: &mut SqliteConnection,
+    address: &str,
+) -> Result<SourceRecord, DbError> {
     diesel::insert_into(sources::table)
         .values(sources::address.eq(address))
         .on_conflict(sources::address)
         .do_nothing()
         .execute(conn)?;
-    Ok(sources::table
-        .filter(sources::address.eq(address))
-        .select(sources::id)
-        .first(conn)?)
+    let (id, fingerprint, position, stored, rejected): (i64, Option<Vec<u8>>, i64, i64, i64) =
+        sources::table
+            .filter(sources::address.eq(address))
+            .select((
+                sources::id,
+                sources::stream_fingerprint,
+                sources::stream_position,
+                sources::lines_stored,
+                sources::lines_rejected,
+            ))
+            .first(conn)?;
+    Ok(SourceRecord {
+        id,
+        committed: fingerprint.map(|bytes| StreamMark {
+            fingerprint: fingerprint_of(&bytes),
+            position: position as u64,
+        }),
+        lines_stored: stored as u64,
+        lines_rejected: rejected as u64,
+    })
 }
 
 impl Handler<WriteBatch> for DbWriter {
@@ -87,7 +116,7 @@ impl Handler<WriteBatch> for DbWriter {
     fn handle(&mut self, msg: WriteBatch, _: &mut Self::Context) -> Self::Result {
         let summary = self
             .store
-            .write_batch(&mut self.conn, msg.source_id, &msg.entries)
+            .write_batch(&mut self.conn, msg.source_id, &msg.entries, &msg.stream)
             .map_err(|e| {
                 error!(
                     "storing a batch of {} lines from source #{} failed: {e}",
@@ -104,7 +133,7 @@ impl Handler<WriteBatch> for DbWriter {
 }
 
 impl Handler<RegisterSource> for DbWriter {
-    type Result = Result<i64, DbError>;
+    type Result = Result<SourceRecord, DbError>;
 
     fn handle(&mut self, msg: RegisterSource, _: &mut Self::Context) -> Self::Result {
         register_source(&mut self.conn, &msg.address)

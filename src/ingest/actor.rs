@@ -29,7 +29,7 @@ use super::framing::{Frame, LineCodec};
 use super::replay::ReplayGuard;
 use super::status::{SourceState, SourceStatus};
 use super::stoppable::StopOnCancel;
-use crate::batch::{Entry, WriteBatch, WriteSummary};
+use crate::batch::{Entry, StreamMark, WriteBatch, WriteSummary};
 use crate::limits::READ_BUFFER_BYTES;
 
 /// Stop reading, store every line already received, and answer once they are committed.
@@ -115,17 +115,24 @@ pub struct IngestActor {
 }
 
 impl IngestActor {
+    /// `committed` is the source's stream as the database last recorded it, if it did: the
+    /// first connection then skips what was committed before (unless replays are kept).
     pub fn new(
         status: Arc<SourceStatus>,
         writer: Recipient<WriteBatch>,
         config: IngestConfig,
         halt: CancellationToken,
+        committed: Option<StreamMark>,
     ) -> Self {
+        let replay = match committed {
+            Some(mark) if config.skip_replayed => ReplayGuard::resume(true, mark),
+            _ => ReplayGuard::new(config.skip_replayed),
+        };
         Self {
             status,
             writer,
             backoff: Backoff::new(config.backoff),
-            replay: ReplayGuard::new(config.skip_replayed),
+            replay,
             pending: Pending {
                 entries: Vec::with_capacity(config.batch_size),
                 timer: None,
@@ -137,26 +144,14 @@ impl IngestActor {
         }
     }
 
-    pub fn start_supervised(
-        status: Arc<SourceStatus>,
-        writer: Recipient<WriteBatch>,
-        config: IngestConfig,
-        halt: CancellationToken,
-    ) -> Addr<IngestActor> {
-        Supervisor::start(move |_| IngestActor::new(status, writer, config, halt))
+    /// Starts the actor under a `Supervisor`, on the current arbiter.
+    pub fn start_supervised(self) -> Addr<IngestActor> {
+        Supervisor::start(move |_| self)
     }
 
-    /// The same, on another arbiter (the service runs every source on one thread of its own).
-    pub fn start_supervised_in(
-        arbiter: &ArbiterHandle,
-        status: Arc<SourceStatus>,
-        writer: Recipient<WriteBatch>,
-        config: IngestConfig,
-        halt: CancellationToken,
-    ) -> Addr<IngestActor> {
-        Supervisor::start_in_arbiter(arbiter, move |_| {
-            IngestActor::new(status, writer, config, halt)
-        })
+    /// The same on `arbiter` (the service runs every source on one thread of its own).
+    pub fn start_supervised_in(self, arbiter: &ArbiterHandle) -> Addr<IngestActor> {
+        Supervisor::start_in_arbiter(arbiter, move |_| self)
     }
 
     /// Every change of phase goes through here, so `GET /sources` always shows the phase (the
@@ -252,6 +247,7 @@ impl IngestActor {
         let writer = self.writer.clone();
         let status = self.status.clone();
         let retry = self.config.write_retry;
+        let stream = self.replay.mark();
         async move {
             let mut attempts = 0;
             loop {
@@ -259,6 +255,7 @@ impl IngestActor {
                 let batch = WriteBatch {
                     source_id: status.id,
                     entries: entries.clone(),
+                    stream: stream.clone(),
                 };
                 let reason = match writer.send(batch).await {
                     Ok(Ok(summary)) => return Ok(summary),

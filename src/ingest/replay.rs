@@ -1,18 +1,24 @@
 //! Replay detection. A loggerator source replays the same sequence from its first line on every
-//! connection, so after a broken connection the lines already received come again. Storing them
-//! twice would corrupt every count; skipping them blindly would lose data from a source that does
-//! not replay. So the first lines of each new connection are compared with the first lines ever
-//! received: if they match, the already-received part is skipped; if not, the source is treated
-//! as a new stream and everything is kept.
+//! connection, so after a broken connection, a restart or a crash the lines already received
+//! come again. Storing them twice would corrupt every count; skipping them blindly would lose
+//! data from a source that does not replay. So the first lines of each new connection are
+//! compared with the stream's first lines: if they match, the part already consumed is skipped;
+//! if not, the source is treated as a new stream and everything is kept.
+//!
+//! The stream's first lines are kept as a fingerprint of hashes, which the writer commits with
+//! every batch together with the position ([`StreamMark`]); a restarted service resumes from the
+//! committed mark, so a crash loses only lines not yet committed, and those come again.
 //!
 //! Only complete lines go through the guard: a line cut short by the end of a stream is no part
 //! of the sequence a replay would repeat.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::mem;
 
+use fnv::FnvHasher;
+
 use super::framing::Frame;
+use crate::batch::StreamMark;
 
 /// How many leading lines decide whether a connection replays the stream.
 pub const PROBE_LINES: usize = 64;
@@ -48,15 +54,22 @@ pub struct Admitted {
     pub replayed: u64,
 }
 
+/// FNV-1a (64 bits) of the line's bytes; for an over-long line, of its kept prefix and then its
+/// full length as 8 little-endian bytes. The hashes are stored, so this must never change:
+/// FNV is specified, unlike std's `DefaultHasher`, and bytes are fed with `write` only (the
+/// `Hash` impls add platform-sized length prefixes).
 fn hash(frame: &Frame) -> u64 {
-    let mut hasher = DefaultHasher::new();
+    let mut hasher = FnvHasher::default();
     match frame {
-        Frame::Line(bytes) => bytes.hash(&mut hasher),
+        Frame::Line(bytes) => hasher.write(bytes),
         Frame::TooLong { prefix, length }
         | Frame::Unterminated {
             bytes: prefix,
             length,
-        } => (prefix, length).hash(&mut hasher),
+        } => {
+            hasher.write(prefix);
+            hasher.write(&(*length as u64).to_le_bytes());
+        }
     }
     hasher.finish()
 }
@@ -69,6 +82,26 @@ impl ReplayGuard {
             fingerprint: Vec::new(),
             read: 0,
             mode: Mode::Passing,
+        }
+    }
+
+    /// A guard that continues a stream as committed before (after a restart or a crash).
+    pub fn resume(enabled: bool, mark: StreamMark) -> Self {
+        let mut fingerprint = mark.fingerprint;
+        fingerprint.truncate(PROBE_LINES);
+        Self {
+            position: mark.position,
+            fingerprint,
+            ..Self::new(enabled)
+        }
+    }
+
+    /// Where the stream stands: what a batch sent now commits. Lines still held by the probe
+    /// are not counted; they are in no batch yet.
+    pub fn mark(&self) -> StreamMark {
+        StreamMark {
+            fingerprint: self.fingerprint.clone(),
+            position: self.position,
         }
     }
 
@@ -210,6 +243,32 @@ mod tests {
         assert_eq!(connection(&mut guard, other.clone()), (other.clone(), 0));
         // And that new stream is what later connections are compared with.
         assert_eq!(connection(&mut guard, other.clone()), (vec![], 103));
+    }
+
+    #[test]
+    fn a_resumed_guard_skips_what_was_committed_before() {
+        let mut first = ReplayGuard::new(true);
+        connection(&mut first, frames(0..100));
+        // As if the service crashed and restarted from the mark of the last committed batch.
+        let mut resumed = ReplayGuard::resume(true, first.mark());
+        assert_eq!(
+            connection(&mut resumed, frames(0..130)),
+            (frames(100..130), 100)
+        );
+        assert_eq!(resumed.mark().position, 130);
+    }
+
+    #[test]
+    fn hashes_are_stable_across_releases() {
+        // FNV-1a 64 of "a": the value from the specification's test vectors.
+        assert_eq!(
+            hash(&Frame::Line(Bytes::from_static(b"a"))),
+            0xaf63dc4c8601ec8c
+        );
+        assert_eq!(
+            hash(&Frame::Line(Bytes::from_static(b""))),
+            0xcbf29ce484222325
+        );
     }
 
     #[test]

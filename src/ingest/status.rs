@@ -34,6 +34,9 @@ pub struct SourceStatus {
     replayed: AtomicU64,
     lost: AtomicU64,
     attempts: AtomicU64,
+    /// What the database held for this source when this run started.
+    stored_before: u64,
+    rejected_before: u64,
     inner: Mutex<Inner>,
 }
 
@@ -59,10 +62,24 @@ pub struct SourceSnapshot {
     pub connection_attempts: u64,
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
+    /// Lines stored for this source over all time, this run's included: a restart that
+    /// stored nothing new leaves it where it was.
+    pub total_lines_stored: u64,
+    pub total_lines_rejected: u64,
 }
 
 impl SourceStatus {
     pub fn new(id: i64, address: String) -> Arc<Self> {
+        Self::resumed(id, address, 0, 0)
+    }
+
+    /// A source that has `stored_before` and `rejected_before` lines from earlier runs.
+    pub fn resumed(
+        id: i64,
+        address: String,
+        stored_before: u64,
+        rejected_before: u64,
+    ) -> Arc<Self> {
         Arc::new(Self {
             id,
             address,
@@ -72,6 +89,8 @@ impl SourceStatus {
             replayed: AtomicU64::new(0),
             lost: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
+            stored_before,
+            rejected_before,
             inner: Mutex::new(Inner {
                 state: SourceState::Connecting,
                 last_error: None,
@@ -119,13 +138,15 @@ impl SourceStatus {
 
     pub fn snapshot(&self) -> SourceSnapshot {
         let inner = self.inner();
+        let stored = self.stored.load(Ordering::Relaxed);
+        let rejected = self.rejected.load(Ordering::Relaxed);
         SourceSnapshot {
             id: self.id,
             address: self.address.clone(),
             state: inner.state,
             lines_received: self.received.load(Ordering::Relaxed),
-            lines_stored: self.stored.load(Ordering::Relaxed),
-            lines_rejected: self.rejected.load(Ordering::Relaxed),
+            lines_stored: stored,
+            lines_rejected: rejected,
             lines_replayed: self.replayed.load(Ordering::Relaxed),
             lines_lost: self.lost.load(Ordering::Relaxed),
             connection_attempts: self.attempts.load(Ordering::Relaxed),
@@ -134,6 +155,8 @@ impl SourceStatus {
                 .last_error
                 .as_ref()
                 .map(|(at, _)| rfc3339(seconds_of(*at))),
+            total_lines_stored: self.stored_before + stored,
+            total_lines_rejected: self.rejected_before + rejected,
         }
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod process;
 pub mod proxy;
 
 use std::future::Future;
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use loggerator::batch::Entry;
+use loggerator::batch::{Entry, StreamMark};
 use loggerator::db::connection::{open_reader, open_writer};
 use loggerator::db::schema::log_lines;
 use loggerator::db::store::LogStore;
@@ -75,11 +76,15 @@ pub fn store_lines(db: &TempDb, source: &str, lines: &[String]) {
 /// Stores `entries` from `source` in batches of 10 (parsed or rejected alike).
 pub fn store_entries(db: &TempDb, source: &str, entries: &[Entry]) {
     let mut conn = open_writer(&db.path).expect("open writer");
-    let id = register_source(&mut conn, source).expect("register source");
+    let id = register_source(&mut conn, source)
+        .expect("register source")
+        .id;
     let mut store = LogStore::load(&mut conn, TEST_SEGMENT_ROWS).expect("load store");
+    let mut stream = StreamMark::default();
     for batch in entries.chunks(10) {
+        stream.position += batch.len() as u64;
         store
-            .write_batch(&mut conn, id, batch)
+            .write_batch(&mut conn, id, batch, &stream)
             .expect("write batch");
     }
 }

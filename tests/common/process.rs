@@ -1,0 +1,82 @@
+//! The real `loggerator` binary as a child process, for signals, crashes and the CLI.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The longest a test waits for the binary to say or do something.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// A running `loggerator` child and what it prints.
+pub struct Running {
+    pub child: Child,
+    /// Every line the child prints, on stdout or stderr.
+    output: mpsc::Receiver<String>,
+}
+
+/// Runs the `loggerator` binary with `args`, collecting its output.
+pub fn spawn(args: &[&str]) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loggerator"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start loggerator");
+    let (tx, output) = mpsc::channel();
+    // Drain both pipes for the child's whole life, or it would block once one fills up.
+    for pipe in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    Running { child, output }
+}
+
+impl Running {
+    /// The first word starting with `prefix` in the output, waiting up to [`WAIT`] for it.
+    pub fn find(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .output
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {prefix:?} in the output within {WAIT:?}"));
+            if let Some(word) = line.split_whitespace().find(|w| w.starts_with(prefix)) {
+                return word.trim_end_matches([',', ')']).to_owned();
+            }
+        }
+    }
+
+    /// Stops it as an operator would (SIGTERM) and waits up to [`WAIT`] for it to exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("loggerator did not exit within {WAIT:?} of SIGTERM");
+    }
+
+    /// Kills it as a crash or a power cut would (SIGKILL: nothing runs on the way out).
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}

@@ -52,6 +52,14 @@ impl Entry {
         }
     }
 
+    /// The line as received (for a rejected one: the bytes kept).
+    pub fn line_bytes(&self) -> &[u8] {
+        match self {
+            Entry::Parsed { line, .. } => line.as_bytes(),
+            Entry::Rejected { line, .. } => line,
+        }
+    }
+
     pub fn is_rejected(&self) -> bool {
         matches!(self, Entry::Rejected { .. })
     }

@@ -492,3 +492,70 @@ async fn a_batch_commits_its_stream_mark_and_counts_and_a_failed_one_neither() {
     assert_eq!(record.committed, Some(mark));
     assert_eq!((record.lines_stored, record.lines_rejected), (12, 0));
 }
+
+#[actix_rt::test]
+async fn a_line_the_database_refuses_is_kept_as_rejected_and_the_rest_stored() {
+    let db = temp_db();
+    let mut conn = open_writer(&db.path).unwrap();
+    conn.batch_execute(
+        "CREATE TRIGGER refuse_marker BEFORE INSERT ON log_lines WHEN NEW.line LIKE '%/MARKER %' \
+         BEGIN SELECT RAISE(ABORT, 'marker line refused'); END;",
+    )
+    .unwrap();
+    drop(conn);
+    let marker = r#"1.2.3.4 - bob [12/Jul/2000 05:11:41 +0000] "GET /MARKER HTTP/1.0" 200 1"#;
+    let mut lines: Vec<&str> = fixture_lines()[..30].to_vec();
+    lines.insert(17, marker);
+    lines.push("garbage");
+
+    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
+    let id = register(&writer, "a:1").await;
+    let mark = StreamMark {
+        fingerprint: vec![7],
+        position: lines.len() as u64,
+    };
+    let summary = writer
+        .send(WriteBatch {
+            source_id: id,
+            entries: entries(&lines),
+            stream: mark.clone(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        summary,
+        WriteSummary {
+            stored: 30,
+            rejected: 2
+        }
+    );
+    assert_eq!(stored_lines(&db.path), fixture_lines()[..30].to_vec());
+    let mut conn = open_reader(&db.path).unwrap();
+    let rejected: Vec<(Vec<u8>, String)> = rejected_lines::table
+        .select((rejected_lines::line, rejected_lines::reason))
+        .order(rejected_lines::id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(rejected[0].0, marker.as_bytes());
+    assert!(
+        rejected[0].1.contains("marker line refused"),
+        "{}",
+        rejected[0].1
+    );
+    assert_eq!(rejected[1].0, b"garbage");
+    // The mark and the counts committed with the lines.
+    let record = writer
+        .send(RegisterSource {
+            address: "a:1".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.committed, Some(mark));
+    assert_eq!((record.lines_stored, record.lines_rejected), (30, 2));
+    // Counts by key agree with the rows kept.
+    let count = loggerator::db::log_query::count(&mut conn, &Default::default()).unwrap();
+    assert_eq!(count, 30);
+}

@@ -36,21 +36,45 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
 }
 
+/// What SQLite says (`sqlite3_errstr`) for the failures that are the database's state rather
+/// than the batch's: full disk, I/O error, locked, read-only, cannot open, out of memory.
+const TRANSIENT_MESSAGES: &[&str] = &[
+    "database or disk is full",
+    "disk I/O error",
+    "database is locked",
+    "database table is locked",
+    "attempt to write a readonly database",
+    "unable to open database file",
+    "out of memory",
+    "interrupted",
+];
+
 impl DbError {
-    /// What a batch's sender is told: refused when the batch itself is at fault (a constraint
-    /// or a key collision), unavailable for everything else, which a later attempt may pass.
+    /// What a batch's sender is told. Refused: the database turned down something in the batch
+    /// (a constraint, a trigger, a data error), which the writer then takes apart line by line.
+    /// Unavailable: the database's own state (full, I/O error, locked, read-only) or anything
+    /// else, which a later attempt may pass.
     pub fn to_write_error(&self) -> WriteError {
+        if self.is_refusal() {
+            WriteError::Refused(self.to_string())
+        } else {
+            WriteError::Unavailable(self.to_string())
+        }
+    }
+
+    pub fn is_refusal(&self) -> bool {
         match self {
-            DbError::Conflict(_)
-            | DbError::UnknownSource(_)
-            | DbError::Query(DieselError::DatabaseError(
+            DbError::Conflict(_) | DbError::UnknownSource(_) => true,
+            DbError::Query(DieselError::DatabaseError(kind, info)) => match kind {
                 DatabaseErrorKind::UniqueViolation
                 | DatabaseErrorKind::ForeignKeyViolation
                 | DatabaseErrorKind::NotNullViolation
-                | DatabaseErrorKind::CheckViolation,
-                _,
-            )) => WriteError::Refused(self.to_string()),
-            _ => WriteError::Unavailable(self.to_string()),
+                | DatabaseErrorKind::CheckViolation => true,
+                _ => !TRANSIENT_MESSAGES
+                    .iter()
+                    .any(|m| info.message().contains(m)),
+            },
+            _ => false,
         }
     }
 }

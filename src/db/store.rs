@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use diesel::dsl::{max, Eq};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
+use log::warn;
 
 use super::names::{NameTable, Names};
 use super::schema::{
@@ -115,24 +116,81 @@ impl LogStore {
         let received_at = crate::time::now_seconds();
         // IMMEDIATE takes the write lock first, so the position read inside stays true until
         // the commit.
-        let summary = conn.immediate_transaction(|conn| {
+        conn.immediate_transaction(|conn| {
             self.reload_position(conn)?;
-            if self.segment_rows >= self.segment_capacity {
-                self.segment += 1;
-                self.segment_rows = 0;
-            }
-            let rows = self.rows_of(entries)?;
-            rows.insert(conn, self.segment, source_id, received_at)?;
-            let summary = WriteSummary {
-                stored: rows.lines.len() as u64,
-                rejected: rows.rejected.len() as u64,
+            // A savepoint, so that a refused batch can be taken apart in the same transaction
+            // (and the stream mark still commits with exactly the lines it counts).
+            let whole = conn.transaction(|conn| self.insert(conn, source_id, entries, received_at));
+            let summary = match whole {
+                Ok(summary) => summary,
+                Err(e) if e.is_refusal() => {
+                    warn!(
+                        "source #{source_id}: the database refused a batch of {} lines ({e}); \
+                         storing them one by one",
+                        entries.len()
+                    );
+                    self.reload_position(conn)?;
+                    self.insert_one_by_one(conn, source_id, entries, received_at)?
+                }
+                Err(e) => return Err(e),
             };
             record_stream(conn, source_id, stream, summary)?;
-            Ok::<_, DbError>(summary)
-        })?;
+            Ok(summary)
+        })
+    }
+
+    /// Stores the entries in the open segment (opening the next one if it is full).
+    fn insert(
+        &mut self,
+        conn: &mut SqliteConnection,
+        source_id: i64,
+        entries: &[Entry],
+        received_at: i64,
+    ) -> Result<WriteSummary, DbError> {
+        if self.segment_rows >= self.segment_capacity {
+            self.segment += 1;
+            self.segment_rows = 0;
+        }
+        let rows = self.rows_of(entries)?;
+        rows.insert(conn, self.segment, source_id, received_at)?;
+        let summary = WriteSummary {
+            stored: rows.lines.len() as u64,
+            rejected: rows.rejected.len() as u64,
+        };
         self.next_id += summary.stored as i64;
         self.segment_rows += summary.stored;
         Ok(summary)
+    }
+
+    /// One line the database will not take must not hold back the others: each entry goes in
+    /// on its own savepoint, and one that is refused is kept as a rejected line with the reason.
+    fn insert_one_by_one(
+        &mut self,
+        conn: &mut SqliteConnection,
+        source_id: i64,
+        entries: &[Entry],
+        received_at: i64,
+    ) -> Result<WriteSummary, DbError> {
+        let mut total = WriteSummary::default();
+        for entry in entries {
+            let one = std::slice::from_ref(entry);
+            let part = match conn.transaction(|conn| self.insert(conn, source_id, one, received_at))
+            {
+                Ok(part) => part,
+                Err(e) if e.is_refusal() && !entry.is_rejected() => {
+                    self.reload_position(conn)?;
+                    let kept = Entry::rejected(
+                        entry.line_bytes().to_vec(),
+                        format!("the database refused this line: {e}"),
+                    );
+                    self.insert(conn, source_id, std::slice::from_ref(&kept), received_at)?
+                }
+                Err(e) => return Err(e),
+            };
+            total.stored += part.stored;
+            total.rejected += part.rejected;
+        }
+        Ok(total)
     }
 
     /// Splits a batch into the rows of each table, borrowing from the entries.

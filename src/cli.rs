@@ -77,6 +77,10 @@ pub struct DemoArgs {
     /// The database file; by default a new one in a temporary folder, removed on exit.
     #[arg(long, env = "LOGGERATOR_DB")]
     pub db: Option<PathBuf>,
+    /// The emulated sources listen on this port and the next ones (0: any free ports). Fixed
+    /// by default, so a second run on the same --db stores nothing twice.
+    #[arg(long, env = "LOGGERATOR_DEMO_FIRST_PORT", default_value_t = DEFAULT_DEMO_FIRST_PORT)]
+    pub first_port: u16,
     /// Where the HTTP API listens.
     #[arg(long, env = "LOGGERATOR_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: String,

@@ -20,9 +20,16 @@ pub enum DemoError {
 
 /// Returns how many received lines could not be stored.
 pub async fn run(args: DemoArgs, signals: ShutdownSignals) -> Result<u64, DemoError> {
+    // Fixed ports by default: sources are known by their address, so the same addresses on a
+    // second run against the same `--db` let the service recognise their streams and store
+    // nothing twice. `--first-port 0` takes any free ports instead.
     let mut sources = Vec::new();
     for seed in 1..=args.source_count.max(1) {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = match args.first_port {
+            0 => 0,
+            first => first.saturating_add((seed - 1) as u16),
+        };
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         sources.push(listener.local_addr()?.to_string());
         actix_rt::spawn(emulator::serve(listener, args.count, seed));
     }

@@ -28,8 +28,11 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_BACKOFF_INITIAL_MS: u64 = 250;
 pub const DEFAULT_BACKOFF_MAX_MS: u64 = 30_000;
-/// Pause before a batch the database refused is sent again.
-pub const DEFAULT_WRITE_RETRY_MS: u64 = 1_000;
+/// First pause before a batch the database did not take is sent again; it doubles up to the
+/// cap, so a full disk is tried again every 10 seconds at most, and ingest resumes within that
+/// of space coming back.
+pub const DEFAULT_WRITE_RETRY_MS: u64 = 250;
+pub const DEFAULT_WRITE_RETRY_MAX_MS: u64 = 10_000;
 
 // Storage.
 pub const DEFAULT_DB: &str = "loggerator.db";
@@ -54,3 +57,5 @@ pub const DEFAULT_EMULATE_COUNT: u64 = 800_000;
 pub const DEFAULT_EMULATE_SEED: u64 = 1;
 pub const DEFAULT_DEMO_SOURCES: u64 = 2;
 pub const DEFAULT_DEMO_COUNT: u64 = 100_000;
+/// Below the ephemeral range (32768 and up on Linux), where other programs' ports come from.
+pub const DEFAULT_DEMO_FIRST_PORT: u16 = 18_080;

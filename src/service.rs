@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::batch::StreamMark;
 use crate::db::checkpointer::WalCheckpointer;
 use crate::db::connection::open_writer;
+use crate::db::health::StorageHealth;
 use crate::db::reader::Reader;
 use crate::db::writer::{Checkpoint, DbWriter, RegisterSource};
 use crate::db::DbError;
@@ -73,7 +74,13 @@ impl Service {
         // the threads below starts (the actors open connections of their own).
         drop(open_writer(&config.db)?);
         let checkpointer = WalCheckpointer::start(&config.db)?;
-        let writer = DbWriter::start(&config.db, config.segment_rows, Some(checkpointer))?;
+        let health = Arc::new(StorageHealth::default());
+        let writer = DbWriter::start(
+            &config.db,
+            config.segment_rows,
+            Some(checkpointer),
+            health.clone(),
+        )?;
         let readers = Reader::start_pool(&config.db, config.readers)?;
 
         // Each source with its stream as last committed.
@@ -103,6 +110,7 @@ impl Service {
         let state = web::Data::new(AppState {
             readers: ReaderPool::new(readers, config.max_queries_in_flight, config.query_timeout),
             sources: sources.iter().map(|(status, _)| status.clone()).collect(),
+            health,
         });
         let listen_error = |source| StartError::Listen {
             address: config.listen.clone(),

@@ -62,17 +62,12 @@ async fn sigterm_stores_every_line_received_and_exits_0() {
     assert_eq!(stored_lines(&db.path), lines);
 }
 
-#[actix_rt::test]
-async fn the_demo_ingests_its_emulated_sources_and_serves_them() {
-    let running = spawn(&[
-        "demo",
-        "--sources",
-        "2",
-        "--count",
-        "400",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+/// Runs `demo` with `args` until its sources have finished, checks that `expected` lines are
+/// stored in all, stops it, and returns what `/sources` said at the end.
+async fn demo_until(args: &[&str], expected: u64) -> Vec<Value> {
+    let mut all = vec!["demo", "--count", "400", "--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let running = spawn(&all);
     let base = running.find("http://");
     let base = base
         .split("/sources")
@@ -80,13 +75,55 @@ async fn the_demo_ingests_its_emulated_sources_and_serves_them() {
         .unwrap()
         .trim_matches('\'')
         .to_owned();
-    eventually("800 lines stored", WAIT, || async {
-        (get_json(&format!("{base}/logs/count")).await["count"] == 800).then_some(())
+    let sources = eventually("every source finished", WAIT, || async {
+        let sources = get_json(&format!("{base}/sources")).await;
+        let sources = sources.as_array().unwrap().clone();
+        sources
+            .iter()
+            .all(|s| s["state"] == "finished")
+            .then_some(sources)
     })
     .await;
+    assert_eq!(
+        get_json(&format!("{base}/logs/count")).await["count"],
+        expected
+    );
     let page = get_json(&format!("{base}/logs?limit=3&format=lines")).await;
     assert_eq!(page.as_array().unwrap().len(), 3);
     assert!(running.terminate().success());
+    sources
+}
+
+#[actix_rt::test]
+async fn the_demo_ingests_its_emulated_sources_and_serves_them() {
+    let sources = demo_until(&["--sources", "2", "--first-port", "0"], 800).await;
+    assert_eq!(sources.len(), 2);
+}
+
+#[actix_rt::test]
+async fn a_second_demo_on_the_same_database_stores_nothing_twice() {
+    let db = temp_db();
+    // One source, so one free port is enough; the same on both runs.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let args = [
+        "--sources",
+        "1",
+        "--first-port",
+        &port,
+        "--db",
+        db.path.to_str().unwrap(),
+    ];
+    let first = demo_until(&args, 400).await;
+    assert_eq!(first[0]["lines_stored"], 400);
+    let second = demo_until(&args, 400).await;
+    assert_eq!(second[0]["lines_stored"], 0, "{}", second[0]);
+    assert_eq!(second[0]["lines_replayed"], 400, "{}", second[0]);
+    assert_eq!(second[0]["total_lines_stored"], 400, "{}", second[0]);
 }
 
 #[actix_rt::test]

@@ -56,7 +56,7 @@ fn counts(path: &std::path::Path) -> (i64, i64) {
 #[actix_rt::test]
 async fn stores_parsed_and_rejected_lines_of_a_batch() {
     let db = temp_db();
-    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
+    let writer = DbWriter::start(&db.path, 1_000, None, Default::default()).unwrap();
     let source_id = register(&writer, "a:1").await;
 
     let mut lines = fixture_lines();
@@ -89,7 +89,7 @@ async fn stores_parsed_and_rejected_lines_of_a_batch() {
 #[actix_rt::test]
 async fn a_batch_larger_than_one_statement_is_stored_whole() {
     let db = temp_db();
-    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
+    let writer = DbWriter::start(&db.path, 1_000, None, Default::default()).unwrap();
     let source_id = register(&writer, "a:1").await;
     let lines: Vec<&str> = (0..1_234).map(|i| fixture_lines()[i % 60]).collect();
     let summary = write(&writer, source_id, entries(&lines)).await.unwrap();
@@ -107,7 +107,7 @@ async fn a_failing_batch_leaves_nothing_behind() {
     )
     .unwrap();
     drop(conn);
-    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
+    let writer = DbWriter::start(&db.path, 1_000, None, Default::default()).unwrap();
     let source_id = register(&writer, "a:1").await;
     let result = write(
         &writer,
@@ -173,12 +173,12 @@ fn rows_go_in_as_one_multi_row_statement() {
 async fn start_up_keeps_existing_data_and_sources() {
     let db = temp_db();
     {
-        let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
+        let writer = DbWriter::start(&db.path, 1_000, None, Default::default()).unwrap();
         let id = register(&writer, "a:1").await;
         write(&writer, id, entries(&fixture_lines())).await.unwrap();
         writer.send(Checkpoint).await.unwrap().unwrap();
     }
-    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
+    let writer = DbWriter::start(&db.path, 1_000, None, Default::default()).unwrap();
     assert_eq!(counts(&db.path), (60, 0));
     let again = register(&writer, "a:1").await;
     let other = register(&writer, "b:2").await;
@@ -221,7 +221,7 @@ fn segment_sizes(path: &std::path::Path) -> Vec<(i64, i64)> {
 async fn a_full_segment_is_closed_and_the_next_one_opened_across_restarts() {
     let db = temp_db();
     {
-        let writer = DbWriter::start(&db.path, 25, None).unwrap();
+        let writer = DbWriter::start(&db.path, 25, None, Default::default()).unwrap();
         let id = register(&writer, "a:1").await;
         for chunk in fixture_lines().chunks(20) {
             write(&writer, id, entries(chunk)).await.unwrap();
@@ -230,7 +230,7 @@ async fn a_full_segment_is_closed_and_the_next_one_opened_across_restarts() {
     // Batches are never split: a segment closes once it holds at least its capacity.
     assert_eq!(segment_sizes(&db.path), vec![(0, 40), (1, 20)]);
 
-    let writer = DbWriter::start(&db.path, 25, None).unwrap();
+    let writer = DbWriter::start(&db.path, 25, None, Default::default()).unwrap();
     let id = register(&writer, "a:1").await;
     write(&writer, id, entries(&fixture_lines()[..10]))
         .await
@@ -256,7 +256,7 @@ async fn a_full_segment_is_closed_and_the_next_one_opened_across_restarts() {
 #[actix_rt::test]
 async fn day_counts_add_up_to_the_rows_of_each_key() {
     let db = temp_db();
-    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
+    let writer = DbWriter::start(&db.path, 1_000, None, Default::default()).unwrap();
     let id = register(&writer, "a:1").await;
     for chunk in fixture_lines().chunks(7) {
         write(&writer, id, entries(chunk)).await.unwrap();
@@ -455,7 +455,7 @@ async fn a_batch_commits_its_stream_mark_and_counts_and_a_failed_one_neither() {
     )
     .unwrap();
     drop(conn);
-    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
+    let writer = DbWriter::start(&db.path, 1_000, None, Default::default()).unwrap();
     let id = register(&writer, "a:1").await;
     let mark = StreamMark {
         fingerprint: vec![1, u64::MAX, 3],
@@ -508,7 +508,7 @@ async fn a_line_the_database_refuses_is_kept_as_rejected_and_the_rest_stored() {
     lines.insert(17, marker);
     lines.push("garbage");
 
-    let writer = DbWriter::start(&db.path, 1_000, None).unwrap();
+    let writer = DbWriter::start(&db.path, 1_000, None, Default::default()).unwrap();
     let id = register(&writer, "a:1").await;
     let mark = StreamMark {
         fingerprint: vec![7],

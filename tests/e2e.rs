@@ -127,3 +127,51 @@ async fn a_connection_broken_midway_is_resumed_without_duplicates() {
     assert_eq!(stored_lines(&app.db.path), sent);
     app.stop().await;
 }
+
+/// A database that cannot take writes (here a trigger raising SQLite's "full" error, as a full
+/// disk does; `tests/full_disk.rs` fills a real one): the service stays up, says so on
+/// `/healthz`, holds the lines, and resumes by itself once writes go through again.
+#[actix_rt::test]
+async fn a_database_that_cannot_commit_is_unhealthy_and_ingest_resumes_once_it_can() {
+    let db = common::temp_db();
+    let full = "CREATE TRIGGER full BEFORE INSERT ON log_lines \
+                BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;";
+    {
+        use diesel::connection::SimpleConnection;
+        let mut conn = loggerator::db::connection::open_writer(&db.path).unwrap();
+        conn.batch_execute(full).unwrap();
+    }
+    let source = emulated_source(LINES, 1).await;
+    let app = TestApp::spawn_on(db, vec![source]).await;
+    assert_eq!(app.get("/healthz").await.status, 200, "nothing failed yet");
+
+    let unhealthy = eventually("/healthz says 503", Duration::from_secs(30), || async {
+        let reply = app.get("/healthz").await;
+        (reply.status == 503).then_some(reply.body)
+    })
+    .await;
+    assert_eq!(unhealthy["status"], "unhealthy");
+    assert!(
+        unhealthy["reason"].as_str().unwrap().contains("full"),
+        "{unhealthy}"
+    );
+    let entry = &app.sources().await[0];
+    assert_eq!(
+        (entry["lines_stored"].as_u64(), entry["lines_lost"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    {
+        use diesel::connection::SimpleConnection;
+        let mut conn = loggerator::db::connection::open_writer(&app.db.path).unwrap();
+        conn.batch_execute("DROP TRIGGER full;").unwrap();
+    }
+    all_finished(&app).await;
+    assert_eq!(app.get("/healthz").await.status, 200);
+    let mut generator = LineGenerator::new(1);
+    let sent: Vec<String> = (0..LINES).map(|_| generator.next_line()).collect();
+    assert_eq!(stored_lines(&app.db.path), sent, "each line once, in order");
+    let entry = &app.sources().await[0];
+    assert_eq!(entry["lines_lost"], 0);
+    app.stop().await;
+}

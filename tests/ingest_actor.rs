@@ -97,7 +97,10 @@ fn config() -> IngestConfig {
             max: Duration::from_millis(50),
         },
         reconnect_after_eof: false,
-        write_retry: Duration::from_millis(5),
+        write_retry: BackoffConfig {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+        },
         skip_replayed: true,
     }
 }
@@ -551,7 +554,10 @@ async fn halt_ends_retries_of_a_refused_batch_so_shutdown_is_answered() {
         ..FakeWriter::default()
     };
     let config = IngestConfig {
-        write_retry: Duration::from_secs(3600),
+        write_retry: BackoffConfig {
+            initial: Duration::from_secs(3600),
+            max: Duration::from_secs(3600),
+        },
         ..config()
     };
     let status = SourceStatus::new(1, address);

@@ -5,6 +5,7 @@
 pub mod checkpointer;
 pub mod connection;
 pub mod error;
+pub mod health;
 pub mod log_query;
 pub mod names;
 pub mod reader;

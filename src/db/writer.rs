@@ -1,7 +1,10 @@
 //! The DbWriter actor: the one owner of the writing connection. Every batch is one transaction,
 //! so a batch is either stored whole or not at all, and the sender may safely retry it.
 
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use actix::prelude::*;
 use diesel::connection::SimpleConnection;
@@ -10,6 +13,7 @@ use log::error;
 
 use super::checkpointer::CheckpointHandle;
 use super::connection::open_writer;
+use super::health::StorageHealth;
 use super::schema::sources;
 use super::store::{fingerprint_of, LogStore};
 use super::sync_actors::{start_sync_actors, ThreadPriority};
@@ -20,6 +24,10 @@ pub struct DbWriter {
     conn: SqliteConnection,
     store: LogStore,
     checkpointer: Option<CheckpointHandle>,
+    health: Arc<StorageHealth>,
+    /// To open a fresh connection after a panic.
+    path: PathBuf,
+    segment_rows: u64,
 }
 
 impl DbWriter {
@@ -28,6 +36,7 @@ impl DbWriter {
         path: &Path,
         segment_rows: u64,
         checkpointer: Option<CheckpointHandle>,
+        health: Arc<StorageHealth>,
     ) -> Result<DbWriter, DbError> {
         let mut conn = open_writer(path)?;
         let store = LogStore::load(&mut conn, segment_rows)?;
@@ -35,7 +44,24 @@ impl DbWriter {
             conn,
             store,
             checkpointer,
+            health,
+            path: path.to_owned(),
+            segment_rows,
         })
+    }
+
+    /// After a panic the connection and the store's caches may be half-way through anything:
+    /// both are replaced, the store reading its position again from what was committed.
+    fn reopen(&mut self) -> Result<(), DbError> {
+        let mut conn = open_writer(&self.path)?;
+        self.store = LogStore::load(&mut conn, self.segment_rows)?;
+        self.conn = conn;
+        Ok(())
+    }
+
+    fn write(&mut self, msg: &WriteBatch) -> Result<WriteSummary, DbError> {
+        self.store
+            .write_batch(&mut self.conn, msg.source_id, &msg.entries, &msg.stream)
     }
 
     /// Starts the writer on a thread of its own, at a lower priority. The first connection is
@@ -45,10 +71,11 @@ impl DbWriter {
         path: &Path,
         segment_rows: u64,
         checkpointer: Option<CheckpointHandle>,
+        health: Arc<StorageHealth>,
     ) -> Result<Addr<DbWriter>, DbError> {
         let path: PathBuf = path.to_owned();
         start_sync_actors("database writer", 1, ThreadPriority::Lower, move || {
-            DbWriter::open(&path, segment_rows, checkpointer.clone())
+            DbWriter::open(&path, segment_rows, checkpointer.clone(), health.clone())
         })
     }
 }
@@ -114,21 +141,40 @@ impl Handler<WriteBatch> for DbWriter {
     type Result = Result<WriteSummary, WriteError>;
 
     fn handle(&mut self, msg: WriteBatch, _: &mut Self::Context) -> Self::Result {
-        let summary = self
-            .store
-            .write_batch(&mut self.conn, msg.source_id, &msg.entries, &msg.stream)
-            .map_err(|e| {
+        // A panic must not take the writer's thread down with it: nobody would store anything
+        // again. It is answered as a failure the sender retries, on a fresh connection.
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.write(&msg)));
+        let result = match outcome {
+            Ok(result) => result,
+            Err(panicked) => {
+                let reason = format!("the writer panicked: {}", panic_message(&panicked));
+                error!("{reason}; opening a fresh connection");
+                self.health.failing(reason.clone());
+                if let Err(e) = self.reopen() {
+                    error!("cannot open a fresh connection: {e}");
+                }
+                return Err(WriteError::Unavailable(reason));
+            }
+        };
+        match result {
+            Ok(summary) => {
+                self.health.ok();
+                if let Some(checkpointer) = &self.checkpointer {
+                    checkpointer.request();
+                }
+                Ok(summary)
+            }
+            Err(e) => {
                 error!(
                     "storing a batch of {} lines from source #{} failed: {e}",
                     msg.entries.len(),
                     msg.source_id
                 );
-                e.to_write_error()
-            })?;
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.request();
+                self.health
+                    .failing(format!("the database writer cannot commit: {e}"));
+                Err(e.to_write_error())
+            }
         }
-        Ok(summary)
     }
 }
 
@@ -148,4 +194,12 @@ impl Handler<Checkpoint> for DbWriter {
             .batch_execute("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;")?;
         Ok(())
     }
+}
+
+fn panic_message(panicked: &Box<dyn Any + Send>) -> &str {
+    panicked
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panicked.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::db::health::StorageHealth;
 use crate::ingest::SourceStatus;
 use error::ApiError;
 pub use reader_pool::ReaderPool;
@@ -21,6 +22,7 @@ pub use reader_pool::ReaderPool;
 pub struct AppState {
     pub readers: ReaderPool,
     pub sources: Vec<Arc<SourceStatus>>,
+    pub health: Arc<StorageHealth>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

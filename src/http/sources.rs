@@ -5,12 +5,23 @@ use serde_json::json;
 
 use super::AppState;
 use crate::ingest::SourceSnapshot;
+use crate::time::{rfc3339, seconds_of};
 
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
     let sources: Vec<SourceSnapshot> = state.sources.iter().map(|s| s.snapshot()).collect();
     HttpResponse::Ok().json(sources)
 }
 
-pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// 200 while storage commits; 503 with the reason while it does not (a full disk, an I/O
+/// error, a read-only file, a writer being replaced). A source backing off is no reason: it
+/// shows in `/sources`, and the service itself is fine.
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    match state.health.problem() {
+        None => HttpResponse::Ok().json(json!({ "status": "ok" })),
+        Some(problem) => HttpResponse::ServiceUnavailable().json(json!({
+            "status": "unhealthy",
+            "reason": problem.reason,
+            "since": rfc3339(seconds_of(problem.since)),
+        })),
+    }
 }

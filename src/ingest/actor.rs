@@ -236,8 +236,12 @@ impl IngestActor {
         }));
     }
 
-    /// Takes the pending lines and writes them, retrying while the database refuses them
-    /// (a few times only once shutdown has begun).
+    /// Takes the pending lines and writes them. Whatever the failure (a full disk, a locked or
+    /// read-only database, a batch refused, a writer being replaced), the same batch is sent
+    /// again after a capped, growing pause, and nothing else happens here meanwhile: the
+    /// socket is not read, so TCP pushes back on the source, and ingest resumes by itself once
+    /// the database takes the batch. Lines are given up on only at shutdown, after a few
+    /// attempts: an operator stopping the service expects it to exit.
     fn write(&mut self) -> impl std::future::Future<Output = Result<WriteSummary, LinesLost>> {
         let entries = Arc::new(mem::replace(
             &mut self.pending.entries,
@@ -246,7 +250,7 @@ impl IngestActor {
         let halt = self.halt.clone();
         let writer = self.writer.clone();
         let status = self.status.clone();
-        let retry = self.config.write_retry;
+        let mut backoff = Backoff::new(self.config.write_retry);
         let stream = self.replay.mark();
         async move {
             let mut attempts = 0;
@@ -258,17 +262,18 @@ impl IngestActor {
                     stream: stream.clone(),
                 };
                 let reason = match writer.send(batch).await {
-                    Ok(Ok(summary)) => return Ok(summary),
-                    // Refused batches are retried too, for now: nothing here can take the
-                    // offending line out of the batch yet, and dropping the batch would lose
-                    // its good lines with it.
-                    Ok(Err(e)) => e.to_string(),
-                    Err(e) => {
-                        return Err(LinesLost {
-                            lines: entries.len(),
-                            reason: format!("the database writer is gone: {e}"),
-                        })
+                    Ok(Ok(summary)) => {
+                        if attempts > 1 {
+                            info!(
+                                "source {}: stored after {attempts} attempts; reading on",
+                                status.address
+                            );
+                        }
+                        return Ok(summary);
                     }
+                    Ok(Err(e)) => e.to_string(),
+                    // The writer's mailbox is closed while it is being replaced.
+                    Err(e) => format!("the database writer is unavailable: {e}"),
                 };
                 error!(
                     "source {}: storing {} lines failed (attempt {attempts}): {reason}",
@@ -282,8 +287,9 @@ impl IngestActor {
                         reason,
                     });
                 }
+                let pause = backoff.next_delay();
                 tokio::select! {
-                    _ = tokio::time::sleep(retry) => {}
+                    _ = tokio::time::sleep(pause) => {}
                     _ = halt.cancelled(), if attempts < SHUTDOWN_WRITE_ATTEMPTS => {}
                 }
             }

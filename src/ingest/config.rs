@@ -6,7 +6,7 @@ use super::backoff::BackoffConfig;
 use crate::limits::{
     DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_BATCH_LINES,
     DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_MAX_LINE_BYTES,
-    DEFAULT_WRITE_RETRY_MS,
+    DEFAULT_WRITE_RETRY_MAX_MS, DEFAULT_WRITE_RETRY_MS,
 };
 
 #[derive(Debug, Clone)]
@@ -21,8 +21,9 @@ pub struct IngestConfig {
     /// Reconnect after the source closes the connection cleanly (by default a clean close means
     /// the source has sent everything, as loggerator does after `--count` lines).
     pub reconnect_after_eof: bool,
-    /// Pause before retrying a batch the database refused.
-    pub write_retry: Duration,
+    /// Pauses before sending again a batch the database did not take: from `initial`,
+    /// doubling (with jitter) up to `max`.
+    pub write_retry: BackoffConfig,
     /// Skip the lines a reconnection replays (see `replay.rs`) instead of storing them again.
     pub skip_replayed: bool,
 }
@@ -39,7 +40,10 @@ impl Default for IngestConfig {
                 max: Duration::from_millis(DEFAULT_BACKOFF_MAX_MS),
             },
             reconnect_after_eof: false,
-            write_retry: Duration::from_millis(DEFAULT_WRITE_RETRY_MS),
+            write_retry: BackoffConfig {
+                initial: Duration::from_millis(DEFAULT_WRITE_RETRY_MS),
+                max: Duration::from_millis(DEFAULT_WRITE_RETRY_MAX_MS),
+            },
             skip_replayed: true,
         }
     }

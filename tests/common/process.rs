@@ -15,9 +15,17 @@ pub struct Running {
     output: mpsc::Receiver<String>,
 }
 
+/// The `loggerator` binary under test.
+pub const LOGGERATOR: &str = env!("CARGO_BIN_EXE_loggerator");
+
 /// Runs the `loggerator` binary with `args`, collecting its output.
 pub fn spawn(args: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loggerator"))
+    spawn_program(LOGGERATOR, args)
+}
+
+/// Runs `program` with `args` (one that runs `loggerator` in turn), collecting its output.
+pub fn spawn_program(program: &str, args: &[&str]) -> Running {
+    let mut child = Command::new(program)
         .args(args)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())

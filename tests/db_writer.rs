@@ -559,3 +559,33 @@ async fn a_line_the_database_refuses_is_kept_as_rejected_and_the_rest_stored() {
     let count = loggerator::db::log_query::count(&mut conn, &Default::default()).unwrap();
     assert_eq!(count, 30);
 }
+
+#[actix_rt::test]
+async fn a_panic_in_the_writer_is_answered_as_an_error_and_the_writer_goes_on() {
+    let db = temp_db();
+    let health = std::sync::Arc::new(loggerator::db::health::StorageHealth::default());
+    let writer = DbWriter::start(&db.path, 1_000, None, health.clone()).unwrap();
+    let id = register(&writer, "a:1").await;
+    // A key taken from a longer line: reading its spans from a short line panics (a slice out
+    // of range), as a bug in the writer would.
+    let Entry::Parsed { key, .. } = Entry::from_line(fixture_lines()[0]) else {
+        panic!("the fixture parses");
+    };
+    let poisoned = Arc::new(vec![Entry::Parsed {
+        line: "short".into(),
+        key,
+    }]);
+    let failed = write(&writer, id, poisoned).await;
+    assert!(
+        matches!(&failed, Err(WriteError::Unavailable(reason)) if reason.contains("panicked")),
+        "{failed:?}"
+    );
+    assert!(health.problem().unwrap().reason.contains("panicked"));
+    assert_eq!(counts(&db.path), (0, 0));
+
+    // The same writer, on a fresh connection, stores the next batch; storage is healthy again.
+    let stored = write(&writer, id, entries(&fixture_lines()[..5])).await;
+    assert_eq!(stored.unwrap().stored, 5);
+    assert_eq!(health.problem(), None);
+    assert_eq!(counts(&db.path), (5, 0));
+}

@@ -617,3 +617,61 @@ async fn a_line_cut_short_by_the_end_of_the_stream_is_kept_as_rejected() {
         other => panic!("expected the cut line rejected, got {other:?}"),
     }
 }
+
+/// A writer whose mailbox is closed: it stops as soon as it starts.
+struct GoneWriter;
+
+impl Actor for GoneWriter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<WriteBatch> for GoneWriter {
+    type Result = Result<WriteSummary, WriteError>;
+
+    fn handle(&mut self, _: WriteBatch, _: &mut Context<Self>) -> Self::Result {
+        unreachable!("a stopped actor handles nothing")
+    }
+}
+
+#[actix_rt::test]
+async fn a_closed_writer_mailbox_loses_no_line_while_the_service_runs() {
+    let payload = fixture_lines()[..5].join("\n") + "\n";
+    let (address, done_tx) = serve_and_hold(payload).await;
+    let status = SourceStatus::new(1, address);
+    let halt = CancellationToken::new();
+    let addr = IngestActor::new(
+        status.clone(),
+        GoneWriter.start().recipient(),
+        config(),
+        halt.clone(),
+        None,
+    )
+    .start_supervised();
+    eventually("a failed send", WAIT, || async {
+        status
+            .snapshot()
+            .last_error
+            .filter(|e| e.contains("unavailable"))
+            .map(|_| ())
+    })
+    .await;
+    // Retries pause 5 to 20 ms here: 300 ms is a dozen attempts or more, each of which would
+    // have counted the lines lost before.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let snapshot = status.snapshot();
+    assert_eq!((snapshot.lines_received, snapshot.lines_lost), (5, 0));
+    assert_eq!(snapshot.state, SourceState::Streaming);
+
+    // Only a shutdown gives up on them, and says so.
+    halt.cancel();
+    tokio::time::timeout(WAIT, addr.send(Shutdown))
+        .await
+        .expect("Shutdown answered")
+        .unwrap();
+    assert_eq!(status.snapshot().lines_lost, 5);
+    drop(done_tx);
+}

@@ -32,6 +32,8 @@ pub enum DbError {
         id: i64,
         reason: crate::parse::ParseError,
     },
+    #[error("the writer panicked: {0}")]
+    Panicked(String),
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
 }

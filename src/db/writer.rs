@@ -59,6 +59,29 @@ impl DbWriter {
         Ok(())
     }
 
+    /// Runs `work`, catching a panic. A panic must not take the writer's thread down with it:
+    /// nobody would store anything again, and actix's SyncArbiter panics in turn on the next
+    /// message to a thread-less pool. It is answered as an error (the sender tries again), and
+    /// the writer goes on with a fresh connection.
+    fn guarded<T>(
+        &mut self,
+        work: impl FnOnce(&mut Self) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        match panic::catch_unwind(AssertUnwindSafe(|| work(self))) {
+            Ok(result) => result,
+            Err(panicked) => {
+                let reason = panic_message(&panicked).to_owned();
+                error!("the database writer panicked ({reason}); opening a fresh connection");
+                self.health
+                    .failing(format!("the database writer panicked: {reason}"));
+                if let Err(e) = self.reopen() {
+                    error!("cannot open a fresh connection: {e}");
+                }
+                Err(DbError::Panicked(reason))
+            }
+        }
+    }
+
     fn write(&mut self, msg: &WriteBatch) -> Result<WriteSummary, DbError> {
         self.store
             .write_batch(&mut self.conn, msg.source_id, &msg.entries, &msg.stream)
@@ -141,21 +164,7 @@ impl Handler<WriteBatch> for DbWriter {
     type Result = Result<WriteSummary, WriteError>;
 
     fn handle(&mut self, msg: WriteBatch, _: &mut Self::Context) -> Self::Result {
-        // A panic must not take the writer's thread down with it: nobody would store anything
-        // again. It is answered as a failure the sender retries, on a fresh connection.
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.write(&msg)));
-        let result = match outcome {
-            Ok(result) => result,
-            Err(panicked) => {
-                let reason = format!("the writer panicked: {}", panic_message(&panicked));
-                error!("{reason}; opening a fresh connection");
-                self.health.failing(reason.clone());
-                if let Err(e) = self.reopen() {
-                    error!("cannot open a fresh connection: {e}");
-                }
-                return Err(WriteError::Unavailable(reason));
-            }
-        };
+        let result = self.guarded(|writer| writer.write(&msg));
         match result {
             Ok(summary) => {
                 self.health.ok();
@@ -182,7 +191,7 @@ impl Handler<RegisterSource> for DbWriter {
     type Result = Result<SourceRecord, DbError>;
 
     fn handle(&mut self, msg: RegisterSource, _: &mut Self::Context) -> Self::Result {
-        register_source(&mut self.conn, &msg.address)
+        self.guarded(|writer| register_source(&mut writer.conn, &msg.address))
     }
 }
 
@@ -190,9 +199,12 @@ impl Handler<Checkpoint> for DbWriter {
     type Result = Result<(), DbError>;
 
     fn handle(&mut self, _: Checkpoint, _: &mut Self::Context) -> Self::Result {
-        self.conn
-            .batch_execute("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;")?;
-        Ok(())
+        self.guarded(|writer| {
+            writer
+                .conn
+                .batch_execute("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;")?;
+            Ok(())
+        })
     }
 }
 

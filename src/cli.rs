@@ -108,6 +108,9 @@ pub struct Tuning {
     /// Lines per database transaction.
     #[arg(long, env = "LOGGERATOR_BATCH_SIZE", default_value_t = DEFAULT_BATCH_LINES)]
     pub batch_size: usize,
+    /// Bytes of lines per database transaction: a source's batch is sent at this size too.
+    #[arg(long, env = "LOGGERATOR_BATCH_BYTES", default_value_t = DEFAULT_BATCH_BYTES)]
+    pub batch_bytes: usize,
     /// Longest a received line waits before its batch is committed.
     #[arg(long, env = "LOGGERATOR_FLUSH_INTERVAL_MS", default_value_t = DEFAULT_FLUSH_INTERVAL_MS)]
     pub flush_interval_ms: u64,
@@ -150,6 +153,7 @@ impl Tuning {
             segment_rows: self.segment_rows.max(1),
             ingest: IngestConfig {
                 batch_size: self.batch_size.max(1),
+                batch_bytes: self.batch_bytes.max(1),
                 flush_interval: Duration::from_millis(self.flush_interval_ms),
                 max_line_bytes: self.max_line_bytes,
                 connect_timeout: Duration::from_millis(self.connect_timeout_ms),

@@ -23,6 +23,9 @@ pub const DEFAULT_SOURCE: &str = "127.0.0.1:8080";
 /// Lines per database transaction. Bigger batches wrote faster up to about this size (README,
 /// "Storage"); a batch's memory is about 100 bytes a line.
 pub const DEFAULT_BATCH_LINES: usize = 50_000;
+/// Bytes of lines per batch: 50,000 loggerator lines are about 5 MB, so this cap only acts on
+/// long lines (50,000 lines of 64 KiB would otherwise be 3.2 GiB in one batch).
+pub const DEFAULT_BATCH_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 500;
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
@@ -48,6 +51,13 @@ pub const DEFAULT_READERS: usize = 4;
 pub const DEFAULT_HTTP_WORKERS: usize = 2;
 pub const DEFAULT_MAX_QUERIES_IN_FLIGHT: usize = 64;
 pub const DEFAULT_QUERY_TIMEOUT_MS: u64 = 5_000;
+/// Bytes of stored lines in one `/logs` page: a page stops early there and its `next` link
+/// goes on from the last line it holds (10,000 lines of 64 KiB would otherwise be 640 MiB in
+/// memory, twice over as JSON).
+pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
+/// Names (users, methods) the writer keeps in memory; past it the cache starts again empty
+/// and names are looked up as they come.
+pub const MAX_CACHED_NAMES: usize = 100_000;
 
 // The emulator and the demo.
 pub const DEFAULT_EMULATE_HOST: &str = "127.0.0.1";

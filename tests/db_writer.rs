@@ -394,6 +394,7 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
             filter: Default::default(),
             after: None,
             limit: 100,
+            max_bytes: usize::MAX,
         },
     )
     .unwrap();
@@ -588,4 +589,37 @@ async fn a_panic_in_the_writer_is_answered_as_an_error_and_the_writer_goes_on() 
     assert_eq!(stored.unwrap().stored, 5);
     assert_eq!(health.problem(), None);
     assert_eq!(counts(&db.path), (5, 0));
+}
+
+#[test]
+fn the_name_cache_stays_bounded_and_an_evicted_name_keeps_its_id() {
+    use loggerator::db::names::{NameTable, Names};
+    let db = temp_db();
+    let mut conn = open_writer(&db.path).unwrap();
+    let mut names = Names::load_capped(&mut conn, NameTable::Users, 3).unwrap();
+    let users: Vec<String> = (0..10).map(|i| format!("user{i}")).collect();
+    let mut first_ids = Vec::new();
+    for pair in users.chunks(2) {
+        names
+            .intern(&mut conn, pair.iter().map(String::as_str))
+            .unwrap();
+        assert!(names.cached() <= 3, "{} names cached", names.cached());
+        for user in pair {
+            first_ids.push(names.id(user).unwrap());
+        }
+    }
+    let mut distinct = first_ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 10);
+    // Long evicted: looked up again, with the id it was given the first time.
+    names.intern(&mut conn, ["user0"].into_iter()).unwrap();
+    assert_eq!(names.id("user0").unwrap(), first_ids[0]);
+    // A batch with more names than the capacity still gets all of them.
+    names
+        .intern(&mut conn, users.iter().map(String::as_str))
+        .unwrap();
+    for (user, id) in users.iter().zip(&first_ids) {
+        assert_eq!(names.id(user).unwrap(), *id);
+    }
 }

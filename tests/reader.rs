@@ -42,6 +42,7 @@ fn query(filter: LogFilter, limit: i64) -> LogQuery {
         filter,
         after: None,
         limit,
+        max_bytes: usize::MAX,
     }
 }
 
@@ -145,6 +146,7 @@ fn every_query_merges_ordered_key_ranges_of_each_segment_without_a_sort() {
                     filter: filter.clone(),
                     after,
                     limit: 100,
+                    max_bytes: usize::MAX,
                 },
             )
             .unwrap();
@@ -232,4 +234,37 @@ fn counts_over_any_date_range_equal_the_rows_listed() {
             }
         }
     }
+}
+
+#[test]
+fn a_page_ends_early_at_its_byte_cap_and_the_next_goes_on_from_there() {
+    let db = db();
+    let mut conn = open_reader(&db.path).unwrap();
+    let everything = fetch_page(&mut conn, &query(LogFilter::default(), 1000)).unwrap();
+    let line_bytes = everything.rows[0].line.len();
+    // Room for about four lines a page, whatever the limit.
+    let capped = |after| LogQuery {
+        after,
+        max_bytes: 4 * line_bytes,
+        ..query(LogFilter::default(), 1000)
+    };
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = fetch_page(&mut conn, &capped(after)).unwrap();
+        let bytes: usize = page.rows.iter().map(|r| r.line.len()).sum();
+        assert!(
+            page.rows.len() <= 5,
+            "{} rows, {bytes} bytes",
+            page.rows.len()
+        );
+        assert!(bytes < 4 * line_bytes + 100, "{bytes} bytes");
+        paged.extend(page.rows.iter().map(|r| r.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let all: Vec<i64> = everything.rows.iter().map(|r| r.id).collect();
+    assert_eq!(paged, all, "every row once, in order");
 }

@@ -32,7 +32,13 @@ pub struct LogQuery {
     /// The last row of the previous page, in the (date DESC, id DESC) order.
     pub after: Option<Key>,
     pub limit: i64,
+    /// Bytes of lines a page may hold: it ends at the line that reaches this, before `limit`.
+    pub max_bytes: usize,
 }
+
+/// Lines read from `log_lines` per query while a page is filled: a 100-line page takes one,
+/// and at most this many lines (16 MiB at 64 KiB each) are in memory beyond the page's.
+const LINES_PER_READ: usize = 256;
 
 /// One stored line with its fields, parsed again from the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,21 +140,36 @@ pub fn fetch_page(
         } else {
             None
         };
-        let ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
-        let mut lines: HashMap<i64, (i64, String)> = log_lines::table
-            .filter(log_lines::id.eq_any(&ids))
-            .select((log_lines::id, log_lines::source_id, log_lines::line))
-            .load::<(i64, i64, String)>(conn)?
-            .into_iter()
-            .map(|(id, source, line)| (id, (source, line)))
-            .collect();
-        let rows = ids
-            .iter()
-            .map(|id| {
-                let (source_id, line) = lines.remove(id).ok_or(DbError::MissingLine(*id))?;
-                LogRow::parse(*id, sources.address_of(conn, source_id)?, line)
-            })
-            .collect::<Result<Vec<_>, DbError>>()?;
+        let mut next = next;
+        let mut rows = Vec::with_capacity(keys.len());
+        let mut bytes = 0;
+        // Lines are read a few hundred at a time, and the page ends early once it holds
+        // `max_bytes` of them: memory stays bounded whatever the lines' length.
+        'chunks: for chunk in keys.chunks(LINES_PER_READ) {
+            let ids: Vec<i64> = chunk.iter().map(|k| k.id).collect();
+            let mut lines: HashMap<i64, (i64, String)> = log_lines::table
+                .filter(log_lines::id.eq_any(&ids))
+                .select((log_lines::id, log_lines::source_id, log_lines::line))
+                .load::<(i64, i64, String)>(conn)?
+                .into_iter()
+                .map(|(id, source, line)| (id, (source, line)))
+                .collect();
+            for key in chunk {
+                let (source_id, line) =
+                    lines.remove(&key.id).ok_or(DbError::MissingLine(key.id))?;
+                bytes += line.len();
+                rows.push(LogRow::parse(
+                    key.id,
+                    sources.address_of(conn, source_id)?,
+                    line,
+                )?);
+                if bytes >= q.max_bytes && rows.len() < keys.len() {
+                    // Full: the next page starts after this line.
+                    next = Some(*key);
+                    break 'chunks;
+                }
+            }
+        }
         Ok(LogPage { rows, next })
     })
 }

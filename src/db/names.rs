@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::DbError;
+use crate::limits::MAX_CACHED_NAMES;
 
 /// Rows per INSERT: one bound value each, far under SQLite's limit of 32,766 variables.
 const NAMES_PER_STATEMENT: usize = 1_000;
@@ -48,8 +49,14 @@ pub fn lookup(
         .optional())
 }
 
-fn load_all(conn: &mut SqliteConnection, which: NameTable) -> QueryResult<Vec<(String, i64)>> {
-    with_table!(which, t => t::table.select((t::name, t::id)).load(conn))
+/// Up to `limit` names of the table, with their ids.
+fn load_some(
+    conn: &mut SqliteConnection,
+    which: NameTable,
+    limit: usize,
+) -> QueryResult<Vec<(String, i64)>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    with_table!(which, t => t::table.select((t::name, t::id)).limit(limit).load(conn))
 }
 
 /// Stores the names not stored yet, then returns the ids of all of them. `ON CONFLICT DO
@@ -75,35 +82,64 @@ fn insert_and_fetch(
     Ok(ids)
 }
 
-/// The writer's cache of one name table.
+/// The writer's cache of one name table, of at most `capacity` names (or one batch's, if a
+/// batch has more): a log with ever new user names must not grow the writer without bound.
 pub struct Names {
     table: NameTable,
     ids: HashMap<String, i64>,
+    capacity: usize,
 }
 
 impl Names {
     pub fn load(conn: &mut SqliteConnection, table: NameTable) -> Result<Self, DbError> {
+        Self::load_capped(conn, table, MAX_CACHED_NAMES)
+    }
+
+    pub fn load_capped(
+        conn: &mut SqliteConnection,
+        table: NameTable,
+        capacity: usize,
+    ) -> Result<Self, DbError> {
         Ok(Self {
             table,
-            ids: load_all(conn, table)?.into_iter().collect(),
+            ids: load_some(conn, table, capacity)?.into_iter().collect(),
+            capacity,
         })
     }
 
-    /// Gives every name not seen before an id, in one transaction of its own.
+    /// Gives every name of the batch an id (storing the new ones, in a transaction of their
+    /// own) and makes sure the cache holds them all.
     pub fn intern<'a>(
         &mut self,
         conn: &mut SqliteConnection,
-        names: impl Iterator<Item = &'a str>,
+        names: impl Iterator<Item = &'a str> + Clone,
     ) -> Result<(), DbError> {
-        let mut new: Vec<&str> = names.filter(|n| !self.ids.contains_key(*n)).collect();
-        if new.is_empty() {
+        let mut missing: Vec<&str> = names
+            .clone()
+            .filter(|n| !self.ids.contains_key(*n))
+            .collect();
+        if missing.is_empty() {
             return Ok(());
         }
-        new.sort_unstable();
-        new.dedup();
-        let ids = conn.transaction(|conn| insert_and_fetch(conn, self.table, &new))?;
+        missing.sort_unstable();
+        missing.dedup();
+        if self.ids.len() + missing.len() > self.capacity {
+            // Evicting everything is the simplest bound that keeps the batch's own names:
+            // they are all fetched again below, and any other name is looked up when it next
+            // comes. Evicted names keep their ids in the table; nothing is renumbered.
+            self.ids.clear();
+            missing = names.collect();
+            missing.sort_unstable();
+            missing.dedup();
+        }
+        let ids = conn.transaction(|conn| insert_and_fetch(conn, self.table, &missing))?;
         self.ids.extend(ids);
         Ok(())
+    }
+
+    /// How many names are cached now.
+    pub fn cached(&self) -> usize {
+        self.ids.len()
     }
 
     pub fn id(&self, name: &str) -> Result<i64, DbError> {

@@ -94,10 +94,20 @@ struct LinesLost {
     reason: String,
 }
 
-/// The lines waiting to be sent, and the timer that sends them if no more come.
+/// The lines waiting to be sent, their size, and the timer that sends them if no more come.
 struct Pending {
     entries: Vec<Entry>,
+    /// The lines' bytes: a batch is sent at `batch_bytes` too, so long lines cannot make one
+    /// batch hold gigabytes.
+    bytes: usize,
     timer: Option<SpawnHandle>,
+}
+
+impl Pending {
+    fn push(&mut self, entry: Entry) {
+        self.bytes += entry.line_bytes().len();
+        self.entries.push(entry);
+    }
 }
 
 pub struct IngestActor {
@@ -135,6 +145,7 @@ impl IngestActor {
             replay,
             pending: Pending {
                 entries: Vec::with_capacity(config.batch_size),
+                bytes: 0,
                 timer: None,
             },
             config,
@@ -247,6 +258,7 @@ impl IngestActor {
             &mut self.pending.entries,
             Vec::with_capacity(self.config.batch_size),
         ));
+        self.pending.bytes = 0;
         let halt = self.halt.clone();
         let writer = self.writer.clone();
         let status = self.status.clone();
@@ -336,12 +348,12 @@ impl IngestActor {
             }
             Frame::Unterminated { .. } => {
                 self.status.add_received(1);
-                self.pending.entries.push(frame.into_entry());
+                self.pending.push(frame.into_entry());
             }
             frame => {
                 self.status.add_received(1);
-                let entries = &mut self.pending.entries;
-                let admitted = self.replay.admit(frame, |f| entries.push(f.into_entry()));
+                let pending = &mut self.pending;
+                let admitted = self.replay.admit(frame, |f| pending.push(f.into_entry()));
                 if admitted.replayed > 0 {
                     self.status.add_replayed(admitted.replayed);
                 }
@@ -352,7 +364,9 @@ impl IngestActor {
                 }
             }
         }
-        if self.pending.entries.len() >= self.config.batch_size {
+        if self.pending.entries.len() >= self.config.batch_size
+            || self.pending.bytes >= self.config.batch_bytes
+        {
             self.flush(ctx);
         } else if self.pending.timer.is_none() {
             self.pending.timer = Some(ctx.run_later(self.config.flush_interval, |act, ctx| {

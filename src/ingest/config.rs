@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::backoff::BackoffConfig;
 use crate::limits::{
-    DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_BATCH_LINES,
+    DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_BATCH_BYTES, DEFAULT_BATCH_LINES,
     DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_MAX_LINE_BYTES,
     DEFAULT_WRITE_RETRY_MAX_MS, DEFAULT_WRITE_RETRY_MS,
 };
@@ -13,6 +13,8 @@ use crate::limits::{
 pub struct IngestConfig {
     /// Lines per batch; a batch is sent when it is full...
     pub batch_size: usize,
+    /// ...or holds this many bytes of lines...
+    pub batch_bytes: usize,
     /// ...or this long after its first line arrived, whichever comes first.
     pub flush_interval: Duration,
     pub max_line_bytes: usize,
@@ -32,6 +34,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             batch_size: DEFAULT_BATCH_LINES,
+            batch_bytes: DEFAULT_BATCH_BYTES,
             flush_interval: Duration::from_millis(DEFAULT_FLUSH_INTERVAL_MS),
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),

@@ -175,3 +175,67 @@ async fn a_database_that_cannot_commit_is_unhealthy_and_ingest_resumes_once_it_c
     assert_eq!(entry["lines_lost"], 0);
     app.stop().await;
 }
+
+/// A source that sends `payload` to its first client, then closes; returns its address.
+async fn raw_source(payload: Vec<u8>) -> String {
+    use tokio::io::AsyncWriteExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    actix_rt::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let _ = socket.write_all(&payload).await;
+        let _ = socket.shutdown().await;
+    });
+    address
+}
+
+#[actix_rt::test]
+async fn bad_bytes_are_kept_as_rejected_and_the_good_lines_around_them_stored() {
+    use rand::{Rng, SeedableRng};
+    let good = common::fixture_lines();
+    // A NUL byte inside a quoted field: the line parses, and is stored byte for byte.
+    let with_nul = "1.2.3.4 - bob [12/Jul/2000 05:11:41 +0000] \"GET /a\0b HTTP/1.0\" 200 1";
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    let noise: Vec<u8> = (0..4_000)
+        .map(|_| rng.gen::<u8>())
+        .map(|b| if b == b'\n' { b'x' } else { b })
+        .collect();
+    let mut payload = Vec::new();
+    let mut line = |bytes: &[u8]| {
+        payload.extend_from_slice(bytes);
+        payload.push(b'\n');
+    };
+    line(good[0].as_bytes());
+    line(b"\0\0\0 nothing but NUL \0");
+    line(with_nul.as_bytes());
+    line(b"caf\xe9 is not UTF-8");
+    line(good[1].as_bytes());
+    line(&noise);
+    line(&vec![b'a'; 10 * 1024 * 1024]);
+    for text in &good[2..] {
+        line(text.as_bytes());
+    }
+
+    let app = TestApp::spawn(vec![raw_source(payload).await]).await;
+    all_finished(&app).await;
+    let mut expected: Vec<String> = good.iter().map(|l| l.to_string()).collect();
+    expected.insert(1, with_nul.to_owned());
+    assert_eq!(stored_lines(&app.db.path), expected);
+
+    let (rejected, _) = app.all_pages("/rejected?limit=100").await;
+    let reasons: Vec<&str> = rejected
+        .iter()
+        .rev()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert!(reasons[0].contains("does not match"), "{}", reasons[0]);
+    assert!(reasons[1].contains("UTF-8"), "{}", reasons[1]);
+    assert!(reasons[2].contains("UTF-8"), "{}", reasons[2]);
+    assert!(reasons[3].contains("too long"), "{}", reasons[3]);
+    let entry = &app.sources().await[0];
+    assert_eq!(entry["lines_received"], 65, "{entry}");
+    assert_eq!(entry["lines_stored"], 61, "{entry}");
+    assert_eq!(entry["lines_rejected"], 4, "{entry}");
+    app.stop().await;
+}

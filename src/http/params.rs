@@ -2,6 +2,7 @@
 //! names the parameter at fault.
 
 use chrono::{DateTime, NaiveDate};
+use percent_encoding::percent_decode_str;
 
 use super::cursor;
 use super::error::ApiError;
@@ -31,9 +32,41 @@ pub struct ListParams {
     pub pairs: Vec<(String, String)>,
 }
 
+/// Decodes `name=value&...` (`+` for a space, `%XX` escapes) strictly: a name or value that is
+/// not UTF-8 once decoded is refused, where serde_urlencoded would put U+FFFD in its place and
+/// the filter would silently match nothing.
+fn decode_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    fn decode(text: &str) -> Option<String> {
+        let spaced = text.replace('+', " ");
+        percent_decode_str(&spaced)
+            .decode_utf8()
+            .ok()
+            .map(|text| text.into_owned())
+    }
+    query
+        .split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+            let name = decode(name).ok_or_else(|| {
+                ApiError::bad(
+                    "query",
+                    format!("parameter name {name:?} is not UTF-8 once decoded"),
+                )
+            })?;
+            let value = decode(value).ok_or_else(|| {
+                ApiError::bad(
+                    &name,
+                    format!("{name} must be UTF-8 once decoded, not {value:?}"),
+                )
+            })?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
 fn pairs_of(query: &str, allowed: &[&[&str]]) -> Result<Vec<(String, String)>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
-        .map_err(|e| ApiError::bad("query", format!("malformed query string: {e}")))?;
+    let pairs = decode_pairs(query)?;
     for (i, (name, _)) in pairs.iter().enumerate() {
         if !allowed.iter().any(|set| set.contains(&name.as_str())) {
             let expected = allowed.concat().join(", ");

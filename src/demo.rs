@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::DemoArgs;
 use crate::emulator;
-use crate::service::{run_until_signal, Service, ShutdownSignals, StartError};
+use crate::service::{run_until_signal, Failed, Service, ShutdownSignals, StartError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -16,10 +16,12 @@ pub enum DemoError {
     Emulator(#[from] io::Error),
     #[error(transparent)]
     Start(#[from] StartError),
+    #[error(transparent)]
+    Failed(#[from] Failed),
 }
 
-/// Returns how many received lines could not be stored.
-pub async fn run(args: DemoArgs, signals: ShutdownSignals) -> Result<u64, DemoError> {
+/// Runs until a signal; fails as `serve` does when received lines could not be stored.
+pub async fn run(args: DemoArgs, signals: ShutdownSignals) -> Result<(), DemoError> {
     // Fixed ports by default: sources are known by their address, so the same addresses on a
     // second run against the same `--db` let the service recognise their streams and store
     // nothing twice. `--first-port 0` takes any free ports instead.
@@ -63,5 +65,5 @@ pub async fn run(args: DemoArgs, signals: ShutdownSignals) -> Result<u64, DemoEr
         args.count,
         db.display(),
     );
-    Ok(run_until_signal(service, signals).await)
+    Ok(run_until_signal(service, signals).await?)
 }

@@ -36,6 +36,10 @@ pub const DEFAULT_BACKOFF_MAX_MS: u64 = 30_000;
 /// of space coming back.
 pub const DEFAULT_WRITE_RETRY_MS: u64 = 250;
 pub const DEFAULT_WRITE_RETRY_MAX_MS: u64 = 10_000;
+/// How long the writer keeps trying to open the database again (after a panic left its
+/// connection suspect) before the service gives up and exits: long enough for a remount or a
+/// restored file, short enough that a supervisor (systemd, Docker) restarts the service soon.
+pub const REOPEN_PATIENCE: Duration = Duration::from_secs(60);
 
 // Storage.
 pub const DEFAULT_DB: &str = "loggerator.db";

@@ -65,6 +65,16 @@ pub struct Service {
     /// Cancelled at shutdown: every source stops reading at once, whatever it is busy with.
     halt: CancellationToken,
     writer: Addr<DbWriter>,
+    pub health: Arc<StorageHealth>,
+}
+
+/// Why the service ended badly, for the exit code.
+#[derive(Debug, Error)]
+pub enum Failed {
+    #[error("{0} received lines could not be stored")]
+    LinesLost(u64),
+    #[error("{reason}; {lost} received lines could not be stored")]
+    GaveUp { reason: String, lost: u64 },
 }
 
 impl Service {
@@ -110,7 +120,7 @@ impl Service {
         let state = web::Data::new(AppState {
             readers: ReaderPool::new(readers, config.max_queries_in_flight, config.query_timeout),
             sources: sources.iter().map(|(status, _)| status.clone()).collect(),
-            health,
+            health: health.clone(),
         });
         let listen_error = |source| StartError::Listen {
             address: config.listen.clone(),
@@ -167,6 +177,7 @@ impl Service {
             ingest_thread,
             halt,
             writer,
+            health,
         })
     }
 
@@ -224,16 +235,28 @@ impl Service {
     }
 }
 
-/// Runs until SIGINT or SIGTERM, then shuts down; a second signal exits at once. Returns how
-/// many received lines could not be stored.
-pub async fn run_until_signal(service: Service, mut signals: ShutdownSignals) -> u64 {
-    signals.recv().await;
+/// Runs until SIGINT or SIGTERM (or until the database cannot be opened again), then shuts
+/// down; a second signal exits at once. Fails when received lines could not be stored.
+pub async fn run_until_signal(
+    service: Service,
+    mut signals: ShutdownSignals,
+) -> Result<(), Failed> {
+    let health = service.health.clone();
+    tokio::select! {
+        _ = signals.recv() => {}
+        _ = health.given_up() => error!("the database cannot be opened again: shutting down"),
+    }
     actix_rt::spawn(async move {
         signals.recv().await;
         error!("second signal: exiting without waiting for the flush");
         std::process::exit(130);
     });
-    service.shutdown().await
+    let lost = service.shutdown().await;
+    match health.gave_up() {
+        Some(reason) => Err(Failed::GaveUp { reason, lost }),
+        None if lost > 0 => Err(Failed::LinesLost(lost)),
+        None => Ok(()),
+    }
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM. Listening starts when this is made, so a signal that arrives

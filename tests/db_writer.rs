@@ -3,6 +3,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::Addr;
 use common::{fixture_lines, stored_lines, temp_db};
@@ -622,4 +623,59 @@ fn the_name_cache_stays_bounded_and_an_evicted_name_keeps_its_id() {
     for (user, id) in users.iter().zip(&first_ids) {
         assert_eq!(names.id(user).unwrap(), *id);
     }
+}
+
+/// A batch whose key was taken from a longer line: reading its spans panics in the writer.
+fn poisoned() -> Arc<Vec<Entry>> {
+    let Entry::Parsed { key, .. } = Entry::from_line(fixture_lines()[0]) else {
+        panic!("the fixture parses");
+    };
+    Arc::new(vec![Entry::Parsed {
+        line: "short".into(),
+        key,
+    }])
+}
+
+#[actix_rt::test]
+async fn a_writer_that_cannot_reopen_its_database_waits_for_it_then_gives_up() {
+    use loggerator::db::health::StorageHealth;
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join("test.db");
+    let moved = folder.path().join("moved");
+    // The database's folder replaced by a file: it cannot be opened again (even as root).
+    let hide = || {
+        std::fs::rename(&dir, &moved).unwrap();
+        std::fs::write(&dir, b"not a folder").unwrap();
+    };
+    let restore = || {
+        std::fs::remove_file(&dir).unwrap();
+        std::fs::rename(&moved, &dir).unwrap();
+    };
+
+    // Patient: a failed reopen makes storage unhealthy; once the folder is back, it goes on.
+    let health = Arc::new(StorageHealth::default());
+    let writer = DbWriter::start(&path, 1_000, None, health.clone()).unwrap();
+    let id = register(&writer, "a:1").await;
+    hide();
+    assert!(write(&writer, id, poisoned()).await.is_err());
+    assert!(write(&writer, id, entries(&fixture_lines()[..3]))
+        .await
+        .is_err());
+    assert!(health.problem().is_some());
+    assert_eq!(health.gave_up(), None);
+    restore();
+    let stored = write(&writer, id, entries(&fixture_lines()[..3])).await;
+    assert_eq!(stored.unwrap().stored, 3);
+    assert_eq!(health.problem(), None);
+
+    // Out of patience: the writer gives up, and says why.
+    let health = Arc::new(StorageHealth::with_reopen_patience(Duration::ZERO));
+    let writer = DbWriter::start(&path, 1_000, None, health.clone()).unwrap();
+    hide();
+    assert!(write(&writer, id, poisoned()).await.is_err());
+    let reason = health.gave_up().expect("gave up");
+    assert!(reason.contains("cannot be opened again"), "{reason}");
+    restore();
 }

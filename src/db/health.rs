@@ -3,7 +3,11 @@
 //! a commit succeeds again.
 
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::limits::REOPEN_PATIENCE;
 
 /// Why storage is not healthy, and since when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,20 +16,66 @@ pub struct Problem {
     pub since: SystemTime,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StorageHealth {
     problem: Mutex<Option<Problem>>,
+    /// Cancelled when the database cannot be opened again: the service then shuts down.
+    gave_up: CancellationToken,
+    /// How long the writer keeps trying to open the database again before giving up.
+    reopen_patience: Duration,
+}
+
+impl Default for StorageHealth {
+    fn default() -> Self {
+        Self::with_reopen_patience(REOPEN_PATIENCE)
+    }
 }
 
 impl StorageHealth {
+    pub fn with_reopen_patience(reopen_patience: Duration) -> Self {
+        Self {
+            problem: Mutex::new(None),
+            gave_up: CancellationToken::new(),
+            reopen_patience,
+        }
+    }
+
+    pub fn reopen_patience(&self) -> Duration {
+        self.reopen_patience
+    }
+
+    /// The database cannot be opened again: unhealthy for good, and the service stops.
+    pub fn give_up(&self, reason: impl Into<String>) {
+        if !self.gave_up.is_cancelled() {
+            self.failing(reason);
+            self.gave_up.cancel();
+        }
+    }
+
+    /// The reason, once the writer has given up.
+    pub fn gave_up(&self) -> Option<String> {
+        self.gave_up
+            .is_cancelled()
+            .then(|| self.problem().map(|p| p.reason).unwrap_or_default())
+    }
+
+    /// Resolves when the writer gives up.
+    pub async fn given_up(&self) {
+        self.gave_up.cancelled().await
+    }
+
     fn problem_slot(&self) -> std::sync::MutexGuard<'_, Option<Problem>> {
         // A panic elsewhere while holding this lock leaves plain data behind, still usable.
         self.problem.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A commit failed (or the writer is being replaced): unhealthy from the first failure on.
+    /// Once given up, the reason stays the one given then.
     pub fn failing(&self, reason: impl Into<String>) {
         let mut slot = self.problem_slot();
+        if self.gave_up.is_cancelled() && slot.is_some() {
+            return;
+        }
         let since = slot.as_ref().map_or_else(SystemTime::now, |p| p.since);
         *slot = Some(Problem {
             reason: reason.into(),
@@ -33,9 +83,11 @@ impl StorageHealth {
         });
     }
 
-    /// A commit succeeded.
+    /// A commit succeeded (after giving up, too late to matter: the service is stopping).
     pub fn ok(&self) {
-        *self.problem_slot() = None;
+        if !self.gave_up.is_cancelled() {
+            *self.problem_slot() = None;
+        }
     }
 
     pub fn problem(&self) -> Option<Problem> {

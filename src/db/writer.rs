@@ -5,6 +5,7 @@ use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 use diesel::connection::SimpleConnection;
@@ -28,6 +29,9 @@ pub struct DbWriter {
     /// To open a fresh connection after a panic.
     path: PathBuf,
     segment_rows: u64,
+    /// Set while a fresh connection could not be opened: from when, and nothing runs on the
+    /// old one meanwhile.
+    broken_since: Option<Instant>,
 }
 
 impl DbWriter {
@@ -47,16 +51,33 @@ impl DbWriter {
             health,
             path: path.to_owned(),
             segment_rows,
+            broken_since: None,
         })
     }
 
     /// After a panic the connection and the store's caches may be half-way through anything:
     /// both are replaced, the store reading its position again from what was committed.
     fn reopen(&mut self) -> Result<(), DbError> {
-        let mut conn = open_writer(&self.path)?;
-        self.store = LogStore::load(&mut conn, self.segment_rows)?;
-        self.conn = conn;
-        Ok(())
+        let result = open_writer(&self.path).and_then(|mut conn| {
+            let store = LogStore::load(&mut conn, self.segment_rows)?;
+            Ok((conn, store))
+        });
+        match result {
+            Ok((conn, store)) => {
+                (self.conn, self.store) = (conn, store);
+                self.broken_since = None;
+                Ok(())
+            }
+            Err(e) => {
+                let since = *self.broken_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= self.health.reopen_patience() {
+                    error!("the database cannot be opened again ({e}); giving up");
+                    self.health
+                        .give_up(format!("the database cannot be opened again: {e}"));
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Runs `work`, catching a panic. A panic must not take the writer's thread down with it:
@@ -67,6 +88,9 @@ impl DbWriter {
         &mut self,
         work: impl FnOnce(&mut Self) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
+        if self.broken_since.is_some() {
+            self.reopen()?;
+        }
         match panic::catch_unwind(AssertUnwindSafe(|| work(self))) {
             Ok(result) => result,
             Err(panicked) => {

@@ -85,7 +85,7 @@ async fn killed_at_random_then_restarted(lines: u64, kills: usize) {
     // life (reading, parsing, committing) but always before the stream's end.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(lines);
     let mut targets: Vec<u64> = (0..kills)
-        .map(|_| rng.gen_range(1..lines * 9 / 10))
+        .map(|_| rng.gen_range(1..lines * 8 / 10))
         .collect();
     targets.sort_unstable();
     for target in targets {

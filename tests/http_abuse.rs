@@ -14,6 +14,7 @@ use common::app::{get, TestApp};
 use loggerator::emulator;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
 /// What an ordinary client is allowed to wait, even while the machine is busy ingesting.
 const SLOW: Duration = Duration::from_secs(2);
@@ -28,18 +29,47 @@ async fn streaming_sources(count: usize, lines: u64) -> Vec<String> {
     sources
 }
 
-/// Opens `count` connections that send the start of a request head and nothing more.
-async fn half_open(address: &str, count: usize) -> Vec<TcpStream> {
-    let mut held = Vec::with_capacity(count);
+const SLOW_HEAD: &[u8] = b"GET /logs HTTP/1.1\r\nHost: slow\r\nX-Slow: ";
+
+/// Opens a connection that sends the start of a request head and nothing more.
+async fn open_slowly(address: &str) -> Option<TcpStream> {
+    let mut socket = TcpStream::connect(address).await.ok()?;
+    socket.write_all(SLOW_HEAD).await.ok()?;
+    Some(socket)
+}
+
+/// Keeps `count` connections half-open until `until`. They are all open when this returns;
+/// then, whenever the server closes one (actix-http's 5 s request-head timeout, its defence),
+/// another is opened at once. The task answers how many were opened in all.
+async fn half_open(address: &str, count: usize, until: Instant) -> JoinHandle<usize> {
+    use tokio::io::AsyncReadExt;
+    let mut first = Vec::with_capacity(count);
     for _ in 0..count {
-        let mut socket = TcpStream::connect(address).await.expect("connect");
-        socket
-            .write_all(b"GET /logs HTTP/1.1\r\nHost: slow\r\nX-Slow: ")
-            .await
-            .expect("write");
-        held.push(socket);
+        first.push(open_slowly(address).await.expect("a half-open connection"));
     }
-    held
+    let address = address.to_owned();
+    actix_rt::spawn(async move {
+        let holders = first.into_iter().map(|socket| {
+            let address = address.clone();
+            async move {
+                let (mut opened, mut socket) = (1, Some(socket));
+                while Instant::now() < until {
+                    if let Some(mut held) = socket.take() {
+                        let left = until.saturating_duration_since(Instant::now());
+                        let mut sink = Vec::new();
+                        let _ = tokio::time::timeout(left, held.read_to_end(&mut sink)).await;
+                    } else if let Some(again) = open_slowly(&address).await {
+                        (opened, socket) = (opened + 1, Some(again));
+                    }
+                }
+                opened
+            }
+        });
+        futures_util::future::join_all(holders)
+            .await
+            .into_iter()
+            .sum()
+    })
 }
 
 /// `clients` clients asking in turn for pages and counts for `duration`; returns how many
@@ -89,10 +119,27 @@ async fn ordinary_clients(
 async fn slow_clients_do_not_starve_ordinary_ones(held: usize, duration: Duration) {
     let app = TestApp::spawn(streaming_sources(4, 1_000_000).await).await;
     let address = app.base.trim_start_matches("http://").to_owned();
-    let _held = half_open(&address, held).await;
+    // The slow clients' deadline leaves them holding connections to the end of the others'.
+    let slow = half_open(
+        &address,
+        held,
+        Instant::now() + duration + Duration::from_secs(1),
+    )
+    .await;
     let (made, failed, slowest) = ordinary_clients(&app, 16, duration).await;
-    eprintln!("{made} requests, {failed} failed, slowest {slowest:?}, beside {held} half-open");
-    assert!(made > 16, "{made} requests");
+    let opened = slow.await.unwrap();
+    eprintln!(
+        "{made} requests, {failed} failed, slowest {slowest:?}, beside {held} half-open \
+         connections ({opened} opened in all)"
+    );
+    assert!(
+        opened >= held,
+        "the slow clients held their connections: {opened}"
+    );
+    assert!(
+        made >= 16 * 10,
+        "each client was answered many times: {made} requests"
+    );
     assert_eq!(failed, 0, "of {made} requests");
     assert!(slowest < SLOW, "slowest answer {slowest:?}");
     let ingested = app

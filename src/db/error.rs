@@ -39,7 +39,10 @@ pub enum DbError {
 }
 
 /// What SQLite says (`sqlite3_errstr`) for the failures that are the database's state rather
-/// than the batch's: full disk, I/O error, locked, read-only, cannot open, out of memory.
+/// than the batch's. Some of them (full, I/O error, out of memory) roll the whole transaction
+/// back, savepoints included, so the batch must never be taken apart after one: it is sent
+/// again whole. A corrupt or changed database is not the batch's fault either, and turning its
+/// lines into rejected ones would lose them.
 const TRANSIENT_MESSAGES: &[&str] = &[
     "database or disk is full",
     "disk I/O error",
@@ -49,6 +52,13 @@ const TRANSIENT_MESSAGES: &[&str] = &[
     "unable to open database file",
     "out of memory",
     "interrupted",
+    "database disk image is malformed",
+    "database schema has changed",
+    "file is not a database",
+    "locking protocol",
+    "access permission denied",
+    "no such savepoint",
+    "no transaction is active",
 ];
 
 impl DbError {

@@ -1,5 +1,5 @@
 //! Whether storage is working, as `GET /healthz` reports it: the writer records the outcome of
-//! every commit here, so a full disk or a writer being replaced shows at once, and clears when
+//! every commit here, so a full disk or a writer recovering from a panic shows at once, and clears when
 //! a commit succeeds again.
 
 use std::sync::Mutex;
@@ -69,7 +69,7 @@ impl StorageHealth {
         self.problem.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A commit failed (or the writer is being replaced): unhealthy from the first failure on.
+    /// A commit failed (or the writer recovers from a panic): unhealthy from the first failure on.
     /// Once given up, the reason stays the one given then.
     pub fn failing(&self, reason: impl Into<String>) {
         let mut slot = self.problem_slot();

@@ -13,7 +13,7 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// 200 while storage commits; 503 with the reason while it does not (a full disk, an I/O
-/// error, a read-only file, a writer being replaced). A source backing off is no reason: it
+/// error, a read-only file, a writer recovering from a panic). A source backing off is no reason: it
 /// shows in `/sources`, and the service itself is fine.
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     match state.health.problem() {

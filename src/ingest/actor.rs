@@ -248,7 +248,7 @@ impl IngestActor {
     }
 
     /// Takes the pending lines and writes them. Whatever the failure (a full disk, a locked or
-    /// read-only database, a batch refused, a writer being replaced), the same batch is sent
+    /// read-only database, a batch refused, a writer recovering from a panic or gone), the same batch is sent
     /// again after a capped, growing pause, and nothing else happens here meanwhile: the
     /// socket is not read, so TCP pushes back on the source, and ingest resumes by itself once
     /// the database takes the batch. Lines are given up on only at shutdown, after a few
@@ -284,7 +284,8 @@ impl IngestActor {
                         return Ok(summary);
                     }
                     Ok(Err(e)) => e.to_string(),
-                    // The writer's mailbox is closed while it is being replaced.
+                    // A closed mailbox: the writer is gone. Tried again all the same, and
+                    // counted lost only at shutdown, like any other failure.
                     Err(e) => format!("the database writer is unavailable: {e}"),
                 };
                 error!(
@@ -348,7 +349,11 @@ impl IngestActor {
             }
             Frame::Unterminated { .. } => {
                 self.status.add_received(1);
-                self.pending.push(frame.into_entry());
+                if self.replay.keep_cut_short() {
+                    self.pending.push(frame.into_entry());
+                } else {
+                    self.status.add_replayed(1);
+                }
             }
             frame => {
                 self.status.add_received(1);

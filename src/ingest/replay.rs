@@ -108,6 +108,13 @@ impl ReplayGuard {
     /// A new connection starts.
     pub fn connected(&mut self) {
         self.read = 0;
+        if !self.enabled {
+            // Every connection is stored whole, so each is a stream of its own: the mark then
+            // says what this connection delivered, and a later run that does skip replays
+            // resumes from there rather than from the sum of every connection's lines.
+            self.position = 0;
+            self.fingerprint.clear();
+        }
         self.mode = if self.enabled && self.position > 0 {
             Mode::Probing(Vec::new())
         } else {
@@ -168,6 +175,17 @@ impl ReplayGuard {
                 };
                 Admitted { new: 0, replayed }
             }
+        }
+    }
+
+    /// A line cut short by the end of the connection: no part of the sequence a replay repeats,
+    /// so it moves no position. Whether to keep it (as a rejected line): not while the
+    /// connection is still replaying what was consumed before, where the whole line was
+    /// received already (it is counted as replayed then).
+    pub fn keep_cut_short(&mut self) -> bool {
+        match self.mode {
+            Mode::Passing => true,
+            Mode::Probing(_) | Mode::Skipping => false,
         }
     }
 
@@ -269,6 +287,29 @@ mod tests {
             hash(&Frame::Line(Bytes::from_static(b""))),
             0xcbf29ce484222325
         );
+    }
+
+    #[test]
+    fn a_line_cut_short_inside_a_replay_is_not_kept() {
+        let mut guard = ReplayGuard::new(true);
+        connection(&mut guard, frames(0..10));
+        guard.connected();
+        guard.admit(frames(0..1).remove(0), |_| panic!("a replay"));
+        assert!(!guard.keep_cut_short(), "still replaying");
+        guard.disconnected();
+        guard.connected();
+        for frame in frames(0..11) {
+            guard.admit(frame, |_| {});
+        }
+        assert!(guard.keep_cut_short(), "past what was consumed");
+    }
+
+    #[test]
+    fn disabled_marks_each_connection_as_a_stream_of_its_own() {
+        let mut guard = ReplayGuard::new(false);
+        connection(&mut guard, frames(0..10));
+        connection(&mut guard, frames(0..10));
+        assert_eq!(guard.mark().position, 10);
     }
 
     #[test]

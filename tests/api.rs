@@ -103,6 +103,27 @@ async fn each_filter_and_their_combinations() {
         ),
         ("user=nobody", Box::new(|_| false)),
         ("user=-", Box::new(|r| r.user.is_none())),
+        // Several values: ORed within a parameter, parameters ANDed.
+        ("code=500,403", Box::new(|r| [500, 403].contains(&r.code))),
+        (
+            "code=500&code=304",
+            Box::new(|r| [500, 304].contains(&r.code)),
+        ),
+        ("code=5xx", Box::new(|r| (500..600).contains(&r.code))),
+        ("code=3XX,4xx", Box::new(|r| (300..500).contains(&r.code))),
+        (
+            "code=2xx,500",
+            Box::new(|r| (200..300).contains(&r.code) || r.code == 500),
+        ),
+        ("method=get,post", Box::new(|r| r.method != "PUT")),
+        (
+            "user=tie&user=-&user=nobody",
+            Box::new(|r| r.user.is_none() || r.user == Some("tie")),
+        ),
+        (
+            "code=5xx&method=put,post&since=2000-07-05",
+            Box::new(|r| r.code >= 500 && r.method != "GET" && r.date >= JULY_5),
+        ),
     ];
     for (query, keep) in cases {
         let expected = f.expected(keep);
@@ -201,7 +222,9 @@ async fn bad_requests_get_400_naming_the_parameter() {
         ("/logs?format=csv", "format"),
         ("/logs?since=tomorrow", "since"),
         ("/logs?sort=asc", "sort"),
-        ("/logs?code=200&code=500", "code"),
+        ("/logs?code=5xx,", "code"),
+        ("/logs?code=7xx", "code"),
+        ("/logs?since=2000-07-01&since=2000-07-02", "since"),
         ("/logs/count?limit=3", "limit"),
         ("/logs/count?user=", "user"),
     ] {

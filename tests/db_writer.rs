@@ -407,7 +407,7 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
     let count = loggerator::db::log_query::count(
         &mut reader,
         &loggerator::db::log_query::LogFilter {
-            code: Some(500),
+            codes: vec![(500, 500)],
             ..Default::default()
         },
     )

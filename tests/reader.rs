@@ -68,7 +68,7 @@ fn keyset_pages_cover_every_row_once() {
     for filter in [
         LogFilter::default(),
         LogFilter {
-            user: Some("ann".into()),
+            users: vec!["ann".into()],
             ..LogFilter::default()
         },
     ] {
@@ -94,15 +94,28 @@ fn keyset_pages_cover_every_row_once() {
 fn counts_match_the_filters() {
     let db = db();
     let mut conn = open_reader(&db.path).unwrap();
-    let f = |code, method: Option<&str>| LogFilter {
-        code,
-        method: method.map(str::to_owned),
+    let f = |code: Option<i32>, method: Option<&str>| LogFilter {
+        codes: code.map(|c| vec![(c, c)]).unwrap_or_default(),
+        methods: method.map(str::to_owned).into_iter().collect(),
         ..LogFilter::default()
     };
     assert_eq!(count(&mut conn, &LogFilter::default()).unwrap(), 30);
     assert_eq!(count(&mut conn, &f(Some(500), None)).unwrap(), 10);
     assert_eq!(count(&mut conn, &f(Some(500), Some("POST"))).unwrap(), 10);
     assert_eq!(count(&mut conn, &f(Some(500), Some("GET"))).unwrap(), 0);
+    // Values of one key ORed, keys ANDed; names never stored match nothing.
+    let several = LogFilter {
+        codes: vec![(500, 500), (400, 499)],
+        methods: vec!["POST".into(), "PUT".into(), "NEVER".into()],
+        users: vec!["ann".into(), "nobody".into()],
+        ..LogFilter::default()
+    };
+    assert_eq!(count(&mut conn, &several).unwrap(), 10);
+    let nobody = LogFilter {
+        users: vec!["nobody".into()],
+        ..LogFilter::default()
+    };
+    assert_eq!(count(&mut conn, &nobody).unwrap(), 0);
     let july2 = LogFilter {
         since: Some(962_496_000),
         until: Some(962_582_400),
@@ -119,10 +132,10 @@ fn every_query_merges_ordered_key_ranges_of_each_segment_without_a_sort() {
         date: 962_600_000,
         id: 10,
     });
-    let filter = |code, method: Option<&str>, user: Option<&str>| LogFilter {
-        code,
-        method: method.map(str::to_owned),
-        user: user.map(str::to_owned),
+    let filter = |code: Option<i32>, method: Option<&str>, user: Option<&str>| LogFilter {
+        codes: code.map(|c| vec![(c, c)]).unwrap_or_default(),
+        methods: method.map(str::to_owned).into_iter().collect(),
+        users: user.map(str::to_owned).into_iter().collect(),
         ..LogFilter::default()
     };
     let range = LogFilter {
@@ -137,6 +150,15 @@ fn every_query_merges_ordered_key_ranges_of_each_segment_without_a_sort() {
         (filter(None, None, Some("ann")), "(segment=?)"),
         (filter(None, None, Some("-")), "(segment=?)"),
         (range, "(segment=? AND date>? AND date<?)"),
+        (
+            LogFilter {
+                codes: vec![(500, 599), (200, 200), (403, 403)],
+                methods: vec!["GET".into(), "POST".into()],
+                users: vec!["ann".into(), "bob".into(), "-".into()],
+                ..LogFilter::default()
+            },
+            "(segment=?)",
+        ),
     ];
     for (filter, range) in filters {
         for after in [None, after] {
@@ -181,7 +203,7 @@ async fn reader_actors_answer_queries_with_source_addresses() {
     let db = db();
     let readers = Reader::start_pool(&db.path, 2).unwrap();
     let filter = LogFilter {
-        code: Some(403),
+        codes: vec![(403, 403)],
         ..LogFilter::default()
     };
     let page = readers
@@ -221,7 +243,7 @@ fn counts_over_any_date_range_equal_the_rows_listed() {
         for until in bounds {
             for code in [None, Some(500)] {
                 let filter = LogFilter {
-                    code,
+                    codes: code.map(|c| vec![(c, c)]).unwrap_or_default(),
                     since,
                     until,
                     ..LogFilter::default()

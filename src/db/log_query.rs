@@ -14,12 +14,15 @@ use super::DbError;
 use crate::limits::SECONDS_PER_DAY;
 use crate::parse::parse_line;
 
-/// Filters combined with AND. `method` is expected upper-cased, as it is stored.
+/// Filters: the values of one key ORed, the keys ANDed; an empty list does not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogFilter {
-    pub code: Option<i32>,
-    pub method: Option<String>,
-    pub user: Option<String>,
+    /// Inclusive ranges of status codes: a code is a range of one, `5xx` is 500 to 599.
+    pub codes: Vec<(i32, i32)>,
+    /// Upper-cased, as they are stored.
+    pub methods: Vec<String>,
+    /// `-` stands for lines without a user.
+    pub users: Vec<String>,
     /// Inclusive lower bound, seconds since the epoch.
     pub since: Option<i64>,
     /// Exclusive upper bound, seconds since the epoch.
@@ -89,32 +92,42 @@ pub struct LogPage {
     pub next: Option<Key>,
 }
 
-/// The filter in storage terms, or `None` when it names a user or method never stored, which
-/// nothing can match.
+/// The filter in storage terms, or `None` when every user (or every method) it names was never
+/// stored, so that nothing can match. Names never stored drop out of their list.
 fn key_filter(conn: &mut SqliteConnection, filter: &LogFilter) -> QueryResult<Option<KeyFilter>> {
-    let method_id = match &filter.method {
-        Some(method) => match names::lookup(conn, NameTable::Methods, method)? {
-            Some(id) => Some(id),
-            None => return Ok(None),
-        },
-        None => None,
+    let Some(method_ids) = ids_of(conn, NameTable::Methods, &filter.methods)? else {
+        return Ok(None);
     };
-    let user_id = match filter.user.as_deref() {
-        // Logs write `-` for "no user", which is stored as user 0.
-        Some("-") => Some(0),
-        Some(user) => match names::lookup(conn, NameTable::Users, user)? {
-            Some(id) => Some(id),
-            None => return Ok(None),
-        },
-        None => None,
+    let Some(user_ids) = ids_of(conn, NameTable::Users, &filter.users)? else {
+        return Ok(None);
     };
     Ok(Some(KeyFilter {
-        code: filter.code,
-        method_id,
-        user_id,
+        codes: filter.codes.clone(),
+        method_ids,
+        user_ids,
         since: filter.since,
         until: filter.until,
     }))
+}
+
+/// The ids of the names that were stored; `None` when names were given and none was.
+fn ids_of(
+    conn: &mut SqliteConnection,
+    table: NameTable,
+    names: &[String],
+) -> QueryResult<Option<Vec<i64>>> {
+    let mut ids = Vec::with_capacity(names.len());
+    for name in names {
+        let id = match (table, name.as_str()) {
+            // Logs write `-` for "no user", which is stored as user 0.
+            (NameTable::Users, "-") => Some(0),
+            _ => names::lookup(conn, table, name)?,
+        };
+        ids.extend(id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok((names.is_empty() || !ids.is_empty()).then_some(ids))
 }
 
 pub fn fetch_page(
@@ -232,7 +245,7 @@ fn count_rows(
     let range = KeyFilter {
         since: Some(since),
         until: Some(until),
-        ..*filter
+        ..filter.clone()
     };
     let segments = segment_merge::segments_for(conn, &range, None)?;
     Ok(segment_merge::count_keys(conn, &segments, &range)?)

@@ -14,31 +14,43 @@ const SEGMENTS_PER_QUERY: usize = 250;
 // Groups are padded to a power of two: 256 arms, under the limit.
 const _: () = assert!(SEGMENTS_PER_QUERY.next_power_of_two() <= 500);
 
-/// Adds the key filter's code, method and user to a boxed query of any table with those
-/// columns (`log_keys`, `log_counts`, `key_counts`).
+/// Adds the key filter's codes, methods and users to a boxed query of any table with those
+/// columns (`log_keys`, `log_counts`, `key_counts`): values of one key ORed, keys ANDed.
 macro_rules! filter_by_key {
     ($query:expr, $table:ident, $filter:expr) => {{
         let mut query = $query;
-        if let Some(code) = $filter.code {
-            query = query.filter($table::code.eq(code));
+        if let Some((&(low, high), rest)) = $filter.codes.split_first() {
+            type Condition = Box<
+                dyn diesel::expression::BoxableExpression<
+                    $table::table,
+                    diesel::sqlite::Sqlite,
+                    SqlType = diesel::sql_types::Bool,
+                >,
+            >;
+            let mut any: Condition = Box::new($table::code.between(low, high));
+            for &(low, high) in rest {
+                any = Box::new(any.or($table::code.between(low, high)));
+            }
+            query = query.filter(any);
         }
-        if let Some(method_id) = $filter.method_id {
-            query = query.filter($table::method_id.eq(method_id));
+        if !$filter.method_ids.is_empty() {
+            query = query.filter($table::method_id.eq_any($filter.method_ids.clone()));
         }
-        if let Some(user_id) = $filter.user_id {
-            query = query.filter($table::user_id.eq(user_id));
+        if !$filter.user_ids.is_empty() {
+            query = query.filter($table::user_id.eq_any($filter.user_ids.clone()));
         }
         query
     }};
 }
 pub(crate) use filter_by_key;
 
-/// A filter in storage terms: names already turned into ids.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A filter in storage terms: names already turned into ids. An empty list does not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyFilter {
-    pub code: Option<i32>,
-    pub method_id: Option<i64>,
-    pub user_id: Option<i64>,
+    /// Inclusive ranges of status codes (a code is a range of one, a class of a hundred).
+    pub codes: Vec<(i32, i32)>,
+    pub method_ids: Vec<i64>,
+    pub user_ids: Vec<i64>,
     /// Inclusive.
     pub since: Option<i64>,
     /// Exclusive.
@@ -139,7 +151,7 @@ impl MergedKeys {
         padded.resize(arms, -1);
         Self {
             segments: padded,
-            filter: *filter,
+            filter: padded_filter(filter),
             after,
             limit,
         }
@@ -148,6 +160,24 @@ impl MergedKeys {
     /// The same query prefixed with `EXPLAIN QUERY PLAN`.
     pub fn explain(self) -> ExplainQueryPlan {
         ExplainQueryPlan(self)
+    }
+}
+
+/// The filter with each list padded to a power of two by repeating its last value: the same
+/// rows match, and the cache of prepared statements holds a few shapes, not one per length.
+fn padded_filter(filter: &KeyFilter) -> KeyFilter {
+    fn pad<T: Clone>(values: &[T]) -> Vec<T> {
+        let mut padded = values.to_vec();
+        if let Some(last) = values.last() {
+            padded.resize(values.len().next_power_of_two(), last.clone());
+        }
+        padded
+    }
+    KeyFilter {
+        codes: pad(&filter.codes),
+        method_ids: pad(&filter.method_ids),
+        user_ids: pad(&filter.user_ids),
+        ..filter.clone()
     }
 }
 
@@ -170,17 +200,34 @@ impl QueryFragment<Sqlite> for MergedKeys {
             }
             out.push_sql("SELECT date, id FROM log_keys WHERE segment = ");
             out.push_bind_param::<BigInt, _>(segment)?;
-            if let Some(code) = &self.filter.code {
-                out.push_sql(" AND code = ");
-                out.push_bind_param::<Integer, _>(code)?;
+            for (i, (low, high)) in self.filter.codes.iter().enumerate() {
+                out.push_sql(if i == 0 {
+                    " AND (code BETWEEN "
+                } else {
+                    " OR code BETWEEN "
+                });
+                out.push_bind_param::<Integer, _>(low)?;
+                out.push_sql(" AND ");
+                out.push_bind_param::<Integer, _>(high)?;
+                if i + 1 == self.filter.codes.len() {
+                    out.push_sql(")");
+                }
             }
-            if let Some(method_id) = &self.filter.method_id {
-                out.push_sql(" AND method_id = ");
-                out.push_bind_param::<BigInt, _>(method_id)?;
-            }
-            if let Some(user_id) = &self.filter.user_id {
-                out.push_sql(" AND user_id = ");
-                out.push_bind_param::<BigInt, _>(user_id)?;
+            for (column, ids) in [
+                ("method_id", &self.filter.method_ids),
+                ("user_id", &self.filter.user_ids),
+            ] {
+                for (i, id) in ids.iter().enumerate() {
+                    out.push_sql(if i == 0 { " AND " } else { ", " });
+                    if i == 0 {
+                        out.push_sql(column);
+                        out.push_sql(" IN (");
+                    }
+                    out.push_bind_param::<BigInt, _>(id)?;
+                    if i + 1 == ids.len() {
+                        out.push_sql(")");
+                    }
+                }
             }
             if let Some(since) = &self.filter.since {
                 out.push_sql(" AND date >= ");

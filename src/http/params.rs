@@ -13,6 +13,9 @@ pub const MAX_LIMIT: i64 = 10_000;
 
 const FILTERS: &[&str] = &["code", "method", "user", "since", "until"];
 const PAGING: &[&str] = &["limit", "cursor", "format"];
+/// Filters that take several values, ORed: repeated (`user=a&user=b`), and for codes and
+/// methods also comma-separated (`code=500,503`), since neither can hold a comma.
+const REPEATABLE: &[&str] = &["code", "method", "user"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -75,7 +78,9 @@ fn pairs_of(query: &str, allowed: &[&[&str]]) -> Result<Vec<(String, String)>, A
                 format!("unknown parameter {name:?}; expected one of: {expected}"),
             ));
         }
-        if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
+        if !REPEATABLE.contains(&name.as_str())
+            && pairs[..i].iter().any(|(earlier, _)| earlier == name)
+        {
             return Err(ApiError::bad(
                 name,
                 format!("parameter {name:?} given more than once"),
@@ -90,35 +95,26 @@ fn filter_of(pairs: &[(String, String)]) -> Result<LogFilter, ApiError> {
     for (name, value) in pairs {
         match name.as_str() {
             "code" => {
-                filter.code = Some(
-                    value
-                        .parse()
-                        .ok()
-                        .filter(|c| (100..=599).contains(c))
-                        .ok_or_else(|| {
-                            ApiError::bad(
-                                "code",
-                                format!(
-                                "code must be an HTTP status code from 100 to 599, not {value:?}"
-                            ),
-                            )
-                        })?,
-                )
+                for item in list("code", value)? {
+                    filter.codes.push(code_range(item)?);
+                }
             }
             "method" => {
-                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_alphabetic()) {
-                    return Err(ApiError::bad(
-                        "method",
-                        format!("method must be an HTTP method such as GET, not {value:?}"),
-                    ));
+                for item in list("method", value)? {
+                    if !item.bytes().all(|b| b.is_ascii_alphabetic()) {
+                        return Err(ApiError::bad(
+                            "method",
+                            format!("method must be an HTTP method such as GET, not {item:?}"),
+                        ));
+                    }
+                    filter.methods.push(item.to_ascii_uppercase());
                 }
-                filter.method = Some(value.to_ascii_uppercase());
             }
             "user" => {
                 if value.is_empty() {
                     return Err(ApiError::bad("user", "user must not be empty"));
                 }
-                filter.user = Some(value.clone());
+                filter.users.push(value.clone());
             }
             "since" => filter.since = Some(instant("since", value)?),
             "until" => filter.until = Some(instant("until", value)?),
@@ -131,6 +127,47 @@ fn filter_of(pairs: &[(String, String)]) -> Result<LogFilter, ApiError> {
         }
     }
     Ok(filter)
+}
+
+/// The comma-separated items of `value`, none of them empty.
+fn list<'a>(parameter: &str, value: &'a str) -> Result<Vec<&'a str>, ApiError> {
+    let items: Vec<&str> = value.split(',').collect();
+    if items.iter().any(|item| item.is_empty()) {
+        return Err(ApiError::bad(
+            parameter,
+            format!(
+                "{parameter} must be a value or a comma-separated list of values, not {value:?}"
+            ),
+        ));
+    }
+    Ok(items)
+}
+
+/// A status code (`503`) as a range of one, or a class (`5xx`) as its hundred codes.
+fn code_range(item: &str) -> Result<(i32, i32), ApiError> {
+    let bad = || {
+        ApiError::bad(
+            "code",
+            format!(
+                "code must be an HTTP status code from 100 to 599 or a class from 1xx to 5xx, not {item:?}"
+            ),
+        )
+    };
+    let lower = item.to_ascii_lowercase();
+    if let Some(class) = lower.strip_suffix("xx") {
+        let class: i32 = class
+            .parse()
+            .ok()
+            .filter(|c| (1..=5).contains(c))
+            .ok_or_else(bad)?;
+        return Ok((class * 100, class * 100 + 99));
+    }
+    let code: i32 = item
+        .parse()
+        .ok()
+        .filter(|c| (100..=599).contains(c))
+        .ok_or_else(bad)?;
+    Ok((code, code))
 }
 
 /// An RFC 3339 instant (`2000-07-12T05:11:41Z`) or a day (`2000-07-12`, its midnight UTC).
@@ -258,9 +295,9 @@ mod tests {
     #[test]
     fn parses_every_parameter() {
         let p = list_params("code=500&method=post&user=bob&since=2000-07-01&until=2000-07-02T00:00:00Z&limit=5&format=lines").unwrap();
-        assert_eq!(p.filter.code, Some(500));
-        assert_eq!(p.filter.method.as_deref(), Some("POST"));
-        assert_eq!(p.filter.user.as_deref(), Some("bob"));
+        assert_eq!(p.filter.codes, vec![(500, 500)]);
+        assert_eq!(p.filter.methods, vec!["POST"]);
+        assert_eq!(p.filter.users, vec!["bob"]);
         assert_eq!(p.filter.since, Some(962_409_600));
         assert_eq!(p.filter.until, Some(962_496_000));
         assert_eq!(p.limit, 5);
@@ -298,10 +335,24 @@ mod tests {
             ("cursor=nonsense!", "cursor"),
             ("format=xml", "format"),
             ("colour=red", "colour"),
-            ("code=200&code=500", "code"),
+            ("code=200,", "code"),
+            ("code=6xx", "code"),
+            ("code=5x", "code"),
+            ("method=get,,post", "method"),
+            ("since=2000-07-01&since=2000-07-02", "since"),
+            ("limit=5&limit=6", "limit"),
         ] {
             assert_eq!(parameter_of(list_params(query)), parameter, "{query}");
         }
+    }
+
+    #[test]
+    fn several_values_of_a_filter_are_ored() {
+        let p = list_params("code=500,4xx&code=201&method=get,Post&user=a,b&user=-").unwrap();
+        assert_eq!(p.filter.codes, vec![(500, 500), (400, 499), (201, 201)]);
+        assert_eq!(p.filter.methods, vec!["GET", "POST"]);
+        // A user may hold a comma: users are given one per parameter.
+        assert_eq!(p.filter.users, vec!["a,b", "-"]);
     }
 
     #[test]

@@ -149,13 +149,60 @@ async fn equal_dates_come_in_descending_arrival_order() {
 }
 
 #[actix_rt::test]
-async fn paging_through_every_page_returns_the_unpaged_set() {
+async fn paging_through_every_page_returns_the_unpaged_set_in_either_order() {
     let f = fixture("src:1").await;
-    for query in ["", "code=200", "method=put&since=2000-07-10"] {
+    for query in [
+        "",
+        "code=200",
+        "method=put&since=2000-07-10",
+        "code=5xx,304&user=tie&user=-",
+    ] {
         let everything = f.ids(query).await;
         let (rows, pages) = f.app.all_pages(&format!("/logs?limit=37&{query}")).await;
         assert_eq!(ids(&rows), everything, "{query}");
         assert_eq!(pages, everything.len().div_ceil(37).max(1), "{query}");
+        // Oldest first: the same rows, the other way round (equal dates by arrival too).
+        let mut oldest_first = everything.clone();
+        oldest_first.reverse();
+        assert_eq!(
+            f.ids(&format!("order=asc&{query}")).await,
+            oldest_first,
+            "{query}"
+        );
+        let (rows, _) = f
+            .app
+            .all_pages(&format!("/logs?limit=37&order=asc&{query}"))
+            .await;
+        assert_eq!(ids(&rows), oldest_first, "asc {query}");
+    }
+}
+
+/// The cursor of the first page of `/logs?limit=1&{query}` (the data has more than one row).
+async fn first_page_cursor(app: &TestApp, query: &str) -> String {
+    let next = app.get(&format!("/logs?limit=1&{query}")).await.next;
+    let next = next.unwrap_or_else(|| panic!("a second page for {query:?}"));
+    let (_, cursor) = next.split_once("cursor=").expect("a cursor in the link");
+    cursor.split('&').next().unwrap().to_owned()
+}
+
+#[actix_rt::test]
+async fn a_cursor_keeps_its_order_and_filters_but_not_its_limit_or_format() {
+    let f = fixture("src:1").await;
+    let cursor = first_page_cursor(&f.app, "code=200,500&method=get").await;
+    for (query, status) in [
+        // The same filters, written otherwise: the same listing.
+        ("method=GET&code=500&code=200", 200),
+        ("code=200,500&method=get&limit=5&format=lines", 200),
+        ("code=200&method=get", 400),
+        ("code=200,500&method=get&user=tie", 400),
+        ("code=200,500&method=get&order=asc", 400),
+        ("code=200,500&method=get&since=2000-07-01", 400),
+    ] {
+        let reply = f.app.get(&format!("/logs?{query}&cursor={cursor}")).await;
+        assert_eq!(reply.status, status, "{query}: {}", reply.body);
+        if status == 400 {
+            assert_eq!(reply.body["parameter"], "cursor", "{query}");
+        }
     }
 }
 
@@ -310,8 +357,12 @@ async fn rejected_lines_are_listed_newest_first_with_reasons_and_pages() {
         app.get("/logs?limit=1").await.next.is_none(),
         "only one parsed line"
     );
-    let logs_cursor =
-        loggerator::http::cursor::encode_key(loggerator::db::log_query::Key { date: 1, id: 2 });
+    use loggerator::http::cursor;
+    let logs_cursor = cursor::encode_position(cursor::Position {
+        order: Default::default(),
+        key: loggerator::db::log_query::Key { date: 1, id: 2 },
+        filters: cursor::filter_fingerprint(&Default::default()),
+    });
     let reply = get(&app.url(&format!("/rejected?cursor={logs_cursor}"))).await;
     assert_eq!(
         (reply.status, reply.body["parameter"].as_str()),

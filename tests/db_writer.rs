@@ -393,6 +393,7 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
         &mut Default::default(),
         &loggerator::db::log_query::LogQuery {
             filter: Default::default(),
+            order: Default::default(),
             after: None,
             limit: 100,
             max_bytes: usize::MAX,

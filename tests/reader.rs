@@ -5,7 +5,9 @@ mod common;
 use common::{store_lines, temp_db, TempDb};
 use diesel::SqliteConnection;
 use loggerator::db::connection::open_reader;
-use loggerator::db::log_query::{self, count, explain_page, Key, LogFilter, LogPage, LogQuery};
+use loggerator::db::log_query::{
+    self, count, explain_page, Key, LogFilter, LogPage, LogQuery, Order,
+};
 use loggerator::db::reader::{CountLogs, QueryLogs, Reader};
 use loggerator::limits::SECONDS_PER_DAY;
 
@@ -40,6 +42,7 @@ fn fetch_page(
 fn query(filter: LogFilter, limit: i64) -> LogQuery {
     LogQuery {
         filter,
+        order: Order::Desc,
         after: None,
         limit,
         max_bytes: usize::MAX,
@@ -161,11 +164,17 @@ fn every_query_merges_ordered_key_ranges_of_each_segment_without_a_sort() {
         ),
     ];
     for (filter, range) in filters {
-        for after in [None, after] {
+        for (after, order) in [
+            (None, Order::Desc),
+            (after, Order::Desc),
+            (None, Order::Asc),
+            (after, Order::Asc),
+        ] {
             let plan = explain_page(
                 &mut conn,
                 &LogQuery {
                     filter: filter.clone(),
+                    order,
                     after,
                     limit: 100,
                     max_bytes: usize::MAX,
@@ -181,9 +190,10 @@ fn every_query_merges_ordered_key_ranges_of_each_segment_without_a_sort() {
                 plan.iter().any(|step| step == "MERGE (UNION ALL)"),
                 "segments are merged: {text}"
             );
-            // With a cursor, the key range also ends at the cursor's date.
-            let range = match after {
-                Some(_) if range == "(segment=?)" => "(segment=? AND date<?)",
+            // With a cursor, the key range also ends (or starts) at the cursor's date.
+            let range = match (after, order) {
+                (Some(_), Order::Desc) if range == "(segment=?)" => "(segment=? AND date<?)",
+                (Some(_), Order::Asc) if range == "(segment=?)" => "(segment=? AND date>?)",
                 _ => range,
             };
             let searches: Vec<&String> = plan.iter().filter(|s| s.starts_with("SEARCH")).collect();

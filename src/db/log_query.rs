@@ -7,8 +7,8 @@ use diesel::sql_types::BigInt;
 
 use super::names::{self, NameTable};
 use super::schema::{key_counts, log_counts, log_lines};
-pub use super::segment_merge::Key;
 use super::segment_merge::{self, filter_by_key, KeyFilter};
+pub use super::segment_merge::{Key, Order};
 use super::source_names::SourceNames;
 use super::DbError;
 use crate::limits::SECONDS_PER_DAY;
@@ -32,7 +32,9 @@ pub struct LogFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogQuery {
     pub filter: LogFilter,
-    /// The last row of the previous page, in the (date DESC, id DESC) order.
+    /// Newest first, or oldest first.
+    pub order: Order,
+    /// The last row of the previous page, in that order.
     pub after: Option<Key>,
     pub limit: i64,
     /// Bytes of lines a page may hold: it ends at the line that reaches this, before `limit`.
@@ -144,9 +146,10 @@ pub fn fetch_page(
     let after = q.after;
     // One read transaction, so the segment list and the rows come from the same snapshot.
     conn.transaction(|conn| {
-        let segments = segment_merge::segments_for(conn, &filter, after)?;
+        let segments = segment_merge::segments_for(conn, &filter, after, q.order)?;
         // One key past the limit is asked for only to learn whether another page exists.
-        let mut keys = segment_merge::newest_keys(conn, &segments, &filter, after, q.limit + 1)?;
+        let mut keys =
+            segment_merge::first_keys(conn, &segments, &filter, after, q.order, q.limit + 1)?;
         let next = if keys.len() as i64 > q.limit {
             keys.truncate(q.limit as usize);
             keys.last().copied()
@@ -247,7 +250,7 @@ fn count_rows(
         until: Some(until),
         ..filter.clone()
     };
-    let segments = segment_merge::segments_for(conn, &range, None)?;
+    let segments = segment_merge::segments_for(conn, &range, None, Order::Desc)?;
     Ok(segment_merge::count_keys(conn, &segments, &range)?)
 }
 
@@ -283,9 +286,9 @@ pub fn explain_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<Vec<Str
         return Ok(Vec::new());
     };
     let after = q.after;
-    let segments = segment_merge::segments_for(conn, &filter, after)?;
+    let segments = segment_merge::segments_for(conn, &filter, after, q.order)?;
     let steps: Vec<(i32, i32, i32, String)> =
-        segment_merge::MergedKeys::new(&segments, &filter, after, q.limit + 1)
+        segment_merge::MergedKeys::new(&segments, &filter, after, q.order, q.limit + 1)
             .explain()
             .load(conn)?;
     Ok(steps.into_iter().map(|(_, _, _, detail)| detail).collect())

@@ -63,11 +63,21 @@ pub struct Key {
     pub id: i64,
 }
 
-/// The segments that may hold rows of the filter's date range at or before `before`.
+/// Which way a listing goes: newest first (the default) or oldest first. Equal dates go by id,
+/// the order of arrival, the same way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Order {
+    #[default]
+    Desc,
+    Asc,
+}
+
+/// The segments that may hold rows of the filter's date range beyond `after` in `order`.
 pub fn segments_for(
     conn: &mut SqliteConnection,
     filter: &KeyFilter,
-    before: Option<Key>,
+    after: Option<Key>,
+    order: Order,
 ) -> QueryResult<Vec<i64>> {
     let mut query = segments::table.select(segments::id).into_boxed();
     if let Some(since) = filter.since {
@@ -76,27 +86,34 @@ pub fn segments_for(
     if let Some(until) = filter.until {
         query = query.filter(segments::min_date.lt(until));
     }
-    if let Some(before) = before {
-        query = query.filter(segments::min_date.le(before.date));
+    match (after, order) {
+        (Some(after), Order::Desc) => query = query.filter(segments::min_date.le(after.date)),
+        (Some(after), Order::Asc) => query = query.filter(segments::max_date.ge(after.date)),
+        (None, _) => {}
     }
     query.order(segments::id).load(conn)
 }
 
-/// The first `limit` keys matching the filter, newest first, strictly after `after`.
-pub fn newest_keys(
+/// The first `limit` keys matching the filter in `order`, strictly after `after`.
+pub fn first_keys(
     conn: &mut SqliteConnection,
     segments: &[i64],
     filter: &KeyFilter,
     after: Option<Key>,
+    order: Order,
     limit: i64,
 ) -> QueryResult<Vec<Key>> {
     let mut merged: Vec<Key> = Vec::new();
     for group in segments.chunks(SEGMENTS_PER_QUERY) {
-        let keys: Vec<(i64, i64)> = MergedKeys::new(group, filter, after, limit).load(conn)?;
+        let keys: Vec<(i64, i64)> =
+            MergedKeys::new(group, filter, after, order, limit).load(conn)?;
         merged.extend(keys.into_iter().map(|(date, id)| Key { date, id }));
     }
     if segments.len() > SEGMENTS_PER_QUERY {
-        merged.sort_unstable_by(|a, b| b.cmp(a));
+        match order {
+            Order::Desc => merged.sort_unstable_by(|a, b| b.cmp(a)),
+            Order::Asc => merged.sort_unstable(),
+        }
         merged.truncate(limit.max(0) as usize);
     }
     Ok(merged)
@@ -141,11 +158,18 @@ pub struct MergedKeys {
     segments: Vec<i64>,
     filter: KeyFilter,
     after: Option<Key>,
+    order: Order,
     limit: i64,
 }
 
 impl MergedKeys {
-    pub fn new(segments: &[i64], filter: &KeyFilter, after: Option<Key>, limit: i64) -> Self {
+    pub fn new(
+        segments: &[i64],
+        filter: &KeyFilter,
+        after: Option<Key>,
+        order: Order,
+        limit: i64,
+    ) -> Self {
         let arms = segments.len().max(1).next_power_of_two();
         let mut padded = segments.to_vec();
         padded.resize(arms, -1);
@@ -153,6 +177,7 @@ impl MergedKeys {
             segments: padded,
             filter: padded_filter(filter),
             after,
+            order,
             limit,
         }
     }
@@ -238,17 +263,29 @@ impl QueryFragment<Sqlite> for MergedKeys {
                 out.push_bind_param::<BigInt, _>(until)?;
             }
             if let Some(after) = &self.after {
-                // `date <= ?` bounds the key range; the OR only sorts out rows of the same second.
-                out.push_sql(" AND date <= ");
+                // `date <= ?` (or `>=`) bounds the key range; the OR only sorts out rows of the
+                // same second.
+                let (bound, beyond) = match self.order {
+                    Order::Desc => (" AND date <= ", "<"),
+                    Order::Asc => (" AND date >= ", ">"),
+                };
+                out.push_sql(bound);
                 out.push_bind_param::<BigInt, _>(&after.date)?;
-                out.push_sql(" AND (date < ");
+                out.push_sql(" AND (date ");
+                out.push_sql(beyond);
+                out.push_sql(" ");
                 out.push_bind_param::<BigInt, _>(&after.date)?;
-                out.push_sql(" OR id < ");
+                out.push_sql(" OR id ");
+                out.push_sql(beyond);
+                out.push_sql(" ");
                 out.push_bind_param::<BigInt, _>(&after.id)?;
                 out.push_sql(")");
             }
         }
-        out.push_sql(" ORDER BY date DESC, id DESC LIMIT ");
+        out.push_sql(match self.order {
+            Order::Desc => " ORDER BY date DESC, id DESC LIMIT ",
+            Order::Asc => " ORDER BY date ASC, id ASC LIMIT ",
+        });
         out.push_bind_param::<BigInt, _>(&self.limit)?;
         Ok(())
     }

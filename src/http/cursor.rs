@@ -5,16 +5,73 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use crate::db::log_query::Key;
+use std::hash::Hasher;
 
-/// The cursor of a `/logs` page that ends at `key`.
-pub fn encode_key(key: Key) -> String {
-    encode(&[key.date, key.id])
+use fnv::FnvHasher;
+
+use crate::db::log_query::{Key, LogFilter, Order};
+
+/// Where a `/logs` listing stands: after `key`, in `order`, under the filters whose
+/// [`filter_fingerprint`] is `filters`. A cursor used with other filters or in the other order
+/// would skip or repeat rows, so it is refused then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub order: Order,
+    pub key: Key,
+    pub filters: i64,
 }
 
-pub fn decode_key(text: &str) -> Option<Key> {
-    let [date, id] = decode(text)?;
-    Some(Key { date, id })
+pub fn encode_position(position: Position) -> String {
+    let order = match position.order {
+        Order::Desc => 0,
+        Order::Asc => 1,
+    };
+    encode(&[order, position.key.date, position.key.id, position.filters])
+}
+
+pub fn decode_position(text: &str) -> Option<Position> {
+    let [order, date, id, filters] = decode(text)?;
+    let order = match order {
+        0 => Order::Desc,
+        1 => Order::Asc,
+        _ => return None,
+    };
+    Some(Position {
+        order,
+        key: Key { date, id },
+        filters,
+    })
+}
+
+/// A hash of the filters that does not depend on how they were written: the order of values,
+/// repeats, `post` or `POST`.
+pub fn filter_fingerprint(filter: &LogFilter) -> i64 {
+    fn sorted<T: Ord + Clone>(values: &[T]) -> Vec<T> {
+        let mut values = values.to_vec();
+        values.sort_unstable();
+        values.dedup();
+        values
+    }
+    let mut hasher = FnvHasher::default();
+    for (low, high) in sorted(&filter.codes) {
+        hasher.write(b"c");
+        hasher.write(&low.to_le_bytes());
+        hasher.write(&high.to_le_bytes());
+    }
+    for (tag, names) in [(b"m", &filter.methods), (b"u", &filter.users)] {
+        for name in sorted(names) {
+            hasher.write(tag);
+            hasher.write(&(name.len() as u64).to_le_bytes());
+            hasher.write(name.as_bytes());
+        }
+    }
+    for (tag, bound) in [(b"s", filter.since), (b"t", filter.until)] {
+        if let Some(bound) = bound {
+            hasher.write(tag);
+            hasher.write(&bound.to_le_bytes());
+        }
+    }
+    hasher.finish() as i64
 }
 
 pub fn encode(parts: &[i64]) -> String {
@@ -37,6 +94,33 @@ pub fn decode<const N: usize>(text: &str) -> Option<[i64; N]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filter_fingerprint_ignores_how_the_filters_were_written() {
+        let a = LogFilter {
+            codes: vec![(500, 500), (400, 499)],
+            methods: vec!["GET".into(), "POST".into()],
+            users: vec!["b".into(), "a".into()],
+            ..LogFilter::default()
+        };
+        let b = LogFilter {
+            codes: vec![(400, 499), (500, 500), (500, 500)],
+            methods: vec!["POST".into(), "GET".into()],
+            users: vec!["a".into(), "b".into()],
+            ..LogFilter::default()
+        };
+        assert_eq!(filter_fingerprint(&a), filter_fingerprint(&b));
+        let c = LogFilter {
+            users: vec!["a".into()],
+            ..b.clone()
+        };
+        assert_ne!(filter_fingerprint(&b), filter_fingerprint(&c));
+        let d = LogFilter {
+            since: Some(1),
+            ..b
+        };
+        assert_ne!(filter_fingerprint(&a), filter_fingerprint(&d));
+    }
 
     #[test]
     fn round_trips_and_refuses_other_shapes() {

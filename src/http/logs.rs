@@ -45,6 +45,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         .readers
         .ask(QueryLogs(LogQuery {
             filter: params.filter.clone(),
+            order: params.order,
             after: params.cursor,
             limit: params.limit,
             max_bytes: MAX_PAGE_BYTES,
@@ -53,7 +54,16 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 
     let mut response = HttpResponse::Ok();
     if let Some(next) = page.next {
-        response.insert_header(next_link(&req, &params.pairs, &cursor::encode_key(next)));
+        let position = cursor::Position {
+            order: params.order,
+            key: next,
+            filters: cursor::filter_fingerprint(&params.filter),
+        };
+        response.insert_header(next_link(
+            &req,
+            &params.pairs,
+            &cursor::encode_position(position),
+        ));
     }
     Ok(match params.format {
         Format::Lines => {

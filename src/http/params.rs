@@ -6,13 +6,13 @@ use percent_encoding::percent_decode_str;
 
 use super::cursor;
 use super::error::ApiError;
-use crate::db::log_query::{Key, LogFilter};
+use crate::db::log_query::{Key, LogFilter, Order};
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 10_000;
 
 const FILTERS: &[&str] = &["code", "method", "user", "since", "until"];
-const PAGING: &[&str] = &["limit", "cursor", "format"];
+const PAGING: &[&str] = &["limit", "cursor", "format", "order"];
 /// Filters that take several values, ORed: repeated (`user=a&user=b`), and for codes and
 /// methods also comma-separated (`code=500,503`), since neither can hold a comma.
 const REPEATABLE: &[&str] = &["code", "method", "user"];
@@ -29,6 +29,8 @@ pub enum Format {
 pub struct ListParams {
     pub filter: LogFilter,
     pub limit: i64,
+    pub order: Order,
+    /// Where the previous page ended, checked against the order and filters.
     pub cursor: Option<Key>,
     pub format: Format,
     /// The parameters as given, to build the next page's link from.
@@ -202,14 +204,30 @@ pub fn list_params(query: &str) -> Result<ListParams, ApiError> {
     let mut params = ListParams {
         filter,
         limit: DEFAULT_LIMIT,
+        order: Order::Desc,
         cursor: None,
         format: Format::Json,
         pairs: Vec::new(),
     };
+    let mut position = None;
     for (name, value) in &pairs {
         match name.as_str() {
             "limit" => params.limit = limit_of(value)?,
-            "cursor" => params.cursor = Some(cursor::decode_key(value).ok_or_else(bad_cursor)?),
+            "cursor" => position = Some(cursor::decode_position(value).ok_or_else(bad_cursor)?),
+            "order" => {
+                params.order = match value.as_str() {
+                    "desc" => Order::Desc,
+                    "asc" => Order::Asc,
+                    _ => {
+                        return Err(ApiError::bad(
+                            "order",
+                            format!(
+                                "order must be \"desc\" (newest first) or \"asc\", not {value:?}"
+                            ),
+                        ))
+                    }
+                }
+            }
             "format" => {
                 params.format = match value.as_str() {
                     "json" => Format::Json,
@@ -224,6 +242,18 @@ pub fn list_params(query: &str) -> Result<ListParams, ApiError> {
             }
             _ => {}
         }
+    }
+    if let Some(position) = position {
+        if position.order != params.order
+            || position.filters != cursor::filter_fingerprint(&params.filter)
+        {
+            return Err(ApiError::bad(
+                "cursor",
+                "cursor belongs to a listing with other filters or another order; \
+                 keep them as they were (limit and format may change), or start again without it",
+            ));
+        }
+        params.cursor = Some(position.key);
     }
     params.pairs = pairs;
     Ok(params)
@@ -315,8 +345,8 @@ mod tests {
         let p = list_params("").unwrap();
         assert_eq!(p.filter, LogFilter::default());
         assert_eq!(
-            (p.limit, p.cursor, p.format),
-            (DEFAULT_LIMIT, None, Format::Json)
+            (p.limit, p.order, p.cursor, p.format),
+            (DEFAULT_LIMIT, Order::Desc, None, Format::Json)
         );
     }
 
@@ -334,6 +364,7 @@ mod tests {
             ("limit=10001", "limit"),
             ("cursor=nonsense!", "cursor"),
             ("format=xml", "format"),
+            ("order=up", "order"),
             ("colour=red", "colour"),
             ("code=200,", "code"),
             ("code=6xx", "code"),

@@ -369,3 +369,98 @@ async fn rejected_lines_are_listed_newest_first_with_reasons_and_pages() {
         (400, Some("cursor"))
     );
 }
+
+#[actix_rt::test]
+async fn filters_on_what_only_the_line_holds_source_ip_path_and_text() {
+    let db = temp_db();
+    let first = dataset();
+    let second: Vec<String> = vec![
+        r#"2001:db8::1 - ann [16/Jul/2000:10:00:00 +0000] "GET /photos/1?size=big HTTP/1.1" 200 5 "https://ref/a,b" "agent, with commas""#.to_owned(),
+        r#"2001:db8:0:1::7 - - [16/Jul/2000:10:00:01 +0000] "POST /posts/2 HTTP/1.1" 500 6 "-" "curl/8""#.to_owned(),
+        r#"::1 - bob [16/Jul/2000:10:00:02 +0000] "PUT /photosynthesis HTTP/1.1" 403 7 "-" "curl/8""#.to_owned(),
+        r#"10.9.8.7 - bob [16/Jul/2000:10:00:03 +0000] "GET /photos/3 HTTP/1.1" 200 8"#.to_owned(),
+    ];
+    store_lines(&db, "src:1", &first);
+    store_lines(&db, "src:2", &second);
+    let app = TestApp::spawn_on(db, vec![]).await;
+    let rows: Vec<(i64, &str, &String)> = first
+        .iter()
+        .map(|l| ("src:1", l))
+        .chain(second.iter().map(|l| ("src:2", l)))
+        .enumerate()
+        .map(|(i, (source, line))| (i as i64 + 1, source, line))
+        .collect();
+    let in_net = |ip: &str, net: &str| {
+        let net: ipnet::IpNet = net.parse().unwrap();
+        ip.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| net.contains(&ip))
+    };
+    type Keep<'a> = Box<dyn Fn(&str, &LogRecord, &str) -> bool + 'a>;
+    let cases: Vec<(&str, Keep)> = vec![
+        ("source=src:2", Box::new(|s, _, _| s == "src:2")),
+        ("source=2", Box::new(|s, _, _| s == "src:2")),
+        ("source=1,src:2", Box::new(|_, _, _| true)),
+        ("source=nowhere:1", Box::new(|_, _, _| false)),
+        ("ip=10.9.8.7", Box::new(|_, r, _| r.ip == "10.9.8.7")),
+        (
+            "ip=10.0.0.0/8",
+            Box::new(move |_, r, _| in_net(r.ip, "10.0.0.0/8")),
+        ),
+        (
+            "ip=2001:db8::/32",
+            Box::new(move |_, r, _| in_net(r.ip, "2001:db8::/32")),
+        ),
+        (
+            "ip=::1,10.3.3.3",
+            Box::new(|_, r, _| r.ip == "::1" || r.ip == "10.3.3.3"),
+        ),
+        (
+            "path=/photos/",
+            Box::new(|_, r, _| r.url.starts_with("/photos/")),
+        ),
+        (
+            "path=/photos",
+            Box::new(|_, r, _| r.url.starts_with("/photos")),
+        ),
+        (
+            "path=/tie/&path=/clf",
+            Box::new(|_, r, _| r.url.starts_with("/tie/") || r.url == "/clf"),
+        ),
+        (
+            "q=agent,%20with",
+            Box::new(|_, _, l| l.contains("agent, with")),
+        ),
+        (
+            "q=POST&q=curl",
+            Box::new(|_, _, l| l.contains("POST") || l.contains("curl")),
+        ),
+        ("q=post", Box::new(|_, _, l| l.contains("post"))),
+        (
+            "code=2xx&ip=2001:db8::/32,10.0.0.0/8&q=GET&source=src:2",
+            Box::new(move |s, r, l| {
+                s == "src:2"
+                    && (200..300).contains(&r.code)
+                    && (in_net(r.ip, "2001:db8::/32") || in_net(r.ip, "10.0.0.0/8"))
+                    && l.contains("GET")
+            }),
+        ),
+    ];
+    for (query, keep) in cases {
+        let mut expected: Vec<(i64, i64)> = rows
+            .iter()
+            .map(|(id, source, line)| (*id, *source, parse_line(line).unwrap(), line.as_str()))
+            .filter(|(_, source, r, line)| keep(source, r, line))
+            .map(|(id, _, r, _)| (r.date, id))
+            .collect();
+        expected.sort_by(|a, b| b.cmp(a));
+        let expected: Vec<i64> = expected.into_iter().map(|(_, id)| id).collect();
+        let (listed, _) = app.all_pages(&format!("/logs?limit=7&{query}")).await;
+        assert_eq!(ids(&listed), expected, "{query}");
+        assert_eq!(
+            app.count(query).await,
+            expected.len() as i64,
+            "count {query}"
+        );
+    }
+    app.stop().await;
+}

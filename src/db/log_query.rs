@@ -1,12 +1,15 @@
 //! The queries behind `GET /logs` and `GET /logs/count`.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::names::{self, NameTable};
-use super::schema::{key_counts, log_counts, log_lines};
+use super::schema::{key_counts, log_counts, log_lines, sources};
 use super::segment_merge::{self, filter_by_key, KeyFilter};
 pub use super::segment_merge::{Key, Order};
 use super::source_names::SourceNames;
@@ -23,6 +26,14 @@ pub struct LogFilter {
     pub methods: Vec<String>,
     /// `-` stands for lines without a user.
     pub users: Vec<String>,
+    /// Sources, each by its id (as in `/sources`) or its address.
+    pub sources: Vec<String>,
+    /// Client addresses or networks (`10.0.0.0/8`, `2001:db8::/32`; an address is a /32 or /128).
+    pub ips: Vec<IpNet>,
+    /// Prefixes of the URL's path (`/photos/`), the query string left out.
+    pub paths: Vec<String>,
+    /// Substrings of the line, case-sensitive (Loki's `|=`).
+    pub texts: Vec<String>,
     /// Inclusive lower bound, seconds since the epoch.
     pub since: Option<i64>,
     /// Exclusive upper bound, seconds since the epoch.
@@ -41,6 +52,10 @@ pub struct LogQuery {
     pub max_bytes: usize,
 }
 
+/// Keys read per round when a filter looks at lines: enough that a filter matching one line in
+/// a thousand fills a page of 100 in a few rounds, few enough to stop soon after it does.
+const KEYS_PER_SCAN: i64 = 4_096;
+
 /// Lines read from `log_lines` per query while a page is filled: a 100-line page takes one,
 /// and at most this many lines (16 MiB at 64 KiB each) are in memory beyond the page's.
 const LINES_PER_READ: usize = 256;
@@ -49,6 +64,7 @@ const LINES_PER_READ: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRow {
     pub id: i64,
+    pub source_id: i64,
     /// The source's address.
     pub source: String,
     pub ip: String,
@@ -66,12 +82,14 @@ pub struct LogRow {
 }
 
 impl LogRow {
-    fn parse(id: i64, source: String, line: String) -> Result<LogRow, DbError> {
+    /// The row of a stored line; its source's address is filled in later.
+    fn parse(id: i64, source_id: i64, line: String) -> Result<LogRow, DbError> {
         // Only lines that parsed were stored, so a failure here means the parser changed.
         let r = parse_line(&line).map_err(|e| DbError::Unreadable { id, reason: e })?;
         Ok(LogRow {
             id,
-            source,
+            source_id,
+            source: String::new(),
             ip: r.ip.to_owned(),
             user: r.user.map(str::to_owned),
             date: r.date,
@@ -92,6 +110,71 @@ pub struct LogPage {
     pub rows: Vec<LogRow>,
     /// Set when more rows match after the last one of this page.
     pub next: Option<Key>,
+}
+
+impl LogFilter {
+    /// Whether a filter needs the lines themselves: it is then applied to the lines the key
+    /// filters select, which costs a read of each of those.
+    fn on_lines(&self) -> bool {
+        !(self.sources.is_empty()
+            && self.ips.is_empty()
+            && self.paths.is_empty()
+            && self.texts.is_empty())
+    }
+}
+
+/// The filters on what only the line holds, with sources as ids.
+struct LineFilter<'a> {
+    filter: &'a LogFilter,
+    source_ids: Vec<i64>,
+}
+
+impl LineFilter<'_> {
+    fn source_matches(&self, source_id: i64) -> bool {
+        self.filter.sources.is_empty() || self.source_ids.contains(&source_id)
+    }
+
+    fn line_matches(&self, row: &LogRow) -> bool {
+        let f = self.filter;
+        let path = row.url.split('?').next().unwrap_or_default();
+        (f.texts.is_empty() || f.texts.iter().any(|text| row.line.contains(text.as_str())))
+            && (f.paths.is_empty()
+                || f.paths
+                    .iter()
+                    .any(|prefix| path.starts_with(prefix.as_str())))
+            && (f.ips.is_empty()
+                || row
+                    .ip
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| f.ips.iter().any(|net| net.contains(&ip))))
+    }
+}
+
+/// The filter's sources as ids; `None` when sources were named and none exists.
+fn line_filter<'a>(
+    conn: &mut SqliteConnection,
+    filter: &'a LogFilter,
+) -> QueryResult<Option<LineFilter<'a>>> {
+    let mut source_ids = Vec::new();
+    if !filter.sources.is_empty() {
+        let known: Vec<(i64, String)> = sources::table
+            .select((sources::id, sources::address))
+            .load(conn)?;
+        source_ids = known
+            .into_iter()
+            .filter(|(id, address)| {
+                filter
+                    .sources
+                    .iter()
+                    .any(|s| s == address || s.parse::<i64>() == Ok(*id))
+            })
+            .map(|(id, _)| id)
+            .collect();
+        if source_ids.is_empty() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(LineFilter { filter, source_ids }))
 }
 
 /// The filter in storage terms, or `None` when every user (or every method) it names was never
@@ -137,65 +220,145 @@ pub fn fetch_page(
     sources: &mut SourceNames,
     q: &LogQuery,
 ) -> Result<LogPage, DbError> {
-    let Some(filter) = key_filter(conn, &q.filter)? else {
-        return Ok(LogPage {
-            rows: Vec::new(),
-            next: None,
-        });
+    let empty = LogPage {
+        rows: Vec::new(),
+        next: None,
     };
-    let after = q.after;
+    let Some(filter) = key_filter(conn, &q.filter)? else {
+        return Ok(empty);
+    };
+    let Some(lines) = line_filter(conn, &q.filter)? else {
+        return Ok(empty);
+    };
+    // Keys are read in rounds: one of `limit + 1` (the extra one only tells whether another
+    // page exists), or, when lines must be looked at, rounds of a few thousand until enough
+    // lines match.
+    let round = if q.filter.on_lines() {
+        KEYS_PER_SCAN.max(q.limit + 1)
+    } else {
+        q.limit + 1
+    };
     // One read transaction, so the segment list and the rows come from the same snapshot.
     conn.transaction(|conn| {
-        let segments = segment_merge::segments_for(conn, &filter, after, q.order)?;
-        // One key past the limit is asked for only to learn whether another page exists.
-        let mut keys =
-            segment_merge::first_keys(conn, &segments, &filter, after, q.order, q.limit + 1)?;
-        let next = if keys.len() as i64 > q.limit {
-            keys.truncate(q.limit as usize);
-            keys.last().copied()
-        } else {
-            None
-        };
-        let mut next = next;
-        let mut rows = Vec::with_capacity(keys.len());
+        let segments = segment_merge::segments_for(conn, &filter, q.after, q.order)?;
+        let mut rows: Vec<LogRow> = Vec::new();
         let mut bytes = 0;
-        // Lines are read a few hundred at a time, and the page ends early once it holds
-        // `max_bytes` of them: memory stays bounded whatever the lines' length.
-        'chunks: for chunk in keys.chunks(LINES_PER_READ) {
-            let ids: Vec<i64> = chunk.iter().map(|k| k.id).collect();
-            let mut lines: HashMap<i64, (i64, String)> = log_lines::table
-                .filter(log_lines::id.eq_any(&ids))
-                .select((log_lines::id, log_lines::source_id, log_lines::line))
-                .load::<(i64, i64, String)>(conn)?
-                .into_iter()
-                .map(|(id, source, line)| (id, (source, line)))
-                .collect();
-            for key in chunk {
-                let (source_id, line) =
-                    lines.remove(&key.id).ok_or(DbError::MissingLine(key.id))?;
-                bytes += line.len();
-                rows.push(LogRow::parse(
-                    key.id,
-                    sources.address_of(conn, source_id)?,
-                    line,
-                )?);
-                if bytes >= q.max_bytes && rows.len() < keys.len() {
-                    // Full: the next page starts after this line.
-                    next = Some(*key);
-                    break 'chunks;
+        let mut scanned = q.after;
+        loop {
+            let keys =
+                segment_merge::first_keys(conn, &segments, &filter, scanned, q.order, round)?;
+            let last_round = (keys.len() as i64) < round;
+            // Lines are read a few hundred at a time, and the page ends early once it holds
+            // `max_bytes` of them: memory stays bounded whatever the lines' length.
+            for chunk in keys.chunks(LINES_PER_READ) {
+                let ids: Vec<i64> = chunk.iter().map(|k| k.id).collect();
+                let mut stored: HashMap<i64, (i64, String)> = log_lines::table
+                    .filter(log_lines::id.eq_any(&ids))
+                    .select((log_lines::id, log_lines::source_id, log_lines::line))
+                    .load::<(i64, i64, String)>(conn)?
+                    .into_iter()
+                    .map(|(id, source, line)| (id, (source, line)))
+                    .collect();
+                for key in chunk {
+                    let (source_id, line) =
+                        stored.remove(&key.id).ok_or(DbError::MissingLine(key.id))?;
+                    if !lines.source_matches(source_id) {
+                        continue;
+                    }
+                    let row = LogRow::parse(key.id, source_id, line)?;
+                    if !lines.line_matches(&row) {
+                        continue;
+                    }
+                    if rows.len() as i64 == q.limit {
+                        // A match past the page: there is a next one.
+                        let next = Key {
+                            date: rows[rows.len() - 1].date,
+                            id: rows[rows.len() - 1].id,
+                        };
+                        return finish(conn, sources, rows, Some(next));
+                    }
+                    bytes += row.line.len();
+                    rows.push(row);
+                    if bytes >= q.max_bytes {
+                        // Full: the next page starts after this line (and may be empty).
+                        return finish(conn, sources, rows, Some(*key));
+                    }
                 }
             }
+            match keys.last() {
+                Some(last) if !last_round => scanned = Some(*last),
+                _ => return finish(conn, sources, rows, None),
+            }
         }
-        Ok(LogPage { rows, next })
+    })
+}
+
+/// The page with each row's source address.
+fn finish(
+    conn: &mut SqliteConnection,
+    sources: &mut SourceNames,
+    mut rows: Vec<LogRow>,
+    next: Option<Key>,
+) -> Result<LogPage, DbError> {
+    for row in &mut rows {
+        row.source = sources.address_of(conn, row.source_id)?;
+    }
+    Ok(LogPage { rows, next })
+}
+
+/// Counts filters on lines by reading the lines the key filters select, in rounds.
+fn count_by_lines(
+    conn: &mut SqliteConnection,
+    filter: &KeyFilter,
+    lines: &LineFilter,
+) -> Result<i64, DbError> {
+    conn.transaction(|conn| {
+        let segments = segment_merge::segments_for(conn, filter, None, Order::Desc)?;
+        let mut total = 0;
+        let mut scanned = None;
+        loop {
+            let keys = segment_merge::first_keys(
+                conn,
+                &segments,
+                filter,
+                scanned,
+                Order::Desc,
+                KEYS_PER_SCAN,
+            )?;
+            for chunk in keys.chunks(LINES_PER_READ) {
+                let ids: Vec<i64> = chunk.iter().map(|k| k.id).collect();
+                let stored: Vec<(i64, i64, String)> = log_lines::table
+                    .filter(log_lines::id.eq_any(&ids))
+                    .select((log_lines::id, log_lines::source_id, log_lines::line))
+                    .load(conn)?;
+                for (id, source_id, line) in stored {
+                    if lines.source_matches(source_id)
+                        && lines.line_matches(&LogRow::parse(id, source_id, line)?)
+                    {
+                        total += 1;
+                    }
+                }
+            }
+            match keys.last() {
+                Some(last) if keys.len() as i64 == KEYS_PER_SCAN => scanned = Some(*last),
+                _ => return Ok(total),
+            }
+        }
     })
 }
 
 /// Counts come from the all-time sums, or with a date range from the per-day sums; only the
 /// parts of a range that cut through a day are counted row by row.
-pub fn count(conn: &mut SqliteConnection, filter: &LogFilter) -> Result<i64, DbError> {
-    let Some(filter) = key_filter(conn, filter)? else {
+pub fn count(conn: &mut SqliteConnection, log_filter: &LogFilter) -> Result<i64, DbError> {
+    let Some(filter) = key_filter(conn, log_filter)? else {
         return Ok(0);
     };
+    if log_filter.on_lines() {
+        return match line_filter(conn, log_filter)? {
+            Some(lines) => count_by_lines(conn, &filter, &lines),
+            None => Ok(0),
+        };
+    }
     if filter.since.is_none() && filter.until.is_none() {
         return total_sum(conn, &filter);
     }

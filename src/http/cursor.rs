@@ -58,7 +58,15 @@ pub fn filter_fingerprint(filter: &LogFilter) -> i64 {
         hasher.write(&low.to_le_bytes());
         hasher.write(&high.to_le_bytes());
     }
-    for (tag, names) in [(b"m", &filter.methods), (b"u", &filter.users)] {
+    let ips: Vec<String> = filter.ips.iter().map(|net| net.to_string()).collect();
+    for (tag, names) in [
+        (b"m", &filter.methods),
+        (b"u", &filter.users),
+        (b"o", &filter.sources),
+        (b"i", &ips),
+        (b"p", &filter.paths),
+        (b"q", &filter.texts),
+    ] {
         for name in sorted(names) {
             hasher.write(tag);
             hasher.write(&(name.len() as u64).to_le_bytes());

@@ -1,7 +1,10 @@
 //! The query strings of `/logs`, `/logs/count` and `/rejected`, validated into typed values. Every refusal
 //! names the parameter at fault.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, NaiveDate};
+use ipnet::IpNet;
 use percent_encoding::percent_decode_str;
 
 use super::cursor;
@@ -11,11 +14,14 @@ use crate::db::log_query::{Key, LogFilter, Order};
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 10_000;
 
-const FILTERS: &[&str] = &["code", "method", "user", "since", "until"];
+const FILTERS: &[&str] = &[
+    "code", "method", "user", "source", "ip", "path", "q", "since", "until",
+];
 const PAGING: &[&str] = &["limit", "cursor", "format", "order"];
-/// Filters that take several values, ORed: repeated (`user=a&user=b`), and for codes and
-/// methods also comma-separated (`code=500,503`), since neither can hold a comma.
-const REPEATABLE: &[&str] = &["code", "method", "user"];
+/// Filters that take several values, ORed: repeated (`user=a&user=b`), and for codes, methods,
+/// sources and addresses also comma-separated (`code=500,503`), since none of them can hold a
+/// comma (users, paths and text can: they are given one per parameter).
+const REPEATABLE: &[&str] = &["code", "method", "user", "source", "ip", "path", "q"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -112,11 +118,29 @@ fn filter_of(pairs: &[(String, String)]) -> Result<LogFilter, ApiError> {
                     filter.methods.push(item.to_ascii_uppercase());
                 }
             }
-            "user" => {
+            "user" | "path" | "q" => {
                 if value.is_empty() {
-                    return Err(ApiError::bad("user", "user must not be empty"));
+                    return Err(ApiError::bad(name, format!("{name} must not be empty")));
                 }
-                filter.users.push(value.clone());
+                match name.as_str() {
+                    "user" => filter.users.push(value.clone()),
+                    "path" if !value.starts_with('/') => return Err(ApiError::bad(
+                        "path",
+                        format!(
+                            "path must be the start of a URL path such as /photos/, not {value:?}"
+                        ),
+                    )),
+                    "path" => filter.paths.push(value.clone()),
+                    _ => filter.texts.push(value.clone()),
+                }
+            }
+            "source" => filter
+                .sources
+                .extend(list("source", value)?.into_iter().map(str::to_owned)),
+            "ip" => {
+                for item in list("ip", value)? {
+                    filter.ips.push(network(item)?);
+                }
             }
             "since" => filter.since = Some(instant("since", value)?),
             "until" => filter.until = Some(instant("until", value)?),
@@ -143,6 +167,19 @@ fn list<'a>(parameter: &str, value: &'a str) -> Result<Vec<&'a str>, ApiError> {
         ));
     }
     Ok(items)
+}
+
+/// An address (`10.1.2.3`, `2001:db8::1`) as a network of one, or a network in CIDR notation.
+fn network(item: &str) -> Result<IpNet, ApiError> {
+    item.parse::<IpNet>()
+        .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| {
+            ApiError::bad(
+                "ip",
+                format!("ip must be an address such as 10.1.2.3 or a network such as 10.0.0.0/8 or 2001:db8::/32, not {item:?}"),
+            )
+        })
 }
 
 /// A status code (`503`) as a range of one, or a class (`5xx`) as its hundred codes.
@@ -365,6 +402,11 @@ mod tests {
             ("cursor=nonsense!", "cursor"),
             ("format=xml", "format"),
             ("order=up", "order"),
+            ("ip=10.0.0.0/33", "ip"),
+            ("ip=example.com", "ip"),
+            ("ip=10.0.0.1,", "ip"),
+            ("path=photos", "path"),
+            ("q=", "q"),
             ("colour=red", "colour"),
             ("code=200,", "code"),
             ("code=6xx", "code"),

@@ -59,6 +59,9 @@ pub const DEFAULT_QUERY_TIMEOUT_MS: u64 = 5_000;
 /// goes on from the last line it holds (10,000 lines of 64 KiB would otherwise be 640 MiB in
 /// memory, twice over as JSON).
 pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
+/// The most lines one `/logs` page reads when a filter (source, ip, path, q) looks at lines: a
+/// filter that matches little must not hold a reader for the whole table (about 0.3 s here).
+pub const MAX_PAGE_SCAN: usize = 100_000;
 /// Names (users, methods) the writer keeps in memory; past it the cache starts again empty
 /// and names are looked up as they come.
 pub const MAX_CACHED_NAMES: usize = 100_000;

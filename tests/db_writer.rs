@@ -397,6 +397,7 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
             after: None,
             limit: 100,
             max_bytes: usize::MAX,
+            max_scan: usize::MAX,
         },
     )
     .unwrap();

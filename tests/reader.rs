@@ -46,6 +46,7 @@ fn query(filter: LogFilter, limit: i64) -> LogQuery {
         after: None,
         limit,
         max_bytes: usize::MAX,
+        max_scan: usize::MAX,
     }
 }
 
@@ -178,6 +179,7 @@ fn every_query_merges_ordered_key_ranges_of_each_segment_without_a_sort() {
                     after,
                     limit: 100,
                     max_bytes: usize::MAX,
+                    max_scan: usize::MAX,
                 },
             )
             .unwrap();
@@ -299,4 +301,45 @@ fn a_page_ends_early_at_its_byte_cap_and_the_next_goes_on_from_there() {
     }
     let all: Vec<i64> = everything.rows.iter().map(|r| r.id).collect();
     assert_eq!(paged, all, "every row once, in order");
+}
+
+#[test]
+fn a_page_filtered_on_lines_stops_reading_at_its_cap_and_the_next_goes_on() {
+    // 30 lines, one user in two: a filter on lines (the address) that matches one line in ten.
+    let db = db();
+    let mut conn = open_reader(&db.path).unwrap();
+    let filter = LogFilter {
+        ips: vec![
+            "10.0.0.0/30".parse().unwrap(),
+            "10.0.0.20/31".parse().unwrap(),
+        ],
+        ..LogFilter::default()
+    };
+    let all = fetch_page(&mut conn, &query(filter.clone(), 1000))
+        .unwrap()
+        .rows;
+    assert_eq!(all.len(), 6);
+    let mut paged = Vec::new();
+    let mut pages = 0;
+    let mut after = None;
+    loop {
+        // Four keys read a page: pages of fewer rows than asked for, even none.
+        let page = fetch_page(
+            &mut conn,
+            &LogQuery {
+                after,
+                max_scan: 4,
+                ..query(filter.clone(), 1000)
+            },
+        )
+        .unwrap();
+        pages += 1;
+        paged.extend(page.rows);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all, "every match once, in order");
+    assert!(pages >= 30 / 4, "{pages} pages");
 }

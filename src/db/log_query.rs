@@ -50,6 +50,9 @@ pub struct LogQuery {
     pub limit: i64,
     /// Bytes of lines a page may hold: it ends at the line that reaches this, before `limit`.
     pub max_bytes: usize,
+    /// Keys a page may read when a filter looks at lines: past it the page ends with what
+    /// matched so far, and its next link goes on from there.
+    pub max_scan: usize,
 }
 
 /// Keys read per round when a filter looks at lines: enough that a filter matching one line in
@@ -234,7 +237,9 @@ pub fn fetch_page(
     // page exists), or, when lines must be looked at, rounds of a few thousand until enough
     // lines match.
     let round = if q.filter.on_lines() {
-        KEYS_PER_SCAN.max(q.limit + 1)
+        KEYS_PER_SCAN
+            .min(q.max_scan.try_into().unwrap_or(i64::MAX))
+            .max(1)
     } else {
         q.limit + 1
     };
@@ -244,6 +249,7 @@ pub fn fetch_page(
         let mut rows: Vec<LogRow> = Vec::new();
         let mut bytes = 0;
         let mut scanned = q.after;
+        let mut keys_read = 0;
         loop {
             let keys =
                 segment_merge::first_keys(conn, &segments, &filter, scanned, q.order, round)?;
@@ -286,7 +292,15 @@ pub fn fetch_page(
                 }
             }
             match keys.last() {
-                Some(last) if !last_round => scanned = Some(*last),
+                Some(last) if !last_round => {
+                    scanned = Some(*last);
+                    keys_read += keys.len();
+                    if keys_read >= q.max_scan {
+                        // Enough reading for one request: the page holds what matched so far
+                        // (perhaps nothing) and its next link goes on from here.
+                        return finish(conn, sources, rows, Some(*last));
+                    }
+                }
                 _ => return finish(conn, sources, rows, None),
             }
         }

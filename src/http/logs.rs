@@ -11,7 +11,7 @@ use super::params::{count_params, list_params, Format};
 use super::AppState;
 use crate::db::log_query::{LogQuery, LogRow};
 use crate::db::reader::{CountLogs, QueryLogs};
-use crate::limits::MAX_PAGE_BYTES;
+use crate::limits::{MAX_PAGE_BYTES, MAX_PAGE_SCAN};
 use crate::time::rfc3339;
 
 /// A stored line as `GET /logs` shows it: the row's fields, the date in RFC 3339. Written out
@@ -49,6 +49,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             after: params.cursor,
             limit: params.limit,
             max_bytes: MAX_PAGE_BYTES,
+            max_scan: MAX_PAGE_SCAN,
         }))
         .await?;
 

@@ -124,12 +124,14 @@ fn filter_of(pairs: &[(String, String)]) -> Result<LogFilter, ApiError> {
                 }
                 match name.as_str() {
                     "user" => filter.users.push(value.clone()),
-                    "path" if !value.starts_with('/') => return Err(ApiError::bad(
-                        "path",
-                        format!(
+                    "path" if !value.starts_with('/') => {
+                        return Err(ApiError::bad(
+                            "path",
+                            format!(
                             "path must be the start of a URL path such as /photos/, not {value:?}"
                         ),
-                    )),
+                        ))
+                    }
                     "path" => filter.paths.push(value.clone()),
                     _ => filter.texts.push(value.clone()),
                 }

@@ -266,7 +266,7 @@ async fn bad_requests_get_400_naming_the_parameter() {
         ("/logs?limit=0", "limit"),
         ("/logs?limit=99999", "limit"),
         ("/logs?cursor=garbage", "cursor"),
-        ("/logs?format=csv", "format"),
+        ("/logs?format=xml", "format"),
         ("/logs?since=tomorrow", "since"),
         ("/logs?sort=asc", "sort"),
         ("/logs?code=5xx,", "code"),
@@ -463,4 +463,96 @@ async fn filters_on_what_only_the_line_holds_source_ip_path_and_text() {
         );
     }
     app.stop().await;
+}
+
+#[actix_rt::test]
+async fn exports_stream_every_match_in_order_in_each_format() {
+    use common::app::get_text;
+    let f = fixture("src:1").await;
+    for query in [
+        "",
+        "code=5xx&method=post",
+        "order=asc&user=tie&user=-",
+        "q=GET",
+    ] {
+        let everything = f.ids(query).await;
+        let url = |format: &str| f.app.url(&format!("/logs?format={format}&{query}"));
+
+        let (status, content_type, body) = get_text(&url("ndjson"), &[]).await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (200, "application/x-ndjson")
+        );
+        let rows: Vec<Value> = body
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(ids(&rows), everything, "ndjson {query}");
+        // The same objects as a page's.
+        if let Some(first) = rows.first() {
+            let page = f.app.get(&format!("/logs?limit=1&{query}")).await.body;
+            assert_eq!(first, &page[0], "{query}");
+        }
+
+        let (status, content_type, body) = get_text(&url("csv"), &[]).await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (200, "text/csv; charset=utf-8")
+        );
+        let mut reader = csv::Reader::from_reader(body.as_bytes());
+        assert_eq!(reader.headers().unwrap().len(), 13);
+        let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let csv_ids: Vec<i64> = records.iter().map(|r| r[0].parse().unwrap()).collect();
+        assert_eq!(csv_ids, everything, "csv {query}");
+        for record in &records {
+            let id: usize = record[0].parse().unwrap();
+            assert_eq!(
+                &record[12],
+                f.rows[id - 1].1.as_str(),
+                "the line, quoted as needed"
+            );
+        }
+
+        let (status, _, body) = get_text(&url("text"), &[]).await;
+        assert_eq!(status, 200);
+        let lines: Vec<&str> = body.lines().collect();
+        let expected: Vec<&str> = everything
+            .iter()
+            .map(|id| f.rows[*id as usize - 1].1.as_str())
+            .collect();
+        assert_eq!(lines, expected, "text {query}");
+    }
+
+    // Asked for by the Accept header too.
+    let (_, content_type, body) = get_text(
+        &f.app.url("/logs?code=304"),
+        &[("Accept", "application/x-ndjson")],
+    )
+    .await;
+    assert_eq!(content_type, "application/x-ndjson");
+    assert_eq!(body.lines().count(), 1);
+
+    // `limit` caps an export (with no page ceiling), and a page's cursor starts one.
+    let everything = f.ids("").await;
+    let (_, _, body) = get_text(&f.app.url("/logs?format=text&limit=5"), &[]).await;
+    assert_eq!(body.lines().count(), 5);
+    let (_, _, body) = get_text(&f.app.url("/logs?format=text&limit=20000"), &[]).await;
+    assert_eq!(body.lines().count(), everything.len());
+    let cursor = first_page_cursor(&f.app, "").await;
+    let (_, _, body) = get_text(
+        &f.app.url(&format!("/logs?format=ndjson&cursor={cursor}")),
+        &[],
+    )
+    .await;
+    let rows: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(ids(&rows), everything[1..].to_vec());
+    // A page keeps its ceiling.
+    let reply = f.app.get("/logs?limit=20000").await;
+    assert_eq!(
+        (reply.status, reply.body["parameter"].as_str()),
+        (400, Some("limit"))
+    );
 }

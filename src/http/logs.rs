@@ -6,8 +6,9 @@ use serde::{Serialize, Serializer};
 
 use super::cursor;
 use super::error::ApiError;
+use super::export::export;
 use super::paging::next_link;
-use super::params::{count_params, list_params, Format};
+use super::params::{count_params, list_params, Format, DEFAULT_LIMIT};
 use super::AppState;
 use crate::db::log_query::{LogQuery, LogRow};
 use crate::db::reader::{CountLogs, QueryLogs};
@@ -16,7 +17,7 @@ use crate::time::rfc3339;
 
 /// A stored line as `GET /logs` shows it: the row's fields, the date in RFC 3339. Written out
 /// by hand rather than derived, so the wire format is the API's and the row stays storage's.
-struct LogView<'a>(&'a LogRow);
+pub struct LogView<'a>(pub &'a LogRow);
 
 impl Serialize for LogView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -40,14 +41,22 @@ impl Serialize for LogView<'_> {
 }
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let params = list_params(req.query_string())?;
+    let accept = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let params = list_params(req.query_string(), accept)?;
+    if params.format.is_export() {
+        return Ok(export(state, params));
+    }
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     let page = state
         .readers
         .ask(QueryLogs(LogQuery {
             filter: params.filter.clone(),
             order: params.order,
             after: params.cursor,
-            limit: params.limit,
+            limit,
             max_bytes: MAX_PAGE_BYTES,
             max_scan: MAX_PAGE_SCAN,
         }))
@@ -71,7 +80,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             let lines: Vec<String> = page.rows.into_iter().map(|row| row.line).collect();
             response.json(lines)
         }
-        Format::Json => {
+        _ => {
             let views: Vec<LogView> = page.rows.iter().map(LogView).collect();
             response.json(views)
         }

@@ -3,6 +3,7 @@
 
 pub mod cursor;
 pub mod error;
+pub mod export;
 pub mod logs;
 pub mod paging;
 pub mod params;

@@ -25,16 +25,30 @@ const REPEATABLE: &[&str] = &["code", "method", "user", "source", "ip", "path", 
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// An array of objects, one per row.
+    /// A page: an array of objects, one per row.
     Json,
-    /// An array of the original lines.
+    /// A page: an array of the original lines.
     Lines,
+    /// Every match, streamed: one JSON object per line.
+    Ndjson,
+    /// Every match, streamed: a header row, then one row per line (RFC 4180).
+    Csv,
+    /// Every match, streamed: the original lines, one per line.
+    Text,
+}
+
+impl Format {
+    /// Whether the answer is every match, streamed, rather than a page.
+    pub fn is_export(self) -> bool {
+        matches!(self, Format::Ndjson | Format::Csv | Format::Text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListParams {
     pub filter: LogFilter,
-    pub limit: i64,
+    /// Rows per page; for an export, the most rows in all (`None`: every match).
+    pub limit: Option<i64>,
     pub order: Order,
     /// Where the previous page ended, checked against the order and filters.
     pub cursor: Option<Key>,
@@ -237,12 +251,14 @@ fn instant(parameter: &str, value: &str) -> Result<i64, ApiError> {
     ))
 }
 
-pub fn list_params(query: &str) -> Result<ListParams, ApiError> {
+/// The parameters of `GET /logs`; `accept` is the request's Accept header, which may ask for
+/// NDJSON instead of `format=ndjson`.
+pub fn list_params(query: &str, accept: Option<&str>) -> Result<ListParams, ApiError> {
     let pairs = pairs_of(query, &[FILTERS, PAGING])?;
     let filter = filter_of(&pairs)?;
     let mut params = ListParams {
         filter,
-        limit: DEFAULT_LIMIT,
+        limit: None,
         order: Order::Desc,
         cursor: None,
         format: Format::Json,
@@ -251,7 +267,7 @@ pub fn list_params(query: &str) -> Result<ListParams, ApiError> {
     let mut position = None;
     for (name, value) in &pairs {
         match name.as_str() {
-            "limit" => params.limit = limit_of(value)?,
+            "limit" => params.limit = Some(positive("limit", value)?),
             "cursor" => position = Some(cursor::decode_position(value).ok_or_else(bad_cursor)?),
             "order" => {
                 params.order = match value.as_str() {
@@ -271,16 +287,33 @@ pub fn list_params(query: &str) -> Result<ListParams, ApiError> {
                 params.format = match value.as_str() {
                     "json" => Format::Json,
                     "lines" => Format::Lines,
+                    "ndjson" => Format::Ndjson,
+                    "csv" => Format::Csv,
+                    "text" => Format::Text,
                     _ => {
                         return Err(ApiError::bad(
                             "format",
-                            format!("format must be \"json\" or \"lines\", not {value:?}"),
+                            format!("format must be json or lines (a page), or ndjson, csv or text (every match), not {value:?}"),
                         ))
                     }
                 }
             }
             _ => {}
         }
+    }
+    let format_given = pairs.iter().any(|(name, _)| name == "format");
+    if !format_given && accept.is_some_and(|a| a.contains("application/x-ndjson")) {
+        params.format = Format::Ndjson;
+    }
+    if !params.format.is_export() {
+        let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+        if limit > MAX_LIMIT {
+            return Err(ApiError::bad(
+                "limit",
+                format!("limit must be an integer from 1 to {MAX_LIMIT} for a page (an export, format=ndjson, csv or text, takes any), not {limit}"),
+            ));
+        }
+        params.limit = Some(limit);
     }
     if let Some(position) = position {
         if position.order != params.order
@@ -330,6 +363,16 @@ pub fn rejected_params(query: &str) -> Result<RejectedParams, ApiError> {
     Ok(params)
 }
 
+/// An integer of at least 1.
+fn positive(parameter: &str, value: &str) -> Result<i64, ApiError> {
+    value.parse().ok().filter(|l| *l >= 1).ok_or_else(|| {
+        ApiError::bad(
+            parameter,
+            format!("{parameter} must be a positive integer, not {value:?}"),
+        )
+    })
+}
+
 fn limit_of(value: &str) -> Result<i64, ApiError> {
     value
         .parse()
@@ -363,29 +406,29 @@ mod tests {
 
     #[test]
     fn parses_every_parameter() {
-        let p = list_params("code=500&method=post&user=bob&since=2000-07-01&until=2000-07-02T00:00:00Z&limit=5&format=lines").unwrap();
+        let p = list_params("code=500&method=post&user=bob&since=2000-07-01&until=2000-07-02T00:00:00Z&limit=5&format=lines", None).unwrap();
         assert_eq!(p.filter.codes, vec![(500, 500)]);
         assert_eq!(p.filter.methods, vec!["POST"]);
         assert_eq!(p.filter.users, vec!["bob"]);
         assert_eq!(p.filter.since, Some(962_409_600));
         assert_eq!(p.filter.until, Some(962_496_000));
-        assert_eq!(p.limit, 5);
+        assert_eq!(p.limit, Some(5));
         assert_eq!(p.format, Format::Lines);
     }
 
     #[test]
     fn an_unencoded_plus_in_an_offset_is_understood() {
-        let p = list_params("since=2000-07-01T02:00:00+02:00").unwrap();
+        let p = list_params("since=2000-07-01T02:00:00+02:00", None).unwrap();
         assert_eq!(p.filter.since, Some(962_409_600));
     }
 
     #[test]
     fn defaults() {
-        let p = list_params("").unwrap();
+        let p = list_params("", None).unwrap();
         assert_eq!(p.filter, LogFilter::default());
         assert_eq!(
             (p.limit, p.order, p.cursor, p.format),
-            (DEFAULT_LIMIT, Order::Desc, None, Format::Json)
+            (Some(DEFAULT_LIMIT), Order::Desc, None, Format::Json)
         );
     }
 
@@ -417,13 +460,17 @@ mod tests {
             ("since=2000-07-01&since=2000-07-02", "since"),
             ("limit=5&limit=6", "limit"),
         ] {
-            assert_eq!(parameter_of(list_params(query)), parameter, "{query}");
+            assert_eq!(parameter_of(list_params(query, None)), parameter, "{query}");
         }
     }
 
     #[test]
     fn several_values_of_a_filter_are_ored() {
-        let p = list_params("code=500,4xx&code=201&method=get,Post&user=a,b&user=-").unwrap();
+        let p = list_params(
+            "code=500,4xx&code=201&method=get,Post&user=a,b&user=-",
+            None,
+        )
+        .unwrap();
         assert_eq!(p.filter.codes, vec![(500, 500), (400, 499), (201, 201)]);
         assert_eq!(p.filter.methods, vec!["GET", "POST"]);
         // A user may hold a comma: users are given one per parameter.

@@ -107,6 +107,26 @@ pub async fn get(url: &str) -> Reply {
     }
 }
 
+/// `GET url` with `headers`: the status, the Content-Type and the body as text.
+pub async fn get_text(url: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let mut request = Client::default().get(url);
+    for &(name, value) in headers {
+        request = request.insert_header((name, value));
+    }
+    let mut response = request.send().await.expect("a response");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let body = response.body().limit(MAX_BODY_BYTES).await.expect("a body");
+    (
+        response.status().as_u16(),
+        content_type,
+        String::from_utf8(body.to_vec()).expect("UTF-8"),
+    )
+}
+
 /// The URL of a `Link: <URL>; rel="next"` header.
 pub fn next_url(link: &str) -> String {
     link.strip_prefix('<')

@@ -47,6 +47,16 @@ async fn write(
         .unwrap()
 }
 
+/// A trigger that refuses every rejected line.
+const REFUSE_REJECTED: &str =
+    "CREATE TRIGGER refuse BEFORE INSERT ON rejected_lines BEGIN SELECT RAISE(ABORT, 'refused'); END;";
+
+/// A writer on a database where `sql` (a trigger, say) ran first.
+fn writer_with(db: &common::TempDb, sql: &str) -> Addr<DbWriter> {
+    open_writer(&db.path).unwrap().batch_execute(sql).unwrap();
+    DbWriter::start(&db.path, 1_000, None, Default::default()).unwrap()
+}
+
 fn counts(path: &std::path::Path) -> (i64, i64) {
     let mut conn = open_reader(path).unwrap();
     let stored = log_lines::table.count().get_result(&mut conn).unwrap();
@@ -101,14 +111,8 @@ async fn a_batch_larger_than_one_statement_is_stored_whole() {
 #[actix_rt::test]
 async fn a_failing_batch_leaves_nothing_behind() {
     let db = temp_db();
-    let mut conn = open_writer(&db.path).unwrap();
-    // Make the second table refuse rows, after the first has taken the batch's parsed lines.
-    conn.batch_execute(
-        "CREATE TRIGGER refuse BEFORE INSERT ON rejected_lines BEGIN SELECT RAISE(ABORT, 'refused'); END;",
-    )
-    .unwrap();
-    drop(conn);
-    let writer = DbWriter::start(&db.path, 1_000, None, Default::default()).unwrap();
+    // The second table refuses rows, after the first has taken the batch's parsed lines.
+    let writer = writer_with(&db, REFUSE_REJECTED);
     let source_id = register(&writer, "a:1").await;
     let result = write(
         &writer,
@@ -453,13 +457,7 @@ fn two_writing_processes_on_one_database_never_share_an_id() {
 #[actix_rt::test]
 async fn a_batch_commits_its_stream_mark_and_counts_and_a_failed_one_neither() {
     let db = temp_db();
-    let mut conn = open_writer(&db.path).unwrap();
-    conn.batch_execute(
-        "CREATE TRIGGER refuse BEFORE INSERT ON rejected_lines BEGIN SELECT RAISE(ABORT, 'refused'); END;",
-    )
-    .unwrap();
-    drop(conn);
-    let writer = DbWriter::start(&db.path, 1_000, None, Default::default()).unwrap();
+    let writer = writer_with(&db, REFUSE_REJECTED);
     let id = register(&writer, "a:1").await;
     let mark = StreamMark {
         fingerprint: vec![1, u64::MAX, 3],
@@ -500,19 +498,14 @@ async fn a_batch_commits_its_stream_mark_and_counts_and_a_failed_one_neither() {
 #[actix_rt::test]
 async fn a_line_the_database_refuses_is_kept_as_rejected_and_the_rest_stored() {
     let db = temp_db();
-    let mut conn = open_writer(&db.path).unwrap();
-    conn.batch_execute(
-        "CREATE TRIGGER refuse_marker BEFORE INSERT ON log_lines WHEN NEW.line LIKE '%/MARKER %' \
-         BEGIN SELECT RAISE(ABORT, 'marker line refused'); END;",
-    )
-    .unwrap();
-    drop(conn);
+    let writer_sql = "CREATE TRIGGER refuse_marker BEFORE INSERT ON log_lines \
+         WHEN NEW.line LIKE '%/MARKER %' BEGIN SELECT RAISE(ABORT, 'marker line refused'); END;";
     let marker = r#"1.2.3.4 - bob [12/Jul/2000 05:11:41 +0000] "GET /MARKER HTTP/1.0" 200 1"#;
     let mut lines: Vec<&str> = fixture_lines()[..30].to_vec();
     lines.insert(17, marker);
     lines.push("garbage");
 
-    let writer = DbWriter::start(&db.path, 1_000, None, Default::default()).unwrap();
+    let writer = writer_with(&db, writer_sql);
     let id = register(&writer, "a:1").await;
     let mark = StreamMark {
         fingerprint: vec![7],

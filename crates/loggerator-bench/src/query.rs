@@ -248,6 +248,13 @@ async fn query_kinds(api: &Api) -> Result<(Vec<Kind>, Vec<String>), BenchError> 
     let mut notes = Vec::new();
     // A row without a user is matched by `user=-`.
     let user = row.get("user").and_then(Value::as_str).unwrap_or("-");
+    let source = row.get("source").and_then(Value::as_str).unwrap_or("1");
+    // The first row's /8 (or, for IPv6, its address alone).
+    let ip = row.get("ip").and_then(Value::as_str).unwrap_or("127.0.0.1");
+    let network = match ip.split_once('.') {
+        Some((first, _)) if !ip.contains(':') => format!("{first}.0.0.0/8"),
+        _ => ip.to_owned(),
+    };
     let (since, until) = match row
         .get("date")
         .and_then(Value::as_str)
@@ -301,6 +308,30 @@ async fn query_kinds(api: &Api) -> Result<(Vec<Kind>, Vec<String>), BenchError> 
         Kind {
             name: "page1000",
             url: deep_url,
+        },
+        Kind {
+            name: "several",
+            url: logs(&[("code", "500,403"), ("method", "get,post"), ("limit", PAGE)]),
+        },
+        Kind {
+            name: "class",
+            url: logs(&[("code", "5xx"), ("limit", PAGE)]),
+        },
+        Kind {
+            name: "asc",
+            url: logs(&[("order", "asc"), ("limit", PAGE)]),
+        },
+        Kind {
+            name: "source",
+            url: logs(&[("source", source), ("limit", PAGE)]),
+        },
+        Kind {
+            name: "ip-cidr",
+            url: logs(&[("ip", network.as_str()), ("limit", PAGE)]),
+        },
+        Kind {
+            name: "q",
+            url: logs(&[("q", user), ("limit", PAGE)]),
         },
         Kind {
             name: "count",

@@ -82,6 +82,12 @@ fn bench_ingest_then_bench_query_on_its_database() {
         "user",
         "two+range",
         "page1000",
+        "several",
+        "class",
+        "asc",
+        "source",
+        "ip-cidr",
+        "q",
         "count",
         "count-all",
     ] {

@@ -550,6 +550,12 @@ async fn exports_stream_every_match_in_order_in_each_format() {
         .collect();
     assert_eq!(ids(&rows), everything[1..].to_vec());
     // A page keeps its ceiling.
+    let reply = f.app.get("/logs/count?q=GET").await;
+    assert_eq!(
+        reply.status, 200,
+        "a count on lines within the cap: {}",
+        reply.body
+    );
     let reply = f.app.get("/logs?limit=20000").await;
     assert_eq!(
         (reply.status, reply.body["parameter"].as_str()),

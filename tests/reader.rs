@@ -5,9 +5,7 @@ mod common;
 use common::{store_lines, temp_db, TempDb};
 use diesel::SqliteConnection;
 use loggerator::db::connection::open_reader;
-use loggerator::db::log_query::{
-    self, count, explain_page, Key, LogFilter, LogPage, LogQuery, Order,
-};
+use loggerator::db::log_query::{self, explain_page, Key, LogFilter, LogPage, LogQuery, Order};
 use loggerator::db::reader::{CountLogs, QueryLogs, Reader};
 use loggerator::limits::SECONDS_PER_DAY;
 
@@ -29,6 +27,15 @@ fn db() -> TempDb {
     let db = temp_db();
     store_lines(&db, "src:1", &lines());
     db
+}
+
+/// How many lines match, reading any number of them for filters on lines.
+fn count(
+    conn: &mut SqliteConnection,
+    max_scan: usize,
+    filter: &LogFilter,
+) -> Result<i64, loggerator::db::DbError> {
+    log_query::count(conn, filter, max_scan)
 }
 
 /// A page, with source addresses looked up afresh.
@@ -103,10 +110,22 @@ fn counts_match_the_filters() {
         methods: method.map(str::to_owned).into_iter().collect(),
         ..LogFilter::default()
     };
-    assert_eq!(count(&mut conn, &LogFilter::default()).unwrap(), 30);
-    assert_eq!(count(&mut conn, &f(Some(500), None)).unwrap(), 10);
-    assert_eq!(count(&mut conn, &f(Some(500), Some("POST"))).unwrap(), 10);
-    assert_eq!(count(&mut conn, &f(Some(500), Some("GET"))).unwrap(), 0);
+    assert_eq!(
+        count(&mut conn, usize::MAX, &LogFilter::default()).unwrap(),
+        30
+    );
+    assert_eq!(
+        count(&mut conn, usize::MAX, &f(Some(500), None)).unwrap(),
+        10
+    );
+    assert_eq!(
+        count(&mut conn, usize::MAX, &f(Some(500), Some("POST"))).unwrap(),
+        10
+    );
+    assert_eq!(
+        count(&mut conn, usize::MAX, &f(Some(500), Some("GET"))).unwrap(),
+        0
+    );
     // Values of one key ORed, keys ANDed; names never stored match nothing.
     let several = LogFilter {
         codes: vec![(500, 500), (400, 499)],
@@ -114,18 +133,18 @@ fn counts_match_the_filters() {
         users: vec!["ann".into(), "nobody".into()],
         ..LogFilter::default()
     };
-    assert_eq!(count(&mut conn, &several).unwrap(), 10);
+    assert_eq!(count(&mut conn, usize::MAX, &several).unwrap(), 10);
     let nobody = LogFilter {
         users: vec!["nobody".into()],
         ..LogFilter::default()
     };
-    assert_eq!(count(&mut conn, &nobody).unwrap(), 0);
+    assert_eq!(count(&mut conn, usize::MAX, &nobody).unwrap(), 0);
     let july2 = LogFilter {
         since: Some(962_496_000),
         until: Some(962_582_400),
         ..LogFilter::default()
     };
-    assert_eq!(count(&mut conn, &july2).unwrap(), 10);
+    assert_eq!(count(&mut conn, usize::MAX, &july2).unwrap(), 10);
 }
 
 #[test]
@@ -227,7 +246,14 @@ async fn reader_actors_answer_queries_with_source_addresses() {
     assert!(page.rows.iter().all(|r| r.code == 403 && r.method == "PUT"));
     assert!(page.rows.iter().all(|r| r.source == "src:1"));
     assert!(page.next.is_some());
-    let n = readers.send(CountLogs(filter)).await.unwrap().unwrap();
+    let n = readers
+        .send(CountLogs {
+            filter,
+            max_scan: usize::MAX,
+        })
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(n, 10);
 }
 
@@ -264,7 +290,11 @@ fn counts_over_any_date_range_equal_the_rows_listed() {
                     .unwrap()
                     .rows
                     .len() as i64;
-                assert_eq!(count(&mut conn, &filter).unwrap(), listed, "{filter:?}");
+                assert_eq!(
+                    count(&mut conn, usize::MAX, &filter).unwrap(),
+                    listed,
+                    "{filter:?}"
+                );
             }
         }
     }
@@ -342,4 +372,19 @@ fn a_page_filtered_on_lines_stops_reading_at_its_cap_and_the_next_goes_on() {
     }
     assert_eq!(paged, all, "every match once, in order");
     assert!(pages >= 30 / 4, "{pages} pages");
+}
+
+#[test]
+fn a_count_filtered_on_lines_is_exact_or_refused_past_its_cap() {
+    let db = db();
+    let mut conn = open_reader(&db.path).unwrap();
+    let filter = LogFilter {
+        ips: vec!["10.0.0.0/30".parse().unwrap()],
+        ..LogFilter::default()
+    };
+    assert_eq!(count(&mut conn, 100, &filter).unwrap(), 4);
+    assert!(matches!(
+        count(&mut conn, 8, &filter),
+        Err(loggerator::db::DbError::TooBroad(8))
+    ));
 }

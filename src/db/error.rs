@@ -32,6 +32,8 @@ pub enum DbError {
         id: i64,
         reason: crate::parse::ParseError,
     },
+    #[error("counting would read more than {0} lines")]
+    TooBroad(usize),
     #[error("the writer panicked: {0}")]
     Panicked(String),
     #[error(transparent)]

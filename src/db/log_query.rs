@@ -325,20 +325,19 @@ fn count_by_lines(
     conn: &mut SqliteConnection,
     filter: &KeyFilter,
     lines: &LineFilter,
+    max_scan: usize,
 ) -> Result<i64, DbError> {
     conn.transaction(|conn| {
         let segments = segment_merge::segments_for(conn, filter, None, Order::Desc)?;
         let mut total = 0;
+        let mut read = 0;
         let mut scanned = None;
+        let round = KEYS_PER_SCAN
+            .min(max_scan.try_into().unwrap_or(i64::MAX))
+            .max(1);
         loop {
-            let keys = segment_merge::first_keys(
-                conn,
-                &segments,
-                filter,
-                scanned,
-                Order::Desc,
-                KEYS_PER_SCAN,
-            )?;
+            let keys =
+                segment_merge::first_keys(conn, &segments, filter, scanned, Order::Desc, round)?;
             for chunk in keys.chunks(LINES_PER_READ) {
                 let ids: Vec<i64> = chunk.iter().map(|k| k.id).collect();
                 let stored: Vec<(i64, i64, String)> = log_lines::table
@@ -354,7 +353,13 @@ fn count_by_lines(
                 }
             }
             match keys.last() {
-                Some(last) if keys.len() as i64 == KEYS_PER_SCAN => scanned = Some(*last),
+                Some(last) if keys.len() as i64 == round => {
+                    scanned = Some(*last);
+                    read += keys.len();
+                    if read >= max_scan {
+                        return Err(DbError::TooBroad(max_scan));
+                    }
+                }
                 _ => return Ok(total),
             }
         }
@@ -362,14 +367,20 @@ fn count_by_lines(
 }
 
 /// Counts come from the all-time sums, or with a date range from the per-day sums; only the
-/// parts of a range that cut through a day are counted row by row.
-pub fn count(conn: &mut SqliteConnection, log_filter: &LogFilter) -> Result<i64, DbError> {
+/// parts of a range that cut through a day are counted row by row. Filters on lines read the
+/// lines the other filters select: past `max_scan` of them the count is refused
+/// ([`DbError::TooBroad`]) rather than hold a reader for minutes.
+pub fn count(
+    conn: &mut SqliteConnection,
+    log_filter: &LogFilter,
+    max_scan: usize,
+) -> Result<i64, DbError> {
     let Some(filter) = key_filter(conn, log_filter)? else {
         return Ok(0);
     };
     if log_filter.on_lines() {
         return match line_filter(conn, log_filter)? {
-            Some(lines) => count_by_lines(conn, &filter, &lines),
+            Some(lines) => count_by_lines(conn, &filter, &lines, max_scan),
             None => Ok(0),
         };
     }

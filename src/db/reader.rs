@@ -46,10 +46,13 @@ impl Actor for Reader {
 #[rtype(result = "Result<LogPage, DbError>")]
 pub struct QueryLogs(pub LogQuery);
 
-/// How many lines match.
+/// How many lines match; filters on lines read at most `max_scan` lines to find out.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<i64, DbError>")]
-pub struct CountLogs(pub LogFilter);
+pub struct CountLogs {
+    pub filter: LogFilter,
+    pub max_scan: usize,
+}
 
 /// A page of rejected lines (newest first), and the id to continue below if more exist.
 #[derive(Debug, Message)]
@@ -71,7 +74,7 @@ impl Handler<CountLogs> for Reader {
     type Result = Result<i64, DbError>;
 
     fn handle(&mut self, msg: CountLogs, _: &mut Self::Context) -> Self::Result {
-        log_query::count(&mut self.conn, &msg.0)
+        log_query::count(&mut self.conn, &msg.filter, msg.max_scan)
     }
 }
 

@@ -36,56 +36,49 @@ struct Progress {
     done: bool,
 }
 
-pub fn export(state: actix_web::web::Data<AppState>, params: ListParams) -> HttpResponse {
+/// Streams the export. Its first chunk is read before the answer starts, so that a busy pool
+/// or a failing query is answered with its status (503, 500) rather than a cut-off 200.
+pub async fn export(
+    state: actix_web::web::Data<AppState>,
+    params: ListParams,
+) -> Result<HttpResponse, ApiError> {
     let format = params.format;
-    let start = Progress {
+    let mut start = Progress {
         after: params.cursor,
         left: params.limit,
         header: format == Format::Csv,
         done: false,
     };
-    let body = stream::unfold(start, move |mut progress| {
+    let first = next_chunk(&state, &params, &mut start).await?;
+    let body = stream::unfold((start, Some(first)), move |(mut progress, first)| {
         let state = state.clone();
-        let filter = params.filter.clone();
-        let order = params.order;
+        let params = params.clone();
         async move {
+            if let Some(first) = first {
+                return Some((Ok::<Bytes, ApiError>(first), (progress, None)));
+            }
             if progress.done {
                 return None;
             }
-            let limit = progress
-                .left
-                .map_or(ROWS_PER_CHUNK, |left| left.min(ROWS_PER_CHUNK));
-            let query = LogQuery {
-                filter,
-                order,
-                after: progress.after,
-                limit,
-                max_bytes: MAX_PAGE_BYTES,
-                max_scan: MAX_PAGE_SCAN,
-            };
-            let page = match state.readers.ask(QueryLogs(query)).await {
-                Ok(page) => page,
-                Err(e) => {
-                    // The status was sent with the first bytes: ending the stream early is
-                    // all that is left to say it failed.
-                    error!("export stopped: {e}");
-                    progress.done = true;
-                    return Some((Err::<Bytes, ApiError>(e), progress));
+            // A later chunk may meet a pool that is busy for a moment: waiting a little is
+            // better than cutting a long export short.
+            let mut attempts = 0;
+            loop {
+                match next_chunk(&state, &params, &mut progress).await {
+                    Ok(bytes) => return Some((Ok(bytes), (progress, None))),
+                    Err(ApiError::Busy | ApiError::Timeout) if attempts < CHUNK_RETRIES => {
+                        attempts += 1;
+                        tokio::time::sleep(CHUNK_RETRY_PAUSE * attempts).await;
+                    }
+                    Err(e) => {
+                        // The status went with the first bytes: ending the stream early is
+                        // all that is left to say it failed.
+                        error!("export stopped: {e}");
+                        progress.done = true;
+                        return Some((Err(e), (progress, None)));
+                    }
                 }
-            };
-            let mut out = Vec::with_capacity(page.rows.len() * 256);
-            if std::mem::take(&mut progress.header) {
-                out.extend_from_slice(CSV_HEADER.as_bytes());
             }
-            for row in &page.rows {
-                write_row(&mut out, format, row);
-            }
-            if let Some(left) = &mut progress.left {
-                *left -= page.rows.len() as i64;
-            }
-            progress.after = page.next;
-            progress.done = page.next.is_none() || progress.left.is_some_and(|left| left <= 0);
-            Some((Ok(Bytes::from(out)), progress))
         }
     });
     let content_type = match format {
@@ -93,9 +86,46 @@ pub fn export(state: actix_web::web::Data<AppState>, params: ListParams) -> Http
         Format::Text => "text/plain; charset=utf-8",
         _ => "application/x-ndjson",
     };
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type(content_type)
-        .streaming(body)
+        .streaming(body))
+}
+
+/// Attempts at a later chunk when the pool is busy or slow, with pauses growing from this.
+const CHUNK_RETRIES: u32 = 5;
+const CHUNK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Reads the next chunk and writes it out in the export's format.
+async fn next_chunk(
+    state: &AppState,
+    params: &ListParams,
+    progress: &mut Progress,
+) -> Result<Bytes, ApiError> {
+    let limit = progress
+        .left
+        .map_or(ROWS_PER_CHUNK, |left| left.min(ROWS_PER_CHUNK));
+    let query = LogQuery {
+        filter: params.filter.clone(),
+        order: params.order,
+        after: progress.after,
+        limit,
+        max_bytes: MAX_PAGE_BYTES,
+        max_scan: MAX_PAGE_SCAN,
+    };
+    let page = state.readers.ask(QueryLogs(query)).await?;
+    let mut out = Vec::with_capacity(page.rows.len() * 256);
+    if std::mem::take(&mut progress.header) {
+        out.extend_from_slice(CSV_HEADER.as_bytes());
+    }
+    for row in &page.rows {
+        write_row(&mut out, params.format, row);
+    }
+    if let Some(left) = &mut progress.left {
+        *left -= page.rows.len() as i64;
+    }
+    progress.after = page.next;
+    progress.done = page.next.is_none() || progress.left.is_some_and(|left| left <= 0);
+    Ok(Bytes::from(out))
 }
 
 fn write_row(out: &mut Vec<u8>, format: Format, row: &LogRow) {

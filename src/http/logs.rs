@@ -12,7 +12,8 @@ use super::params::{count_params, list_params, Format, DEFAULT_LIMIT};
 use super::AppState;
 use crate::db::log_query::{LogQuery, LogRow};
 use crate::db::reader::{CountLogs, QueryLogs};
-use crate::limits::{MAX_PAGE_BYTES, MAX_PAGE_SCAN};
+use crate::db::DbError;
+use crate::limits::{MAX_COUNT_SCAN, MAX_PAGE_BYTES, MAX_PAGE_SCAN};
 use crate::time::rfc3339;
 
 /// A stored line as `GET /logs` shows it: the row's fields, the date in RFC 3339. Written out
@@ -47,7 +48,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         .and_then(|v| v.to_str().ok());
     let params = list_params(req.query_string(), accept)?;
     if params.format.is_export() {
-        return Ok(export(state, params));
+        return export(state, params).await;
     }
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     let page = state
@@ -94,6 +95,30 @@ struct CountView {
 
 pub async fn count(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let filter = count_params(req.query_string())?;
-    let count = state.readers.ask(CountLogs(filter)).await?;
+    let on_lines = [
+        ("source", filter.sources.is_empty()),
+        ("ip", filter.ips.is_empty()),
+        ("path", filter.paths.is_empty()),
+        ("q", filter.texts.is_empty()),
+    ]
+    .into_iter()
+    .find_map(|(name, empty)| (!empty).then_some(name));
+    let asked = CountLogs {
+        filter,
+        max_scan: MAX_COUNT_SCAN,
+    };
+    let count = match state.readers.ask(asked).await {
+        Err(ApiError::Internal(DbError::TooBroad(lines))) => {
+            return Err(ApiError::bad(
+                on_lines.unwrap_or("query"),
+                format!(
+                    "counting with source, ip, path or q reads every line the other filters \
+                     select, and this count would read more than {lines}: narrow it with code, \
+                     method, user, since or until"
+                ),
+            ))
+        }
+        other => other?,
+    };
     Ok(HttpResponse::Ok().json(CountView { count }))
 }

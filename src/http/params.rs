@@ -23,6 +23,10 @@ const PAGING: &[&str] = &["limit", "cursor", "format", "order"];
 /// comma (users, paths and text can: they are given one per parameter).
 const REPEATABLE: &[&str] = &["code", "method", "user", "source", "ip", "path", "q"];
 
+/// Values one filter may take: each is bound once per segment of a query, and SQLite takes at
+/// most 32,766 bound values and 1,000 levels of expression in one statement.
+pub const MAX_FILTER_VALUES: usize = 64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// A page: an array of objects, one per row.
@@ -168,7 +172,37 @@ fn filter_of(pairs: &[(String, String)]) -> Result<LogFilter, ApiError> {
             return Err(ApiError::bad("until", "until must be later than since"));
         }
     }
+    filter.codes = merged(std::mem::take(&mut filter.codes));
+    for (name, count) in [
+        ("code", filter.codes.len()),
+        ("method", filter.methods.len()),
+        ("user", filter.users.len()),
+        ("source", filter.sources.len()),
+        ("ip", filter.ips.len()),
+        ("path", filter.paths.len()),
+        ("q", filter.texts.len()),
+    ] {
+        if count > MAX_FILTER_VALUES {
+            return Err(ApiError::bad(
+                name,
+                format!("{name} takes at most {MAX_FILTER_VALUES} values, not {count}"),
+            ));
+        }
+    }
     Ok(filter)
+}
+
+/// Code ranges sorted, with overlapping and adjacent ones joined (`500,5xx` is `5xx`).
+fn merged(mut ranges: Vec<(i32, i32)>) -> Vec<(i32, i32)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(i32, i32)> = Vec::with_capacity(ranges.len());
+    for (low, high) in ranges {
+        match out.last_mut() {
+            Some(last) if low <= last.1 + 1 => last.1 = last.1.max(high),
+            _ => out.push((low, high)),
+        }
+    }
+    out
 }
 
 /// The comma-separated items of `value`, none of them empty.
@@ -209,6 +243,9 @@ fn code_range(item: &str) -> Result<(i32, i32), ApiError> {
         )
     };
     let lower = item.to_ascii_lowercase();
+    if !(lower.len() == 3 && lower.bytes().all(|b| b.is_ascii_digit() || b == b'x')) {
+        return Err(bad());
+    }
     if let Some(class) = lower.strip_suffix("xx") {
         let class: i32 = class
             .parse()
@@ -452,6 +489,8 @@ mod tests {
             ("ip=10.0.0.1,", "ip"),
             ("path=photos", "path"),
             ("q=", "q"),
+            ("code=+500", "code"),
+            ("code=05xx", "code"),
             ("colour=red", "colour"),
             ("code=200,", "code"),
             ("code=6xx", "code"),
@@ -471,10 +510,29 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(p.filter.codes, vec![(500, 500), (400, 499), (201, 201)]);
+        assert_eq!(p.filter.codes, vec![(201, 201), (400, 500)]);
         assert_eq!(p.filter.methods, vec!["GET", "POST"]);
         // A user may hold a comma: users are given one per parameter.
         assert_eq!(p.filter.users, vec!["a,b", "-"]);
+    }
+
+    #[test]
+    fn a_filter_takes_at_most_sixty_four_values() {
+        let users: Vec<String> = (0..=MAX_FILTER_VALUES)
+            .map(|i| format!("user=u{i}"))
+            .collect();
+        assert_eq!(parameter_of(list_params(&users.join("&"), None)), "user");
+        let codes: Vec<String> = (100..=100 + MAX_FILTER_VALUES as i32 * 2)
+            .step_by(2)
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            parameter_of(list_params(&format!("code={}", codes.join(",")), None)),
+            "code"
+        );
+        // Repeats and overlaps are joined first: these are one range.
+        let p = list_params(&format!("code={}", ["500"; 100].join(",")), None).unwrap();
+        assert_eq!(p.filter.codes, vec![(500, 500)]);
     }
 
     #[test]

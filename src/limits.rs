@@ -60,7 +60,7 @@ pub const DEFAULT_QUERY_TIMEOUT_MS: u64 = 5_000;
 /// memory, twice over as JSON).
 pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 /// The most lines one `/logs` page reads when a filter (source, ip, path, q) looks at lines: a
-/// filter that matches little must not hold a reader for the whole table (about 0.3 s here).
+/// filter that matches little must not hold a reader for the whole table (0.6 s for 100,000 lines on the 10-million-row bench database).
 pub const MAX_PAGE_SCAN: usize = 100_000;
 /// The most lines `/logs/count` reads for filters on lines (about 3 s here): past it the count
 /// is refused with 400, asking for narrower filters, instead of holding a reader for minutes.

@@ -15,13 +15,18 @@ use loggerator::batch::{StreamMark, WriteBatch, WriteError, WriteSummary};
 use loggerator::db::connection::{open_reader, open_writer};
 use loggerator::db::schema::{log_counts, log_keys, log_lines, rejected_lines, segments};
 use loggerator::db::store::{LogStore, NewKey, NewLine};
-use loggerator::db::writer::{Checkpoint, DbWriter, RegisterSource};
+use loggerator::db::writer::{Checkpoint, DbWriter, RegisterSource, SourceRecord};
 
 fn entries(lines: &[&str]) -> Arc<Vec<Entry>> {
     Arc::new(lines.iter().map(|l| Entry::from_line(l)).collect())
 }
 
 async fn register(writer: &Addr<DbWriter>, address: &str) -> i64 {
+    record(writer, address).await.id
+}
+
+/// What the database holds of a source: its id, stream mark and all-time counts.
+async fn record(writer: &Addr<DbWriter>, address: &str) -> SourceRecord {
     writer
         .send(RegisterSource {
             address: address.into(),
@@ -29,7 +34,6 @@ async fn register(writer: &Addr<DbWriter>, address: &str) -> i64 {
         .await
         .unwrap()
         .unwrap()
-        .id
 }
 
 async fn write(
@@ -485,13 +489,7 @@ async fn a_batch_commits_its_stream_mark_and_counts_and_a_failed_one_neither() {
         .unwrap();
     assert!(refused.is_err());
 
-    let record = writer
-        .send(RegisterSource {
-            address: "a:1".into(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let record = record(&writer, "a:1").await;
     assert_eq!(record.committed, Some(mark));
     assert_eq!((record.lines_stored, record.lines_rejected), (12, 0));
 }
@@ -544,13 +542,7 @@ async fn a_line_the_database_refuses_is_kept_as_rejected_and_the_rest_stored() {
     );
     assert_eq!(rejected[1].0, b"garbage");
     // The mark and the counts committed with the lines.
-    let record = writer
-        .send(RegisterSource {
-            address: "a:1".into(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let record = record(&writer, "a:1").await;
     assert_eq!(record.committed, Some(mark));
     assert_eq!((record.lines_stored, record.lines_rejected), (30, 2));
     // Counts by key agree with the rows kept.

@@ -257,11 +257,7 @@ pub fn fetch_page(
             // Lines are read a few hundred at a time, and the page ends early once it holds
             // `max_bytes` of them: memory stays bounded whatever the lines' length.
             for chunk in keys.chunks(LINES_PER_READ) {
-                let ids: Vec<i64> = chunk.iter().map(|k| k.id).collect();
-                let mut stored: HashMap<i64, (i64, String)> = log_lines::table
-                    .filter(log_lines::id.eq_any(&ids))
-                    .select((log_lines::id, log_lines::source_id, log_lines::line))
-                    .load::<(i64, i64, String)>(conn)?
+                let mut stored: HashMap<i64, (i64, String)> = lines_of(conn, chunk)?
                     .into_iter()
                     .map(|(id, source, line)| (id, (source, line)))
                     .collect();
@@ -307,6 +303,15 @@ pub fn fetch_page(
     })
 }
 
+/// The stored lines of `keys`, as (id, source id, line), in no particular order.
+fn lines_of(conn: &mut SqliteConnection, keys: &[Key]) -> QueryResult<Vec<(i64, i64, String)>> {
+    let ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
+    log_lines::table
+        .filter(log_lines::id.eq_any(&ids))
+        .select((log_lines::id, log_lines::source_id, log_lines::line))
+        .load(conn)
+}
+
 /// The page with each row's source address.
 fn finish(
     conn: &mut SqliteConnection,
@@ -339,12 +344,7 @@ fn count_by_lines(
             let keys =
                 segment_merge::first_keys(conn, &segments, filter, scanned, Order::Desc, round)?;
             for chunk in keys.chunks(LINES_PER_READ) {
-                let ids: Vec<i64> = chunk.iter().map(|k| k.id).collect();
-                let stored: Vec<(i64, i64, String)> = log_lines::table
-                    .filter(log_lines::id.eq_any(&ids))
-                    .select((log_lines::id, log_lines::source_id, log_lines::line))
-                    .load(conn)?;
-                for (id, source_id, line) in stored {
+                for (id, source_id, line) in lines_of(conn, chunk)? {
                     if lines.source_matches(source_id)
                         && lines.line_matches(&LogRow::parse(id, source_id, line)?)
                     {

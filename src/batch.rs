@@ -1,6 +1,7 @@
 //! What travels from an IngestActor to the DbWriter: every line, parsed or rejected, in one
 //! [`WriteBatch`], and what became of it. Both sides import this; it imports only the parser.
 
+use std::net::IpAddr;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -28,6 +29,8 @@ impl Entry {
                     key: LineKey {
                         date: fields.date,
                         code: fields.code,
+                        size: fields.size.unwrap_or(0),
+                        ip: line[fields.ip.clone()].parse().ok(),
                         method: if fields.method_is_upper {
                             Field::span(fields.method, line)
                         } else {
@@ -71,6 +74,10 @@ impl Entry {
 pub struct LineKey {
     pub date: i64,
     pub code: i32,
+    /// The size field, 0 for `-`.
+    pub size: i64,
+    /// `None` when the field is not an IP address.
+    pub ip: Option<IpAddr>,
     method: Field,
     user: Option<Field>,
 }

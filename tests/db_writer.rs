@@ -13,7 +13,7 @@ use diesel::sqlite::Sqlite;
 use loggerator::batch::Entry;
 use loggerator::batch::{StreamMark, WriteBatch, WriteError, WriteSummary};
 use loggerator::db::connection::{open_reader, open_writer};
-use loggerator::db::schema::{log_counts, log_keys, log_lines, rejected_lines, segments};
+use loggerator::db::schema::{day_counts, log_keys, log_lines, rejected_lines, segments};
 use loggerator::db::store::{LogStore, NewKey, NewLine};
 use loggerator::db::writer::{Checkpoint, DbWriter, RegisterSource, SourceRecord};
 
@@ -158,6 +158,9 @@ fn rows_go_in_as_one_multi_row_statement() {
                 log_keys::code.eq(200),
                 log_keys::method_id.eq(1),
                 log_keys::user_id.eq(0),
+                log_keys::source_id.eq(1),
+                log_keys::size.eq(10),
+                log_keys::ip.eq(None),
             )
         })
         .collect();
@@ -263,13 +266,14 @@ async fn a_full_segment_is_closed_and_the_next_one_opened_across_restarts() {
 }
 
 #[actix_rt::test]
-async fn day_counts_add_up_to_the_rows_of_each_key() {
+async fn count_tables_add_up_to_the_rows_and_bytes_of_each_key() {
     let db = temp_db();
     let writer = DbWriter::start(&db.path, 1_000, None, Default::default()).unwrap();
     let id = register(&writer, "a:1").await;
     for chunk in fixture_lines().chunks(7) {
         write(&writer, id, entries(chunk)).await.unwrap();
     }
+    assert_keys_and_counts_agree_with_lines(&db.path, 60);
     let mut conn = open_reader(&db.path).unwrap();
     let from_keys: Vec<(i64, i32, i64)> = diesel::sql_query(
         "SELECT date / 86400 AS day, code, count(*) AS n FROM log_keys GROUP BY 1, 2 ORDER BY 1, 2",
@@ -280,7 +284,7 @@ async fn day_counts_add_up_to_the_rows_of_each_key() {
     .map(|r| (r.day, r.code, r.n))
     .collect();
     let from_counts: Vec<(i64, i32, i64)> = diesel::sql_query(
-        "SELECT day, code, sum(n) AS n FROM log_counts GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT day, code, sum(n) AS n FROM day_counts GROUP BY 1, 2 ORDER BY 1, 2",
     )
     .load::<DayCount>(&mut conn)
     .unwrap()
@@ -292,7 +296,7 @@ async fn day_counts_add_up_to_the_rows_of_each_key() {
         "the fixture spans many days and codes"
     );
     assert_eq!(from_counts, from_keys);
-    let total: i64 = log_counts::table
+    let total: i64 = day_counts::table
         .select(diesel::dsl::sql::<diesel::sql_types::BigInt>("sum(n)"))
         .first(&mut conn)
         .unwrap();
@@ -428,6 +432,83 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
         .filter(|l| l.contains("\" 500 "))
         .count();
     assert_eq!(count, expected as i64);
+    assert_keys_and_counts_agree_with_lines(&db.path, 60);
+}
+
+#[derive(QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Grouped {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    k: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    bytes: i64,
+}
+
+fn grouped(conn: &mut SqliteConnection, sql: &str) -> Vec<Grouped> {
+    let mut rows = diesel::sql_query(sql).load::<Grouped>(conn).unwrap();
+    rows.sort();
+    rows
+}
+
+/// Each key holds its line's source, size and address, and every count table holds the
+/// GROUP BY of the keys it sums, rows and bytes.
+fn assert_keys_and_counts_agree_with_lines(path: &std::path::Path, rows: usize) {
+    let mut conn = open_reader(path).unwrap();
+    let keys: Vec<(i64, i64, i64, Option<Vec<u8>>, String, i64)> = log_keys::table
+        .inner_join(log_lines::table.on(log_lines::id.eq(log_keys::id)))
+        .select((
+            log_keys::id,
+            log_keys::source_id,
+            log_keys::size,
+            log_keys::ip,
+            log_lines::line,
+            log_lines::source_id,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(keys.len(), rows);
+    for (id, source_id, size, ip, line, line_source) in &keys {
+        let r = loggerator::parse::parse_line(line).unwrap();
+        assert_eq!(source_id, line_source, "row {id}");
+        assert_eq!(*size, r.size.unwrap_or(0), "row {id}");
+        let expected = r.ip.parse().ok().map(loggerator::db::ip_key::ip_key);
+        assert_eq!(ip, &expected, "row {id}");
+    }
+    let day = "(date / 86400 - (date % 86400 < 0))";
+    let hour = "(date / 3600 - (date % 3600 < 0))";
+    for (table, columns, from_keys) in [
+        (
+            "day_counts",
+            "day || ' ' || source_id || ' ' || code || ' ' || method_id || ' ' || user_id",
+            format!(
+                "{day} || ' ' || source_id || ' ' || code || ' ' || method_id || ' ' || user_id"
+            ),
+        ),
+        (
+            "hour_counts",
+            "hour || ' ' || source_id || ' ' || code",
+            format!("{hour} || ' ' || source_id || ' ' || code"),
+        ),
+        (
+            "key_counts",
+            "source_id || ' ' || code || ' ' || method_id || ' ' || user_id",
+            "source_id || ' ' || code || ' ' || method_id || ' ' || user_id".to_owned(),
+        ),
+    ] {
+        let counted = grouped(
+            &mut conn,
+            &format!("SELECT {columns} AS k, n, bytes FROM {table}"),
+        );
+        let from_keys = grouped(
+            &mut conn,
+            &format!(
+                "SELECT {from_keys} AS k, count(*) AS n, sum(size) AS bytes FROM log_keys GROUP BY 1"
+            ),
+        );
+        assert!(!counted.is_empty());
+        assert_eq!(counted, from_keys, "{table}");
+    }
 }
 
 #[test]

@@ -17,6 +17,9 @@ use crate::limits::BUSY_TIMEOUT;
 /// segments of 500,000 (`(l.id - 1) / 500000`): SQL cannot read `--segment-rows`, and 500,000
 /// was the default segment size when it was written. The writer fills later segments with
 /// whatever `--segment-rows` says; segments need not all be the same size.
+///
+/// `2026-11-28-000005_keys_for_queries` calls SQL functions that only loggerator's writer
+/// connection defines (`line_functions.rs`), so it runs here and not from diesel's CLI.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 #[derive(QueryableByName)]
@@ -57,6 +60,8 @@ pub fn open_writer(path: &Path) -> Result<SqliteConnection, DbError> {
     // Checkpoints run on their own thread (`checkpointer.rs`); this threshold, 64 MiB of WAL
     // instead of SQLite's 4 MiB, is only the backstop should they fall behind.
     conn.batch_execute("PRAGMA wal_autocheckpoint = 16384;")?;
+    // Migrations may call them (see `line_functions.rs`).
+    super::line_functions::register(&mut conn)?;
     conn.run_pending_migrations(MIGRATIONS)
         .map_err(|e| DbError::Migration(e.to_string()))?;
     Ok(conn)

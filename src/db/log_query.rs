@@ -1,15 +1,15 @@
 //! The queries behind `GET /logs` and `GET /logs/count`.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
+use super::ip_key::network_range;
 use super::names::{self, NameTable};
-use super::schema::{key_counts, log_counts, log_lines, sources};
+use super::schema::{day_counts, key_counts, log_lines, sources};
 use super::segment_merge::{self, filter_by_key, KeyFilter};
 pub use super::segment_merge::{Key, Order};
 use super::source_names::SourceNames;
@@ -119,83 +119,70 @@ impl LogFilter {
     /// Whether a filter needs the lines themselves: it is then applied to the lines the key
     /// filters select, which costs a read of each of those.
     fn on_lines(&self) -> bool {
-        !(self.sources.is_empty()
-            && self.ips.is_empty()
-            && self.paths.is_empty()
-            && self.texts.is_empty())
+        !(self.paths.is_empty() && self.texts.is_empty())
     }
 }
 
-/// The filters on what only the line holds, with sources as ids.
-struct LineFilter<'a> {
-    filter: &'a LogFilter,
-    source_ids: Vec<i64>,
-}
+/// The filters on what only the line holds: path prefixes and substrings.
+struct LineFilter<'a>(&'a LogFilter);
 
 impl LineFilter<'_> {
-    fn source_matches(&self, source_id: i64) -> bool {
-        self.filter.sources.is_empty() || self.source_ids.contains(&source_id)
-    }
-
-    fn line_matches(&self, row: &LogRow) -> bool {
-        let f = self.filter;
+    fn matches(&self, row: &LogRow) -> bool {
+        let f = self.0;
         let path = row.url.split('?').next().unwrap_or_default();
         (f.texts.is_empty() || f.texts.iter().any(|text| row.line.contains(text.as_str())))
             && (f.paths.is_empty()
                 || f.paths
                     .iter()
                     .any(|prefix| path.starts_with(prefix.as_str())))
-            && (f.ips.is_empty()
-                || row
-                    .ip
-                    .parse::<IpAddr>()
-                    .is_ok_and(|ip| f.ips.iter().any(|net| net.contains(&ip))))
     }
 }
 
-/// The filter's sources as ids; `None` when sources were named and none exists.
-fn line_filter<'a>(
-    conn: &mut SqliteConnection,
-    filter: &'a LogFilter,
-) -> QueryResult<Option<LineFilter<'a>>> {
-    let mut source_ids = Vec::new();
-    if !filter.sources.is_empty() {
-        let known: Vec<(i64, String)> = sources::table
-            .select((sources::id, sources::address))
-            .load(conn)?;
-        source_ids = known
-            .into_iter()
-            .filter(|(id, address)| {
-                filter
-                    .sources
-                    .iter()
-                    .any(|s| s == address || s.parse::<i64>() == Ok(*id))
-            })
-            .map(|(id, _)| id)
-            .collect();
-        if source_ids.is_empty() {
-            return Ok(None);
-        }
-    }
-    Ok(Some(LineFilter { filter, source_ids }))
-}
-
-/// The filter in storage terms, or `None` when every user (or every method) it names was never
+/// The filter in storage terms, or `None` when every user, method or source it names was never
 /// stored, so that nothing can match. Names never stored drop out of their list.
-fn key_filter(conn: &mut SqliteConnection, filter: &LogFilter) -> QueryResult<Option<KeyFilter>> {
+pub(crate) fn key_filter(
+    conn: &mut SqliteConnection,
+    filter: &LogFilter,
+) -> QueryResult<Option<KeyFilter>> {
     let Some(method_ids) = ids_of(conn, NameTable::Methods, &filter.methods)? else {
         return Ok(None);
     };
     let Some(user_ids) = ids_of(conn, NameTable::Users, &filter.users)? else {
         return Ok(None);
     };
+    let Some(source_ids) = source_ids(conn, &filter.sources)? else {
+        return Ok(None);
+    };
     Ok(Some(KeyFilter {
         codes: filter.codes.clone(),
         method_ids,
         user_ids,
+        source_ids,
+        ip_ranges: filter.ips.iter().map(network_range).collect(),
         since: filter.since,
         until: filter.until,
     }))
+}
+
+/// The ids of the sources named by id or address; `None` when sources were named and none
+/// exists.
+fn source_ids(conn: &mut SqliteConnection, named: &[String]) -> QueryResult<Option<Vec<i64>>> {
+    if named.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let known: Vec<(i64, String)> = sources::table
+        .select((sources::id, sources::address))
+        .load(conn)?;
+    let ids: Vec<i64> = known
+        .into_iter()
+        .filter(|(id, address)| {
+            named
+                .iter()
+                .any(|s| s == address || s.parse::<i64>() == Ok(*id))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    Ok((!ids.is_empty()).then_some(ids))
 }
 
 /// The ids of the names that were stored; `None` when names were given and none was.
@@ -230,9 +217,7 @@ pub fn fetch_page(
     let Some(filter) = key_filter(conn, &q.filter)? else {
         return Ok(empty);
     };
-    let Some(lines) = line_filter(conn, &q.filter)? else {
-        return Ok(empty);
-    };
+    let lines = LineFilter(&q.filter);
     // Keys are read in rounds: one of `limit + 1` (the extra one only tells whether another
     // page exists), or, when lines must be looked at, rounds of a few thousand until enough
     // lines match.
@@ -264,11 +249,8 @@ pub fn fetch_page(
                 for key in chunk {
                     let (source_id, line) =
                         stored.remove(&key.id).ok_or(DbError::MissingLine(key.id))?;
-                    if !lines.source_matches(source_id) {
-                        continue;
-                    }
                     let row = LogRow::parse(key.id, source_id, line)?;
-                    if !lines.line_matches(&row) {
+                    if !lines.matches(&row) {
                         continue;
                     }
                     if rows.len() as i64 == q.limit {
@@ -345,9 +327,7 @@ fn count_by_lines(
                 segment_merge::first_keys(conn, &segments, filter, scanned, Order::Desc, round)?;
             for chunk in keys.chunks(LINES_PER_READ) {
                 for (id, source_id, line) in lines_of(conn, chunk)? {
-                    if lines.source_matches(source_id)
-                        && lines.line_matches(&LogRow::parse(id, source_id, line)?)
-                    {
+                    if lines.matches(&LogRow::parse(id, source_id, line)?) {
                         total += 1;
                     }
                 }
@@ -379,10 +359,18 @@ pub fn count(
         return Ok(0);
     };
     if log_filter.on_lines() {
-        return match line_filter(conn, log_filter)? {
-            Some(lines) => count_by_lines(conn, &filter, &lines, max_scan),
-            None => Ok(0),
-        };
+        return count_by_lines(conn, &filter, &LineFilter(log_filter), max_scan);
+    }
+    if !filter.ip_ranges.is_empty() {
+        // No count table has addresses: the keys in the range are counted.
+        return conn.transaction(|conn| {
+            count_rows(
+                conn,
+                &filter,
+                filter.since.unwrap_or(i64::MIN),
+                filter.until.unwrap_or(i64::MAX),
+            )
+        });
     }
     if filter.since.is_none() && filter.until.is_none() {
         return total_sum(conn, &filter);
@@ -455,15 +443,15 @@ fn day_sums(
     first_day: Option<i64>,
     end_day: Option<i64>,
 ) -> Result<i64, DbError> {
-    let query = log_counts::table
+    let query = day_counts::table
         .select(diesel::dsl::sql::<BigInt>("coalesce(sum(n), 0)"))
         .into_boxed();
-    let mut query = filter_by_key!(query, log_counts, filter);
+    let mut query = filter_by_key!(query, day_counts, filter);
     if let Some(first) = first_day {
-        query = query.filter(log_counts::day.ge(first));
+        query = query.filter(day_counts::day.ge(first));
     }
     if let Some(end) = end_day {
-        query = query.filter(log_counts::day.lt(end));
+        query = query.filter(day_counts::day.lt(end));
     }
     Ok(query.get_result(conn)?)
 }

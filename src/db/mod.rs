@@ -6,6 +6,8 @@ pub mod checkpointer;
 pub mod connection;
 pub mod error;
 pub mod health;
+pub mod ip_key;
+pub mod line_functions;
 pub mod log_query;
 pub mod names;
 pub mod reader;

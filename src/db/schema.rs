@@ -42,6 +42,9 @@ diesel::table! {
         code -> Integer,
         method_id -> BigInt,
         user_id -> BigInt,
+        source_id -> BigInt,
+        size -> BigInt,
+        ip -> Nullable<Binary>,
     }
 }
 
@@ -55,21 +58,35 @@ diesel::table! {
 }
 
 diesel::table! {
-    log_counts (day, code, method_id, user_id) {
+    day_counts (day, source_id, code, method_id, user_id) {
         day -> BigInt,
+        source_id -> BigInt,
         code -> Integer,
         method_id -> BigInt,
         user_id -> BigInt,
         n -> BigInt,
+        bytes -> BigInt,
     }
 }
 
 diesel::table! {
-    key_counts (code, method_id, user_id) {
+    hour_counts (hour, source_id, code) {
+        hour -> BigInt,
+        source_id -> BigInt,
+        code -> Integer,
+        n -> BigInt,
+        bytes -> BigInt,
+    }
+}
+
+diesel::table! {
+    key_counts (source_id, code, method_id, user_id) {
+        source_id -> BigInt,
         code -> Integer,
         method_id -> BigInt,
         user_id -> BigInt,
         n -> BigInt,
+        bytes -> BigInt,
     }
 }
 
@@ -92,7 +109,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     log_lines,
     log_keys,
     segments,
-    log_counts,
+    day_counts,
+    hour_counts,
     key_counts,
     rejected_lines
 );

@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Integer};
+use diesel::sql_types::{BigInt, Binary, Integer};
 use diesel::sqlite::Sqlite;
 
 use super::schema::segments;
@@ -14,11 +14,14 @@ const SEGMENTS_PER_QUERY: usize = 250;
 // Groups are padded to a power of two: 256 arms, under the limit.
 const _: () = assert!(SEGMENTS_PER_QUERY.next_power_of_two() <= 500);
 
-/// Adds the key filter's codes, methods and users to a boxed query of any table with those
-/// columns (`log_keys`, `log_counts`, `key_counts`): values of one key ORed, keys ANDed.
-macro_rules! filter_by_key {
+/// Adds the key filter's sources and codes to a boxed query of any table with those columns
+/// (`log_keys` and the count tables): values of one key ORed, keys ANDed.
+macro_rules! filter_by_source_and_code {
     ($query:expr, $table:ident, $filter:expr) => {{
         let mut query = $query;
+        if !$filter.source_ids.is_empty() {
+            query = query.filter($table::source_id.eq_any($filter.source_ids.clone()));
+        }
         if let Some((&(low, high), rest)) = $filter.codes.split_first() {
             type Condition = Box<
                 dyn diesel::expression::BoxableExpression<
@@ -33,6 +36,17 @@ macro_rules! filter_by_key {
             }
             query = query.filter(any);
         }
+        query
+    }};
+}
+pub(crate) use filter_by_source_and_code;
+
+/// [`filter_by_source_and_code`], and methods and users: for `log_keys`, `day_counts` and
+/// `key_counts`.
+macro_rules! filter_by_key {
+    ($query:expr, $table:ident, $filter:expr) => {{
+        let mut query =
+            $crate::db::segment_merge::filter_by_source_and_code!($query, $table, $filter);
         if !$filter.method_ids.is_empty() {
             query = query.filter($table::method_id.eq_any($filter.method_ids.clone()));
         }
@@ -51,6 +65,9 @@ pub struct KeyFilter {
     pub codes: Vec<(i32, i32)>,
     pub method_ids: Vec<i64>,
     pub user_ids: Vec<i64>,
+    pub source_ids: Vec<i64>,
+    /// Inclusive ranges of `log_keys.ip` (see `ip_key.rs`); only `log_keys` has addresses.
+    pub ip_ranges: Vec<(Vec<u8>, Vec<u8>)>,
     /// Inclusive.
     pub since: Option<i64>,
     /// Exclusive.
@@ -141,9 +158,34 @@ pub fn count_keys(
         if let Some(until) = filter.until {
             query = query.filter(log_keys::date.lt(until));
         }
+        if let Some(any) = ip_condition(&filter.ip_ranges) {
+            query = query.filter(any);
+        }
         total += query.count().get_result::<i64>(conn)?;
     }
     Ok(total)
+}
+
+type KeyCondition = Box<
+    dyn diesel::expression::BoxableExpression<
+        super::schema::log_keys::table,
+        Sqlite,
+        SqlType = diesel::sql_types::Nullable<diesel::sql_types::Bool>,
+    >,
+>;
+
+/// `ip` within any of the ranges; `None` for no ranges.
+pub fn ip_condition(ranges: &[(Vec<u8>, Vec<u8>)]) -> Option<KeyCondition> {
+    use super::schema::log_keys;
+    let mut any: Option<KeyCondition> = None;
+    for (low, high) in ranges {
+        let one: KeyCondition = Box::new(log_keys::ip.between(low.clone(), high.clone()));
+        any = Some(match any {
+            Some(any) => Box::new(any.or(one)),
+            None => one,
+        });
+    }
+    any
 }
 
 /// The compound SELECT for one group of segments, every value bound.
@@ -202,6 +244,8 @@ fn padded_filter(filter: &KeyFilter) -> KeyFilter {
         codes: pad(&filter.codes),
         method_ids: pad(&filter.method_ids),
         user_ids: pad(&filter.user_ids),
+        source_ids: pad(&filter.source_ids),
+        ip_ranges: pad(&filter.ip_ranges),
         ..filter.clone()
     }
 }
@@ -238,9 +282,11 @@ impl QueryFragment<Sqlite> for MergedKeys {
                     out.push_sql(")");
                 }
             }
+            push_ip_ranges(&mut out, &self.filter.ip_ranges)?;
             for (column, ids) in [
                 ("method_id", &self.filter.method_ids),
                 ("user_id", &self.filter.user_ids),
+                ("source_id", &self.filter.source_ids),
             ] {
                 for (i, id) in ids.iter().enumerate() {
                     out.push_sql(if i == 0 { " AND " } else { ", " });
@@ -289,6 +335,27 @@ impl QueryFragment<Sqlite> for MergedKeys {
         out.push_bind_param::<BigInt, _>(&self.limit)?;
         Ok(())
     }
+}
+
+/// ` AND (ip BETWEEN ? AND ? OR ...)`, nothing for no ranges.
+fn push_ip_ranges<'b>(
+    out: &mut AstPass<'_, 'b, Sqlite>,
+    ranges: &'b [(Vec<u8>, Vec<u8>)],
+) -> QueryResult<()> {
+    for (i, (low, high)) in ranges.iter().enumerate() {
+        out.push_sql(if i == 0 {
+            " AND (ip BETWEEN "
+        } else {
+            " OR ip BETWEEN "
+        });
+        out.push_bind_param::<Binary, _>(low)?;
+        out.push_sql(" AND ");
+        out.push_bind_param::<Binary, _>(high)?;
+        if i + 1 == ranges.len() {
+            out.push_sql(")");
+        }
+    }
+    Ok(())
 }
 
 /// Rows of `EXPLAIN QUERY PLAN`: (id, parent, unused, detail).

@@ -1,5 +1,5 @@
-//! How a batch of lines becomes rows: one transaction over `log_lines`, `log_keys`,
-//! `log_counts`, `key_counts`, `segments` and `rejected_lines`. Only the DbWriter calls this, so the state
+//! How a batch of lines becomes rows: one transaction over `log_lines`, `log_keys`, the count
+//! tables (`key_counts`, `day_counts`, `hour_counts`), `segments` and `rejected_lines`. Only the DbWriter calls this, so the state
 //! kept here (the next id, the open segment, the name caches) never goes stale.
 
 use std::collections::HashMap;
@@ -9,13 +9,14 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use log::warn;
 
+use super::ip_key::ip_key;
 use super::names::{NameTable, Names};
 use super::schema::{
-    key_counts, log_counts, log_keys, log_lines, rejected_lines, segments, sources,
+    day_counts, hour_counts, key_counts, log_keys, log_lines, rejected_lines, segments, sources,
 };
 use super::DbError;
 use crate::batch::{Entry, StreamMark, WriteSummary};
-use crate::limits::SECONDS_PER_DAY;
+use crate::limits::{SECONDS_PER_DAY, SECONDS_PER_HOUR};
 
 /// Rows per INSERT statement: 6 bound values a row keeps a statement well under SQLite's limit
 /// of 32,766 variables, and larger statements gain nothing measurable.
@@ -36,15 +37,24 @@ pub type NewKey = (
     Eq<log_keys::code, i32>,
     Eq<log_keys::method_id, i64>,
     Eq<log_keys::user_id, i64>,
+    Eq<log_keys::source_id, i64>,
+    Eq<log_keys::size, i64>,
+    Eq<log_keys::ip, Option<Vec<u8>>>,
 );
 
-type NewCount = (
-    Eq<log_counts::day, i64>,
-    Eq<log_counts::code, i32>,
-    Eq<log_counts::method_id, i64>,
-    Eq<log_counts::user_id, i64>,
-    Eq<log_counts::n, i64>,
-);
+/// Lines and the sum of their sizes, for one key of a count table.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    n: i64,
+    bytes: i64,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.n += other.n;
+        self.bytes += other.bytes;
+    }
+}
 
 pub struct LogStore {
     next_id: i64,
@@ -196,7 +206,8 @@ impl LogStore {
     /// Splits a batch into the rows of each table, borrowing from the entries.
     fn rows_of<'a>(&self, entries: &'a [Entry]) -> Result<BatchRows<'a>, DbError> {
         let mut rows = BatchRows::default();
-        let mut counts: HashMap<(i64, i32, i64, i64), i64> = HashMap::new();
+        let mut days: HashMap<(i64, i32, i64, i64), Tally> = HashMap::new();
+        let mut hours: HashMap<(i64, i32), Tally> = HashMap::new();
         let mut id = self.next_id;
         for entry in entries {
             match entry {
@@ -207,11 +218,25 @@ impl LogStore {
                         None => 0,
                     };
                     rows.lines.push((id, line.as_str()));
-                    rows.keys.push((key.date, id, key.code, method_id, user_id));
+                    rows.keys.push(KeyRow {
+                        date: key.date,
+                        id,
+                        code: key.code,
+                        method_id,
+                        user_id,
+                        size: key.size,
+                        ip: key.ip.map(ip_key),
+                    });
+                    let one = Tally {
+                        n: 1,
+                        bytes: key.size,
+                    };
                     let day = key.date.div_euclid(SECONDS_PER_DAY);
-                    *counts
-                        .entry((day, key.code, method_id, user_id))
-                        .or_default() += 1;
+                    days.entry((day, key.code, method_id, user_id))
+                        .or_default()
+                        .add(one);
+                    let hour = key.date.div_euclid(SECONDS_PER_HOUR);
+                    hours.entry((hour, key.code)).or_default().add(one);
                     id += 1;
                 }
                 Entry::Rejected { line, reason } => {
@@ -220,12 +245,16 @@ impl LogStore {
             }
         }
         // In (date, id) order, consecutive inserts land on the same few pages of the segment.
-        rows.keys.sort_unstable();
-        let mut totals: HashMap<(i32, i64, i64), i64> = HashMap::new();
-        for (&(_, code, method_id, user_id), &n) in &counts {
-            *totals.entry((code, method_id, user_id)).or_default() += n;
+        rows.keys.sort_unstable_by_key(|k| (k.date, k.id));
+        let mut totals: HashMap<(i32, i64, i64), Tally> = HashMap::new();
+        for (&(_, code, method_id, user_id), &tally) in &days {
+            totals
+                .entry((code, method_id, user_id))
+                .or_default()
+                .add(tally);
         }
-        rows.counts = counts.into_iter().collect();
+        rows.days = days.into_iter().collect();
+        rows.hours = hours.into_iter().collect();
         rows.totals = totals.into_iter().collect();
         Ok(rows)
     }
@@ -264,15 +293,28 @@ pub fn fingerprint_of(bytes: &[u8]) -> Vec<u64> {
         .collect()
 }
 
+struct KeyRow {
+    date: i64,
+    id: i64,
+    code: i32,
+    method_id: i64,
+    user_id: i64,
+    size: i64,
+    ip: Option<Vec<u8>>,
+}
+
+/// What a batch adds to each table; the source is the batch's, the same for every row.
 #[derive(Default)]
 struct BatchRows<'a> {
     /// (id, line)
     lines: Vec<(i64, &'a str)>,
-    /// (date, id, code, method_id, user_id)
-    keys: Vec<(i64, i64, i32, i64, i64)>,
-    counts: Vec<((i64, i32, i64, i64), i64)>,
-    /// The same counts without the day: ((code, method_id, user_id), n)
-    totals: Vec<((i32, i64, i64), i64)>,
+    keys: Vec<KeyRow>,
+    /// ((day, code, method_id, user_id), tally)
+    days: Vec<((i64, i32, i64, i64), Tally)>,
+    /// ((hour, code), tally)
+    hours: Vec<((i64, i32), Tally)>,
+    /// The day counts without the day: ((code, method_id, user_id), tally)
+    totals: Vec<((i32, i64, i64), Tally)>,
     rejected: Vec<(&'a [u8], &'a str)>,
 }
 
@@ -319,14 +361,17 @@ impl BatchRows<'_> {
         for chunk in self.keys.chunks(ROWS_PER_STATEMENT) {
             let rows: Vec<NewKey> = chunk
                 .iter()
-                .map(|&(date, id, code, method_id, user_id)| {
+                .map(|k| {
                     (
                         log_keys::segment.eq(segment),
-                        log_keys::date.eq(date),
-                        log_keys::id.eq(id),
-                        log_keys::code.eq(code),
-                        log_keys::method_id.eq(method_id),
-                        log_keys::user_id.eq(user_id),
+                        log_keys::date.eq(k.date),
+                        log_keys::id.eq(k.id),
+                        log_keys::code.eq(k.code),
+                        log_keys::method_id.eq(k.method_id),
+                        log_keys::user_id.eq(k.user_id),
+                        log_keys::source_id.eq(source_id),
+                        log_keys::size.eq(k.size),
+                        log_keys::ip.eq(k.ip.clone()),
                     )
                 })
                 .collect();
@@ -346,53 +391,92 @@ impl BatchRows<'_> {
                 return Err(DbError::Conflict(expected - inserted));
             }
         }
-        for chunk in self.counts.chunks(ROWS_PER_STATEMENT) {
-            let rows: Vec<NewCount> = chunk
+        for chunk in self.days.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<_> = chunk
                 .iter()
-                .map(|&((day, code, method_id, user_id), n)| {
+                .map(|&((day, code, method_id, user_id), t)| {
                     (
-                        log_counts::day.eq(day),
-                        log_counts::code.eq(code),
-                        log_counts::method_id.eq(method_id),
-                        log_counts::user_id.eq(user_id),
-                        log_counts::n.eq(n),
+                        day_counts::day.eq(day),
+                        day_counts::source_id.eq(source_id),
+                        day_counts::code.eq(code),
+                        day_counts::method_id.eq(method_id),
+                        day_counts::user_id.eq(user_id),
+                        day_counts::n.eq(t.n),
+                        day_counts::bytes.eq(t.bytes),
                     )
                 })
                 .collect();
-            diesel::insert_into(log_counts::table)
+            diesel::insert_into(day_counts::table)
                 .values(&rows)
                 .on_conflict((
-                    log_counts::day,
-                    log_counts::code,
-                    log_counts::method_id,
-                    log_counts::user_id,
+                    day_counts::day,
+                    day_counts::source_id,
+                    day_counts::code,
+                    day_counts::method_id,
+                    day_counts::user_id,
                 ))
                 .do_update()
-                .set(log_counts::n.eq(log_counts::n + excluded(log_counts::n)))
+                .set((
+                    day_counts::n.eq(day_counts::n + excluded(day_counts::n)),
+                    day_counts::bytes.eq(day_counts::bytes + excluded(day_counts::bytes)),
+                ))
+                .execute(conn)?;
+        }
+        for chunk in self.hours.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|&((hour, code), t)| {
+                    (
+                        hour_counts::hour.eq(hour),
+                        hour_counts::source_id.eq(source_id),
+                        hour_counts::code.eq(code),
+                        hour_counts::n.eq(t.n),
+                        hour_counts::bytes.eq(t.bytes),
+                    )
+                })
+                .collect();
+            diesel::insert_into(hour_counts::table)
+                .values(&rows)
+                .on_conflict((hour_counts::hour, hour_counts::source_id, hour_counts::code))
+                .do_update()
+                .set((
+                    hour_counts::n.eq(hour_counts::n + excluded(hour_counts::n)),
+                    hour_counts::bytes.eq(hour_counts::bytes + excluded(hour_counts::bytes)),
+                ))
                 .execute(conn)?;
         }
         for chunk in self.totals.chunks(ROWS_PER_STATEMENT) {
             let rows: Vec<_> = chunk
                 .iter()
-                .map(|&((code, method_id, user_id), n)| {
+                .map(|&((code, method_id, user_id), t)| {
                     (
+                        key_counts::source_id.eq(source_id),
                         key_counts::code.eq(code),
                         key_counts::method_id.eq(method_id),
                         key_counts::user_id.eq(user_id),
-                        key_counts::n.eq(n),
+                        key_counts::n.eq(t.n),
+                        key_counts::bytes.eq(t.bytes),
                     )
                 })
                 .collect();
             diesel::insert_into(key_counts::table)
                 .values(&rows)
-                .on_conflict((key_counts::code, key_counts::method_id, key_counts::user_id))
+                .on_conflict((
+                    key_counts::source_id,
+                    key_counts::code,
+                    key_counts::method_id,
+                    key_counts::user_id,
+                ))
                 .do_update()
-                .set(key_counts::n.eq(key_counts::n + excluded(key_counts::n)))
+                .set((
+                    key_counts::n.eq(key_counts::n + excluded(key_counts::n)),
+                    key_counts::bytes.eq(key_counts::bytes + excluded(key_counts::bytes)),
+                ))
                 .execute(conn)?;
         }
         if let (Some(min_date), Some(max_date)) = (
-            self.keys.first().map(|k| k.0),
-            self.keys.last().map(|k| k.0),
+            self.keys.first().map(|k| k.date),
+            self.keys.last().map(|k| k.date),
         ) {
             diesel::insert_into(segments::table)
                 .values((

@@ -64,6 +64,10 @@ pub struct EmulateArgs {
     /// The same seed gives the same lines.
     #[arg(long, env = "LOGGERATOR_EMULATE_SEED", default_value_t = DEFAULT_EMULATE_SEED)]
     pub seed: u64,
+    /// Every N-th line comes from the user `rareuser` (0: none); 10000 gives a user with 0.01%
+    /// of the lines, for measuring selective queries.
+    #[arg(long, env = "LOGGERATOR_EMULATE_RARE_USER_EVERY", default_value_t = DEFAULT_EMULATE_RARE_USER_EVERY)]
+    pub rare_user_every: u64,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +106,9 @@ pub struct Tuning {
     /// How long a request waits for its query before 503.
     #[arg(long, env = "LOGGERATOR_QUERY_TIMEOUT_MS", default_value_t = DEFAULT_QUERY_TIMEOUT_MS)]
     pub query_timeout_ms: u64,
+    /// How often an idle live-tail stream (`/logs/stream`) gets a keep-alive comment.
+    #[arg(long, env = "LOGGERATOR_TAIL_KEEP_ALIVE_MS", default_value_t = DEFAULT_TAIL_KEEP_ALIVE_MS)]
+    pub tail_keep_alive_ms: u64,
     /// Rows per storage segment: inserts touch only the newest segment, queries merge them all.
     #[arg(long, env = "LOGGERATOR_SEGMENT_ROWS", default_value_t = DEFAULT_SEGMENT_ROWS)]
     pub segment_rows: u64,
@@ -150,6 +157,7 @@ impl Tuning {
             http_workers: self.http_workers,
             query_timeout: Duration::from_millis(self.query_timeout_ms),
             max_queries_in_flight: self.max_queries_in_flight,
+            tail_keep_alive: Duration::from_millis(self.tail_keep_alive_ms.max(1)),
             segment_rows: self.segment_rows.max(1),
             ingest: IngestConfig {
                 batch_size: self.batch_size.max(1),

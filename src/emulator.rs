@@ -68,6 +68,22 @@ const JULY_2000: i64 = 962_409_600;
 pub struct LineGenerator {
     rng: ChaCha8Rng,
     users: Vec<(String, Ipv4Addr)>,
+    /// Every this many lines, the user is [`RARE_USER`] (0: never).
+    rare_user_every: u64,
+    written: u64,
+}
+
+/// The user `--rare-user-every` adds, from an address of TEST-NET-1: a user who holds a small,
+/// known share of the lines, for measuring queries that select few of them.
+pub const RARE_USER: (&str, Ipv4Addr) = ("rareuser", Ipv4Addr::new(192, 0, 2, 1));
+
+/// What one emulated source sends on each connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sequence {
+    pub count: u64,
+    pub seed: u64,
+    /// Every this many lines come from [`RARE_USER`]; 0 for none.
+    pub rare_user_every: u64,
 }
 
 impl LineGenerator {
@@ -81,7 +97,19 @@ impl LineGenerator {
         } else {
             invent_users(&mut rng, 16)
         };
-        Self { rng, users }
+        Self {
+            rng,
+            users,
+            rare_user_every: 0,
+            written: 0,
+        }
+    }
+
+    /// The same sequence, except that every `every`-th line comes from [`RARE_USER`] (its
+    /// other fields unchanged).
+    pub fn with_rare_user(mut self, every: u64) -> Self {
+        self.rare_user_every = every;
+        self
     }
 
     pub fn users(&self) -> impl Iterator<Item = &str> {
@@ -91,7 +119,15 @@ impl LineGenerator {
     /// Appends the next line, with its `\n`, to `out`.
     pub fn write_next(&mut self, out: &mut Vec<u8>) {
         use std::io::Write;
-        let (user, ip) = &self.users[self.rng.gen_range(0..self.users.len())];
+        let index = self.rng.gen_range(0..self.users.len());
+        self.written += 1;
+        let (user, ip) =
+            if self.rare_user_every > 0 && self.written.is_multiple_of(self.rare_user_every) {
+                (RARE_USER.0, &RARE_USER.1)
+            } else {
+                let (user, ip) = &self.users[index];
+                (user.as_str(), ip)
+            };
         let day = self.rng.gen_range(0..31i64);
         let hour = self.rng.gen_range(1..=12i64);
         let second_of_hour = self.rng.gen_range(0..3600i64);
@@ -142,9 +178,10 @@ fn invent_users(rng: &mut ChaCha8Rng, count: usize) -> Vec<(String, Ipv4Addr)> {
         .collect()
 }
 
-/// Streams `count` lines of `seed`'s sequence to one client, then closes the connection.
-pub async fn stream_to(mut socket: TcpStream, count: u64, seed: u64) -> io::Result<()> {
-    let mut generator = LineGenerator::new(seed);
+/// Streams the sequence to one client, then closes the connection.
+pub async fn stream_to(mut socket: TcpStream, sequence: Sequence) -> io::Result<()> {
+    let Sequence { count, seed, .. } = sequence;
+    let mut generator = LineGenerator::new(seed).with_rare_user(sequence.rare_user_every);
     let mut buf = Vec::with_capacity(128 * 1024);
     let mut sent = 0;
     while sent < count {
@@ -160,6 +197,17 @@ pub async fn stream_to(mut socket: TcpStream, count: u64, seed: u64) -> io::Resu
 
 /// Serves every connection accepted on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, count: u64, seed: u64) -> io::Result<()> {
+    let sequence = Sequence {
+        count,
+        seed,
+        rare_user_every: 0,
+    };
+    serve_sequence(listener, sequence).await
+}
+
+/// [`serve`], with every option of the sequence.
+pub async fn serve_sequence(listener: TcpListener, sequence: Sequence) -> io::Result<()> {
+    let Sequence { count, seed, .. } = sequence;
     info!(
         "emulating a loggerator source on {} ({count} lines per connection, seed {seed})",
         listener.local_addr()?
@@ -168,7 +216,7 @@ pub async fn serve(listener: TcpListener, count: u64, seed: u64) -> io::Result<(
         let (socket, peer) = listener.accept().await?;
         debug!("emulator: client {peer} connected");
         tokio::spawn(async move {
-            match stream_to(socket, count, seed).await {
+            match stream_to(socket, sequence).await {
                 Ok(()) => debug!("emulator: sent {count} lines to {peer}"),
                 Err(e) => debug!("emulator: client {peer} went away: {e}"),
             }

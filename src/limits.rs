@@ -65,6 +65,9 @@ pub const MAX_PAGE_SCAN: usize = 100_000;
 /// The most lines `/logs/count` reads for filters on lines (about 3 s here): past it the count
 /// is refused with 400, asking for narrower filters, instead of holding a reader for minutes.
 pub const MAX_COUNT_SCAN: usize = 500_000;
+/// The most stored keys `/stats` groups when the count tables cannot answer (by ip, with an ip
+/// filter, by hour with a method or user filter): keys are read several times faster than lines.
+pub const MAX_STATS_KEY_SCAN: usize = 2_000_000;
 /// Names (users, methods) the writer keeps in memory; past it the cache starts again empty
 /// and names are looked up as they come.
 pub const MAX_CACHED_NAMES: usize = 100_000;
@@ -75,7 +78,19 @@ pub const DEFAULT_EMULATE_PORT: u16 = 8080;
 /// What the loggerator image sends per connection by default.
 pub const DEFAULT_EMULATE_COUNT: u64 = 800_000;
 pub const DEFAULT_EMULATE_SEED: u64 = 1;
+pub const DEFAULT_EMULATE_RARE_USER_EVERY: u64 = 0;
 pub const DEFAULT_DEMO_SOURCES: u64 = 2;
 pub const DEFAULT_DEMO_COUNT: u64 = 100_000;
 /// Below the ephemeral range (32768 and up on Linux), where other programs' ports come from.
 pub const DEFAULT_DEMO_FIRST_PORT: u16 = 18_080;
+
+/// Events a live-tail client's own buffer holds before its follower waits (and falls behind
+/// the broadcast, to be resumed from the database).
+pub const TAIL_CLIENT_BUFFER: usize = 1_024;
+/// Lines a live-tail follower reads back from the database per query when catching up.
+pub const TAIL_REPLAY_CHUNK: i64 = 2_000;
+/// The most lines a follower reads back to catch up (with `Last-Event-ID`, or after falling
+/// behind): beyond it, a `skipped` event names the lines passed over.
+pub const TAIL_REPLAY_MAX: usize = 100_000;
+/// How often an idle live-tail stream gets a keep-alive comment, so proxies keep it open.
+pub const DEFAULT_TAIL_KEEP_ALIVE_MS: u64 = 15_000;

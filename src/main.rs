@@ -28,7 +28,11 @@ fn main() -> ExitCode {
             Command::Emulate(args) => {
                 let listener = TcpListener::bind((args.host.as_str(), args.port)).await?;
                 tokio::select! {
-                    result = emulator::serve(listener, args.count, args.seed) => result?,
+                    result = emulator::serve_sequence(listener, emulator::Sequence {
+                        count: args.count,
+                        seed: args.seed,
+                        rare_user_every: args.rare_user_every,
+                    }) => result?,
                     _ = signals.recv() => {}
                 }
             }

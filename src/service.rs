@@ -20,6 +20,7 @@ use crate::db::checkpointer::WalCheckpointer;
 use crate::db::connection::open_writer;
 use crate::db::health::StorageHealth;
 use crate::db::reader::Reader;
+use crate::db::tail::tail_channel;
 use crate::db::writer::{Checkpoint, DbWriter, RegisterSource};
 use crate::db::DbError;
 use crate::http::{self, AppState, ReaderPool};
@@ -37,6 +38,8 @@ pub struct ServiceConfig {
     pub http_workers: usize,
     pub query_timeout: Duration,
     pub max_queries_in_flight: usize,
+    /// How often an idle live-tail stream gets a keep-alive comment.
+    pub tail_keep_alive: Duration,
     /// Rows per storage segment (see `db::store`).
     pub segment_rows: u64,
     pub ingest: IngestConfig,
@@ -85,11 +88,13 @@ impl Service {
         drop(open_writer(&config.db)?);
         let checkpointer = WalCheckpointer::start(&config.db)?;
         let health = Arc::new(StorageHealth::default());
-        let writer = DbWriter::start(
+        let tail = tail_channel();
+        let writer = DbWriter::start_with_tail(
             &config.db,
             config.segment_rows,
             Some(checkpointer),
             health.clone(),
+            Some(tail.clone()),
         )?;
         let readers = Reader::start_pool(&config.db, config.readers)?;
 
@@ -117,10 +122,15 @@ impl Service {
             ));
         }
 
+        // Cancelled at shutdown: every source stops reading, and every live tail ends.
+        let halt = CancellationToken::new();
         let state = web::Data::new(AppState {
             readers: ReaderPool::new(readers, config.max_queries_in_flight, config.query_timeout),
             sources: sources.iter().map(|(status, _)| status.clone()).collect(),
             health: health.clone(),
+            tail,
+            tail_keep_alive: config.tail_keep_alive,
+            halt: halt.clone(),
         });
         let listen_error = |source| StartError::Listen {
             address: config.listen.clone(),
@@ -150,7 +160,6 @@ impl Service {
         info!("serving the API on http://{http_addr}");
 
         // Ingest starts last, so nothing is received before the service can answer for it.
-        let halt = CancellationToken::new();
         // Framing and parsing run on a thread of their own at a lower priority, like the writer:
         // under load, queries come first.
         let ingest_thread = Arbiter::new();

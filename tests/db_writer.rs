@@ -455,7 +455,9 @@ fn grouped(conn: &mut SqliteConnection, sql: &str) -> Vec<Grouped> {
 /// GROUP BY of the keys it sums, rows and bytes.
 fn assert_keys_and_counts_agree_with_lines(path: &std::path::Path, rows: usize) {
     let mut conn = open_reader(path).unwrap();
-    let keys: Vec<(i64, i64, i64, Option<Vec<u8>>, String, i64)> = log_keys::table
+    /// (id, source, size, address, line, the line's source)
+    type KeyAndLine = (i64, i64, i64, Option<Vec<u8>>, String, i64);
+    let keys: Vec<KeyAndLine> = log_keys::table
         .inner_join(log_lines::table.on(log_lines::id.eq(log_keys::id)))
         .select((
             log_keys::id,

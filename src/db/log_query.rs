@@ -57,11 +57,11 @@ pub struct LogQuery {
 
 /// Keys read per round when a filter looks at lines: enough that a filter matching one line in
 /// a thousand fills a page of 100 in a few rounds, few enough to stop soon after it does.
-const KEYS_PER_SCAN: i64 = 4_096;
+pub(crate) const KEYS_PER_SCAN: i64 = 4_096;
 
 /// Lines read from `log_lines` per query while a page is filled: a 100-line page takes one,
 /// and at most this many lines (16 MiB at 64 KiB each) are in memory beyond the page's.
-const LINES_PER_READ: usize = 256;
+pub(crate) const LINES_PER_READ: usize = 256;
 
 /// One stored line with its fields, parsed again from the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub struct LogRow {
 
 impl LogRow {
     /// The row of a stored line; its source's address is filled in later.
-    fn parse(id: i64, source_id: i64, line: String) -> Result<LogRow, DbError> {
+    pub(crate) fn parse(id: i64, source_id: i64, line: String) -> Result<LogRow, DbError> {
         // Only lines that parsed were stored, so a failure here means the parser changed.
         let r = parse_line(&line).map_err(|e| DbError::Unreadable { id, reason: e })?;
         Ok(LogRow {
@@ -118,16 +118,16 @@ pub struct LogPage {
 impl LogFilter {
     /// Whether a filter needs the lines themselves: it is then applied to the lines the key
     /// filters select, which costs a read of each of those.
-    fn on_lines(&self) -> bool {
+    pub(crate) fn on_lines(&self) -> bool {
         !(self.paths.is_empty() && self.texts.is_empty())
     }
 }
 
 /// The filters on what only the line holds: path prefixes and substrings.
-struct LineFilter<'a>(&'a LogFilter);
+pub(crate) struct LineFilter<'a>(pub &'a LogFilter);
 
 impl LineFilter<'_> {
-    fn matches(&self, row: &LogRow) -> bool {
+    pub(crate) fn matches(&self, row: &LogRow) -> bool {
         let f = self.0;
         let path = row.url.split('?').next().unwrap_or_default();
         (f.texts.is_empty() || f.texts.iter().any(|text| row.line.contains(text.as_str())))
@@ -286,7 +286,10 @@ pub fn fetch_page(
 }
 
 /// The stored lines of `keys`, as (id, source id, line), in no particular order.
-fn lines_of(conn: &mut SqliteConnection, keys: &[Key]) -> QueryResult<Vec<(i64, i64, String)>> {
+pub(crate) fn lines_of(
+    conn: &mut SqliteConnection,
+    keys: &[Key],
+) -> QueryResult<Vec<(i64, i64, String)>> {
     let ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
     log_lines::table
         .filter(log_lines::id.eq_any(&ids))

@@ -15,8 +15,10 @@ pub mod rejected_query;
 pub mod schema;
 pub mod segment_merge;
 pub mod source_names;
+pub mod stats_query;
 pub mod store;
 pub mod sync_actors;
+pub mod tail;
 pub mod writer;
 
 pub use error::DbError;

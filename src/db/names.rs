@@ -13,7 +13,7 @@ use crate::limits::MAX_CACHED_NAMES;
 const NAMES_PER_STATEMENT: usize = 1_000;
 
 /// The tables that name things; each is `(id INTEGER PRIMARY KEY, name TEXT UNIQUE)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NameTable {
     Users,
     Methods,
@@ -45,6 +45,19 @@ pub fn lookup(
     with_table!(which, t => t::table
         .filter(t::name.eq(name))
         .select(t::id)
+        .first(conn)
+        .optional())
+}
+
+/// The name of `id`, if it exists.
+pub fn name_of(
+    conn: &mut SqliteConnection,
+    which: NameTable,
+    id: i64,
+) -> QueryResult<Option<String>> {
+    with_table!(which, t => t::table
+        .find(id)
+        .select(t::name)
         .first(conn)
         .optional())
 }

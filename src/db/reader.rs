@@ -8,10 +8,12 @@ use actix::prelude::*;
 use diesel::SqliteConnection;
 
 use super::connection::open_reader;
-use super::log_query::{self, LogFilter, LogPage, LogQuery};
+use super::log_query::{self, LogFilter, LogPage, LogQuery, LogRow};
 use super::rejected_query::{self, RejectedRow};
 use super::source_names::SourceNames;
+use super::stats_query::{self, StatRow, StatsQuery};
 use super::sync_actors::{start_sync_actors, ThreadPriority};
+use super::tail;
 use super::DbError;
 
 pub struct Reader {
@@ -54,6 +56,19 @@ pub struct CountLogs {
     pub max_scan: usize,
 }
 
+/// Lines and bytes grouped by one or two keys.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<StatRow>, DbError>")]
+pub struct QueryStats(pub StatsQuery);
+
+/// Stored lines after an id, in id order, for a follower catching up; with the last id stored.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(Vec<LogRow>, i64), DbError>")]
+pub struct QueryTail {
+    pub after_id: i64,
+    pub limit: i64,
+}
+
 /// A page of rejected lines (newest first), and the id to continue below if more exist.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(Vec<RejectedRow>, Option<i64>), DbError>")]
@@ -75,6 +90,22 @@ impl Handler<CountLogs> for Reader {
 
     fn handle(&mut self, msg: CountLogs, _: &mut Self::Context) -> Self::Result {
         log_query::count(&mut self.conn, &msg.filter, msg.max_scan)
+    }
+}
+
+impl Handler<QueryStats> for Reader {
+    type Result = Result<Vec<StatRow>, DbError>;
+
+    fn handle(&mut self, msg: QueryStats, _: &mut Self::Context) -> Self::Result {
+        stats_query::stats(&mut self.conn, &mut self.sources, &msg.0)
+    }
+}
+
+impl Handler<QueryTail> for Reader {
+    type Result = Result<(Vec<LogRow>, i64), DbError>;
+
+    fn handle(&mut self, msg: QueryTail, _: &mut Self::Context) -> Self::Result {
+        tail::rows_after(&mut self.conn, &mut self.sources, msg.after_id, msg.limit)
     }
 }
 

@@ -63,6 +63,11 @@ pub struct LogStore {
     segment_capacity: u64,
     methods: Names,
     users: Names,
+    /// The ids of the last committed batch: its parsed entries, less those refused, got
+    /// consecutive ids from this one, in order.
+    last_first_id: i64,
+    /// Indexes of the last batch's parsed entries that the database refused (kept as rejected).
+    last_refused: Vec<usize>,
 }
 
 impl LogStore {
@@ -75,6 +80,8 @@ impl LogStore {
             segment_capacity: segment_capacity.max(1),
             methods: Names::load(conn, NameTable::Methods)?,
             users: Names::load(conn, NameTable::Users)?,
+            last_first_id: 1,
+            last_refused: Vec::new(),
         };
         store.reload_position(conn)?;
         Ok(store)
@@ -128,6 +135,8 @@ impl LogStore {
         // the commit.
         conn.immediate_transaction(|conn| {
             self.reload_position(conn)?;
+            self.last_first_id = self.next_id;
+            self.last_refused.clear();
             // A savepoint, so that a refused batch can be taken apart in the same transaction
             // (and the stream mark still commits with exactly the lines it counts).
             let whole = conn.transaction(|conn| self.insert(conn, source_id, entries, received_at));
@@ -147,6 +156,12 @@ impl LogStore {
             record_stream(conn, source_id, stream, summary)?;
             Ok(summary)
         })
+    }
+
+    /// The first id the last committed batch gave, and which of its parsed entries were
+    /// refused: the others got consecutive ids from the first, in order.
+    pub fn last_ids(&self) -> (i64, &[usize]) {
+        (self.last_first_id, &self.last_refused)
     }
 
     /// Stores the entries in the open segment (opening the next one if it is full).
@@ -182,13 +197,14 @@ impl LogStore {
         received_at: i64,
     ) -> Result<WriteSummary, DbError> {
         let mut total = WriteSummary::default();
-        for entry in entries {
+        for (index, entry) in entries.iter().enumerate() {
             let one = std::slice::from_ref(entry);
             let part = match conn.transaction(|conn| self.insert(conn, source_id, one, received_at))
             {
                 Ok(part) => part,
                 Err(e) if e.is_refusal() && !entry.is_rejected() => {
                     self.reload_position(conn)?;
+                    self.last_refused.push(index);
                     let kept = Entry::rejected(
                         entry.line_bytes().to_vec(),
                         format!("the database refused this line: {e}"),
@@ -253,9 +269,13 @@ impl LogStore {
                 .or_default()
                 .add(tally);
         }
+        // In key order, each upsert lands next to the previous one in the table's B-tree.
         rows.days = days.into_iter().collect();
+        rows.days.sort_unstable_by_key(|&(key, _)| key);
         rows.hours = hours.into_iter().collect();
+        rows.hours.sort_unstable_by_key(|&(key, _)| key);
         rows.totals = totals.into_iter().collect();
+        rows.totals.sort_unstable_by_key(|&(key, _)| key);
         Ok(rows)
     }
 }

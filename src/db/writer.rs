@@ -18,6 +18,7 @@ use super::health::StorageHealth;
 use super::schema::sources;
 use super::store::{fingerprint_of, LogStore};
 use super::sync_actors::{start_sync_actors, ThreadPriority};
+use super::tail::{Committed, TailSender};
 use super::DbError;
 use crate::batch::{StreamMark, WriteBatch, WriteError, WriteSummary};
 
@@ -32,6 +33,8 @@ pub struct DbWriter {
     /// Set while a fresh connection could not be opened: from when, and nothing runs on the
     /// old one meanwhile.
     broken_since: Option<Instant>,
+    /// Where committed batches go for live tail; `None` when nobody can follow.
+    tail: Option<TailSender>,
 }
 
 impl DbWriter {
@@ -52,6 +55,7 @@ impl DbWriter {
             path: path.to_owned(),
             segment_rows,
             broken_since: None,
+            tail: None,
         })
     }
 
@@ -120,10 +124,42 @@ impl DbWriter {
         checkpointer: Option<CheckpointHandle>,
         health: Arc<StorageHealth>,
     ) -> Result<Addr<DbWriter>, DbError> {
+        Self::start_with_tail(path, segment_rows, checkpointer, health, None)
+    }
+
+    /// [`DbWriter::start`], publishing each committed batch to `tail`.
+    pub fn start_with_tail(
+        path: &Path,
+        segment_rows: u64,
+        checkpointer: Option<CheckpointHandle>,
+        health: Arc<StorageHealth>,
+        tail: Option<TailSender>,
+    ) -> Result<Addr<DbWriter>, DbError> {
         let path: PathBuf = path.to_owned();
         start_sync_actors("database writer", 1, ThreadPriority::Lower, move || {
-            DbWriter::open(&path, segment_rows, checkpointer.clone(), health.clone())
+            let mut writer =
+                DbWriter::open(&path, segment_rows, checkpointer.clone(), health.clone())?;
+            writer.tail = tail.clone();
+            Ok(writer)
         })
+    }
+
+    /// Tells followers about a committed batch; costs nothing when nobody follows.
+    fn publish(&self, msg: &WriteBatch) {
+        let Some(tail) = &self.tail else {
+            return;
+        };
+        if tail.receiver_count() == 0 {
+            return;
+        }
+        let (first_id, refused) = self.store.last_ids();
+        // An error only means every follower left meanwhile.
+        let _ = tail.send(Arc::new(Committed {
+            source_id: msg.source_id,
+            entries: msg.entries.clone(),
+            first_id,
+            refused: refused.to_vec(),
+        }));
     }
 }
 
@@ -192,6 +228,7 @@ impl Handler<WriteBatch> for DbWriter {
         match result {
             Ok(summary) => {
                 self.health.ok();
+                self.publish(&msg);
                 if let Some(checkpointer) = &self.checkpointer {
                     checkpointer.request();
                 }

@@ -1,4 +1,4 @@
-//! The query strings of `/logs`, `/logs/count` and `/rejected`, validated into typed values. Every refusal
+//! The query strings of `/logs`, `/logs/count`, `/stats` and `/rejected`, validated into typed values. Every refusal
 //! names the parameter at fault.
 
 use std::net::IpAddr;
@@ -10,6 +10,7 @@ use percent_encoding::percent_decode_str;
 use super::cursor;
 use super::error::ApiError;
 use crate::db::log_query::{Key, LogFilter, Order};
+use crate::db::stats_query::StatKey;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 10_000;
@@ -370,6 +371,115 @@ pub fn list_params(query: &str, accept: Option<&str>) -> Result<ListParams, ApiE
 
 pub fn count_params(query: &str) -> Result<LogFilter, ApiError> {
     filter_of(&pairs_of(query, &[FILTERS])?)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailParams {
+    pub filter: LogFilter,
+    /// The last row id the client saw: what came after it is sent first.
+    pub last_event_id: Option<i64>,
+}
+
+/// The parameters of `GET /logs/stream`: the filters, and `last_event_id` for clients that
+/// cannot send the `Last-Event-ID` header (`header`, which wins when both are given).
+pub fn tail_params(query: &str, header: Option<&str>) -> Result<TailParams, ApiError> {
+    let pairs = pairs_of(query, &[FILTERS, &["last_event_id"]])?;
+    let filter = filter_of(&pairs)?;
+    let id_of =
+        |name: &str, value: &str| {
+            value
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|id| *id >= 0)
+                .ok_or_else(|| {
+                    ApiError::bad(
+                name,
+                format!("{name} must be the id of an event (a row id, 0 or more), not {value:?}"),
+            )
+                })
+        };
+    let mut last_event_id = None;
+    for (name, value) in &pairs {
+        if name == "last_event_id" {
+            last_event_id = Some(id_of("last_event_id", value)?);
+        }
+    }
+    if let Some(header) = header {
+        last_event_id = Some(id_of("Last-Event-ID", header)?);
+    }
+    Ok(TailParams {
+        filter,
+        last_event_id,
+    })
+}
+
+/// Groups `/stats` returns unless `limit` says otherwise: a month by hour and class (3,720).
+pub const DEFAULT_STATS_LIMIT: usize = 10_000;
+pub const MAX_STATS_LIMIT: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsParams {
+    pub filter: LogFilter,
+    pub by: Vec<StatKey>,
+    pub limit: usize,
+}
+
+/// The parameters of `GET /stats`: `by` (one key or two, comma-separated), `limit`, filters.
+pub fn stats_params(query: &str) -> Result<StatsParams, ApiError> {
+    let pairs = pairs_of(query, &[FILTERS, &["by", "limit"]])?;
+    let filter = filter_of(&pairs)?;
+    let mut by = Vec::new();
+    let mut limit = DEFAULT_STATS_LIMIT;
+    let names = || {
+        StatKey::ALL
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (name, value) in &pairs {
+        match name.as_str() {
+            "by" => {
+                for item in list("by", value)? {
+                    let key = StatKey::ALL
+                        .iter()
+                        .find(|(name, _)| *name == item)
+                        .map(|&(_, key)| key)
+                        .ok_or_else(|| {
+                            ApiError::bad(
+                                "by",
+                                format!("by must name one or two of {}; not {item:?}", names()),
+                            )
+                        })?;
+                    if by.contains(&key) {
+                        return Err(ApiError::bad("by", format!("by names {item} twice")));
+                    }
+                    by.push(key);
+                }
+            }
+            "limit" => {
+                limit = positive("limit", value)?
+                    .try_into()
+                    .ok()
+                    .filter(|&l: &usize| l <= MAX_STATS_LIMIT)
+                    .ok_or_else(|| {
+                        ApiError::bad(
+                            "limit",
+                            format!("limit must be an integer from 1 to {MAX_STATS_LIMIT}, not {value:?}"),
+                        )
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    if by.is_empty() || by.len() > 2 {
+        return Err(ApiError::bad(
+            "by",
+            format!("by must name one key or two (by=hour,class) of {}", names()),
+        ));
+    }
+    Ok(StatsParams { filter, by, limit })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -154,6 +154,9 @@ impl Drop for Children {
     }
 }
 
+/// Every this many lines of each emulated source come from `rareuser`.
+pub const RARE_USER_EVERY: &str = "10000";
+
 /// Starts one emulator per count (seeds 1, 2, ...) and returns their addresses.
 pub async fn start_emulators(
     children: &mut Children,
@@ -173,6 +176,9 @@ pub async fn start_emulators(
             &count.to_string(),
             "--seed",
             &seed.to_string(),
+            // A user with 0.01 % of the lines, for the `rare-user` query.
+            "--rare-user-every",
+            RARE_USER_EVERY,
         ]
         .into_iter()
         .map(OsString::from)

@@ -334,6 +334,37 @@ async fn query_kinds(api: &Api) -> Result<(Vec<Kind>, Vec<String>), BenchError> 
             url: logs(&[("q", user), ("limit", PAGE)]),
         },
         Kind {
+            // 0.01 % of the lines, if the data came from the bench's emulators.
+            name: "rare-user",
+            url: logs(&[("user", "rareuser"), ("limit", PAGE)]),
+        },
+        Kind {
+            name: "stats-code",
+            url: api.url("/stats?by=code"),
+        },
+        Kind {
+            name: "stats-hour-class",
+            url: api.url("/stats?by=hour,class"),
+        },
+        Kind {
+            name: "stats-user+range",
+            url: api.url(&format!("/stats?by=user&since={since}&until={until}")),
+        },
+        Kind {
+            name: "stats-day+user",
+            url: api.url(&format!("/stats?by=day&user={user}")),
+        },
+        Kind {
+            name: "stats-hour+source",
+            url: api.url(&format!(
+                "/stats?by=hour,class&source={source}&since={since}&until={until}"
+            )),
+        },
+        Kind {
+            name: "count-source",
+            url: api.url(&format!("/logs/count?source={source}&code=5xx")),
+        },
+        Kind {
             name: "count",
             url: api.url("/logs/count?code=500"),
         },

@@ -1,0 +1,615 @@
+//! The queries behind `GET /stats`: lines and bytes grouped by one or two keys.
+//!
+//! Each query is answered from the cheapest storage that holds what it groups and filters by:
+//! the count tables (all time, per day, per hour) for whole days or hours, `log_keys` for the
+//! parts of a range that cut through a day or an hour and for addresses, and the lines
+//! themselves for paths, referers, user agents and text. Every answer is exact; one that would
+//! read more than its caps allow is refused ([`DbError::TooBroad`]).
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Binary, Integer, Nullable, Text};
+use diesel::sqlite::Sqlite;
+
+use super::log_query::{self, key_filter, LineFilter, LogFilter, LogRow};
+use super::names::{self, NameTable};
+use super::segment_merge::{self, Key, KeyFilter, Order};
+use super::source_names::SourceNames;
+use super::DbError;
+use crate::limits::{SECONDS_PER_DAY, SECONDS_PER_HOUR};
+use crate::time::rfc3339;
+
+/// What lines can be grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatKey {
+    Code,
+    /// `5xx` and the like.
+    Class,
+    Method,
+    User,
+    Source,
+    Ip,
+    /// The URL's path, without its query string.
+    Path,
+    Referer,
+    UserAgent,
+    /// The UTC day.
+    Day,
+    /// The UTC hour.
+    Hour,
+}
+
+impl StatKey {
+    /// Each key with its name in the API.
+    pub const ALL: [(&'static str, StatKey); 11] = [
+        ("code", StatKey::Code),
+        ("class", StatKey::Class),
+        ("method", StatKey::Method),
+        ("user", StatKey::User),
+        ("source", StatKey::Source),
+        ("ip", StatKey::Ip),
+        ("path", StatKey::Path),
+        ("referer", StatKey::Referer),
+        ("user_agent", StatKey::UserAgent),
+        ("day", StatKey::Day),
+        ("hour", StatKey::Hour),
+    ];
+
+    pub fn is_time(self) -> bool {
+        matches!(self, StatKey::Day | StatKey::Hour)
+    }
+
+    /// Whether only the line holds it.
+    fn on_lines(self) -> bool {
+        matches!(self, StatKey::Path | StatKey::Referer | StatKey::UserAgent)
+    }
+
+    /// Whether the hourly counts hold it.
+    fn in_hours(self) -> bool {
+        matches!(
+            self,
+            StatKey::Code | StatKey::Class | StatKey::Source | StatKey::Day | StatKey::Hour
+        )
+    }
+}
+
+/// One key's value in an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StatValue {
+    /// A field the line does not have (`-` for a referer, say).
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsQuery {
+    pub filter: LogFilter,
+    /// One or two keys.
+    pub by: Vec<StatKey>,
+    /// Groups returned at most, after sorting.
+    pub limit: usize,
+    /// Keys a breakdown by address (or with an address filter) may group, read from
+    /// `log_keys`; past it the query is refused.
+    pub max_keys: usize,
+    /// Lines a breakdown by path, referer or user agent (or with a `path` or `q` filter) may
+    /// read; past it the query is refused.
+    pub max_lines: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatRow {
+    /// One value per key of `by`, in its order.
+    pub key: Vec<StatValue>,
+    pub count: i64,
+    /// The sum of the lines' sizes (`-` counts as 0).
+    pub bytes: i64,
+}
+
+/// A group's key as storage holds it, before ids become names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Raw {
+    Null,
+    Int(i64),
+    Blob(Vec<u8>),
+    Text(String),
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    n: i64,
+    bytes: i64,
+}
+
+type Groups = HashMap<Vec<Raw>, Tally>;
+
+fn add(groups: &mut Groups, key: Vec<Raw>, n: i64, bytes: i64) {
+    let tally = groups.entry(key).or_default();
+    tally.n += n;
+    tally.bytes += bytes;
+}
+
+/// Where a query's groups come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Keys,
+    Totals,
+    Days,
+    Hours,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Keys => "log_keys",
+            Table::Totals => "key_counts",
+            Table::Days => "day_counts",
+            Table::Hours => "hour_counts",
+        }
+    }
+
+    /// Seconds in one of the table's rows' periods.
+    fn unit(self) -> Option<i64> {
+        match self {
+            Table::Days => Some(SECONDS_PER_DAY),
+            Table::Hours => Some(SECONDS_PER_HOUR),
+            Table::Keys | Table::Totals => None,
+        }
+    }
+
+    /// The SQL that gives `key` in this table, as text (SQLite casts the integers).
+    fn column(self, key: StatKey) -> &'static str {
+        match (key, self) {
+            (StatKey::Code, _) => "CAST(code AS TEXT)",
+            (StatKey::Class, _) => "CAST(code / 100 AS TEXT)",
+            (StatKey::Method, _) => "CAST(method_id AS TEXT)",
+            (StatKey::User, _) => "CAST(user_id AS TEXT)",
+            (StatKey::Source, _) => "CAST(source_id AS TEXT)",
+            (StatKey::Ip, _) => "hex(ip)",
+            (StatKey::Day, Table::Days) => "CAST(day AS TEXT)",
+            (StatKey::Day, Table::Hours) => "CAST(hour / 24 - (hour % 24 < 0) AS TEXT)",
+            (StatKey::Day, _) => "CAST(date / 86400 - (date % 86400 < 0) AS TEXT)",
+            (StatKey::Hour, Table::Hours) => "CAST(hour AS TEXT)",
+            (StatKey::Hour, _) => "CAST(date / 3600 - (date % 3600 < 0) AS TEXT)",
+            // Never asked of a table: these keys are read from the lines.
+            (StatKey::Path | StatKey::Referer | StatKey::UserAgent, _) => "NULL",
+        }
+    }
+
+    fn sums(self) -> &'static str {
+        match self {
+            Table::Keys => "count(*) AS n, coalesce(sum(size), 0) AS bytes",
+            _ => "coalesce(sum(n), 0) AS n, coalesce(sum(bytes), 0) AS bytes",
+        }
+    }
+
+    fn time_column(self) -> &'static str {
+        match self {
+            Table::Keys => "date",
+            Table::Days => "day",
+            Table::Hours => "hour",
+            Table::Totals => "",
+        }
+    }
+}
+
+/// A value bound to a `?` of the grouping SQL.
+enum Bind {
+    Int(i64),
+    Code(i32),
+    Blob(Vec<u8>),
+}
+
+#[derive(QueryableByName)]
+struct GroupRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    k1: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    k2: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = BigInt)]
+    bytes: i64,
+}
+
+/// Groups the rows of `table` within `[since, until)` (in the table's own unit) that match the
+/// filter (its own date range left aside), adding them to `groups`.
+fn group_table(
+    conn: &mut SqliteConnection,
+    table: Table,
+    by: &[StatKey],
+    filter: &KeyFilter,
+    range: (Option<i64>, Option<i64>),
+    groups: &mut Groups,
+) -> QueryResult<()> {
+    let k1 = table.column(by[0]);
+    let k2 = by.get(1).map_or("NULL", |&key| table.column(key));
+    let mut sql = format!(
+        "SELECT {k1} AS k1, {k2} AS k2, {} FROM {} WHERE 1",
+        table.sums(),
+        table.name()
+    );
+    // The text and its bound values are built together, in the same order.
+    let mut binds: Vec<Bind> = Vec::new();
+    if table == Table::Keys {
+        let keyed = KeyFilter {
+            since: range.0,
+            until: range.1,
+            ..filter.clone()
+        };
+        let segments = segment_merge::segments_for(conn, &keyed, None, Order::Desc)?;
+        if segments.is_empty() {
+            return Ok(());
+        }
+        sql.push_str(" AND segment IN (");
+        for (i, segment) in segments.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+            binds.push(Bind::Int(*segment));
+        }
+        sql.push(')');
+    }
+    if !filter.codes.is_empty() {
+        sql.push_str(" AND (");
+        for (i, (low, high)) in filter.codes.iter().enumerate() {
+            sql.push_str(if i == 0 {
+                "code BETWEEN ? AND ?"
+            } else {
+                " OR code BETWEEN ? AND ?"
+            });
+            binds.extend([Bind::Code(*low), Bind::Code(*high)]);
+        }
+        sql.push(')');
+    }
+    let mut lists = vec![("source_id", &filter.source_ids)];
+    if table != Table::Hours {
+        lists.push(("method_id", &filter.method_ids));
+        lists.push(("user_id", &filter.user_ids));
+    }
+    for (column, ids) in lists {
+        if ids.is_empty() {
+            continue;
+        }
+        sql.push_str(&format!(" AND {column} IN ("));
+        for (i, id) in ids.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+            binds.push(Bind::Int(*id));
+        }
+        sql.push(')');
+    }
+    if table == Table::Keys && !filter.ip_ranges.is_empty() {
+        sql.push_str(" AND (");
+        for (i, (low, high)) in filter.ip_ranges.iter().enumerate() {
+            sql.push_str(if i == 0 {
+                "ip BETWEEN ? AND ?"
+            } else {
+                " OR ip BETWEEN ? AND ?"
+            });
+            binds.extend([Bind::Blob(low.clone()), Bind::Blob(high.clone())]);
+        }
+        sql.push(')');
+    }
+    for (bound, op) in [(range.0, ">="), (range.1, "<")] {
+        if let Some(value) = bound {
+            sql.push_str(&format!(" AND {} {op} ?", table.time_column()));
+            binds.push(Bind::Int(value));
+        }
+    }
+    sql.push_str(" GROUP BY 1, 2");
+    let mut query = diesel::sql_query(sql).into_boxed::<Sqlite>();
+    for bind in binds {
+        query = match bind {
+            Bind::Int(value) => query.bind::<BigInt, _>(value),
+            Bind::Code(value) => query.bind::<Integer, _>(value),
+            Bind::Blob(value) => query.bind::<Binary, _>(value),
+        };
+    }
+    for row in query.load::<GroupRow>(conn)? {
+        let mut key = vec![raw_of(by[0], row.k1)];
+        if let Some(&second) = by.get(1) {
+            key.push(raw_of(second, row.k2));
+        }
+        add(groups, key, row.n, row.bytes);
+    }
+    Ok(())
+}
+
+/// A key's value as the SQL above wrote it.
+fn raw_of(key: StatKey, text: Option<String>) -> Raw {
+    let Some(text) = text else {
+        return Raw::Null;
+    };
+    if key == StatKey::Ip {
+        return decode_hex(&text).map_or(Raw::Null, Raw::Blob);
+    }
+    text.parse().map_or(Raw::Text(text), Raw::Int)
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Groups `[since, until)` from a table of whole `unit`s, and the parts that cut through a
+/// unit from `log_keys`.
+fn group_range(
+    conn: &mut SqliteConnection,
+    table: Table,
+    by: &[StatKey],
+    filter: &KeyFilter,
+    groups: &mut Groups,
+) -> QueryResult<()> {
+    let Some(unit) = table.unit() else {
+        return group_table(conn, table, by, filter, (None, None), groups);
+    };
+    if filter.since.is_none() && filter.until.is_none() {
+        return group_table(conn, table, by, filter, (None, None), groups);
+    }
+    let first = filter
+        .since
+        .map(|since| since.div_euclid(unit) + i64::from(since.rem_euclid(unit) > 0));
+    let end = filter.until.map(|until| until.div_euclid(unit));
+    let whole = match (first, end) {
+        (Some(first), Some(end)) => first < end,
+        _ => true,
+    };
+    if !whole {
+        return group_table(
+            conn,
+            Table::Keys,
+            by,
+            filter,
+            (filter.since, filter.until),
+            groups,
+        );
+    }
+    group_table(conn, table, by, filter, (first, end), groups)?;
+    let edges = [
+        filter
+            .since
+            .zip(first)
+            .map(|(since, first)| (since, first * unit)),
+        filter
+            .until
+            .zip(end)
+            .map(|(until, end)| (end * unit, until)),
+    ];
+    for (since, until) in edges.into_iter().flatten() {
+        if since < until {
+            group_table(
+                conn,
+                Table::Keys,
+                by,
+                filter,
+                (Some(since), Some(until)),
+                groups,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Groups by reading the lines the key filters select, in rounds, at most `max_lines` of them.
+fn group_lines(
+    conn: &mut SqliteConnection,
+    by: &[StatKey],
+    filter: &KeyFilter,
+    lines: &LineFilter,
+    max_lines: usize,
+    groups: &mut Groups,
+) -> Result<(), DbError> {
+    let round = log_query::KEYS_PER_SCAN
+        .min(max_lines.try_into().unwrap_or(i64::MAX))
+        .max(1);
+    let segments = segment_merge::segments_for(conn, filter, None, Order::Desc)?;
+    let mut scanned: Option<Key> = None;
+    let mut read = 0;
+    loop {
+        let keys = segment_merge::first_keys(conn, &segments, filter, scanned, Order::Desc, round)?;
+        for chunk in keys.chunks(log_query::LINES_PER_READ) {
+            for (id, source_id, line) in log_query::lines_of(conn, chunk)? {
+                let row = LogRow::parse(id, source_id, line)?;
+                if lines.matches(&row) {
+                    let key = by.iter().map(|&k| raw_of_row(k, &row)).collect();
+                    add(groups, key, 1, row.size.unwrap_or(0));
+                }
+            }
+        }
+        match keys.last() {
+            Some(last) if keys.len() as i64 == round => {
+                scanned = Some(*last);
+                read += keys.len();
+                if read >= max_lines {
+                    return Err(DbError::TooBroad(max_lines));
+                }
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn raw_of_row(key: StatKey, row: &LogRow) -> Raw {
+    let text = |value: &Option<String>| value.clone().map_or(Raw::Null, Raw::Text);
+    match key {
+        StatKey::Code => Raw::Int(row.code.into()),
+        StatKey::Class => Raw::Int((row.code / 100).into()),
+        StatKey::Method => Raw::Text(row.method.clone()),
+        StatKey::User => Raw::Text(row.user.clone().unwrap_or_else(|| "-".to_owned())),
+        StatKey::Source => Raw::Int(row.source_id),
+        StatKey::Ip => Raw::Text(row.ip.clone()),
+        StatKey::Path => Raw::Text(row.url.split('?').next().unwrap_or_default().to_owned()),
+        StatKey::Referer => text(&row.referer),
+        StatKey::UserAgent => text(&row.user_agent),
+        StatKey::Day => Raw::Int(row.date.div_euclid(SECONDS_PER_DAY)),
+        StatKey::Hour => Raw::Int(row.date.div_euclid(SECONDS_PER_HOUR)),
+    }
+}
+
+/// The groups of a query, sorted (by time when a key is the day or hour, else by count) and
+/// cut to its limit.
+pub fn stats(
+    conn: &mut SqliteConnection,
+    sources: &mut SourceNames,
+    q: &StatsQuery,
+) -> Result<Vec<StatRow>, DbError> {
+    let mut groups = Groups::new();
+    conn.transaction(|conn| {
+        let Some(filter) = key_filter(conn, &q.filter)? else {
+            return Ok::<_, DbError>(());
+        };
+        let lines = LineFilter(&q.filter);
+        if q.filter.on_lines() || q.by.iter().any(|k| k.on_lines()) {
+            return group_lines(conn, &q.by, &filter, &lines, q.max_lines, &mut groups);
+        }
+        if !filter.ip_ranges.is_empty() || q.by.contains(&StatKey::Ip) {
+            // Only the keys have addresses. The count tables say how many keys the other
+            // filters select, and so whether grouping them is within bounds.
+            let without_ips = LogFilter {
+                ips: Vec::new(),
+                ..q.filter.clone()
+            };
+            let selected = log_query::count(conn, &without_ips, usize::MAX)?;
+            if selected > q.max_keys as i64 {
+                return Err(DbError::TooBroad(q.max_keys));
+            }
+            let range = (filter.since, filter.until);
+            return Ok(group_table(
+                conn,
+                Table::Keys,
+                &q.by,
+                &filter,
+                range,
+                &mut groups,
+            )?);
+        }
+        let by_users_or_methods = !filter.method_ids.is_empty() || !filter.user_ids.is_empty();
+        let table = if q.by.contains(&StatKey::Hour) {
+            if q.by.iter().all(|k| k.in_hours()) && !by_users_or_methods {
+                Table::Hours
+            } else {
+                // Hours by method or user: only the keys have them.
+                let selected = log_query::count(conn, &q.filter, usize::MAX)?;
+                if selected > q.max_keys as i64 {
+                    return Err(DbError::TooBroad(q.max_keys));
+                }
+                Table::Keys
+            }
+        } else if q.by.contains(&StatKey::Day) || filter.since.is_some() || filter.until.is_some() {
+            Table::Days
+        } else {
+            Table::Totals
+        };
+        if table == Table::Keys {
+            let range = (filter.since, filter.until);
+            return Ok(group_table(
+                conn,
+                table,
+                &q.by,
+                &filter,
+                range,
+                &mut groups,
+            )?);
+        }
+        Ok(group_range(conn, table, &q.by, &filter, &mut groups)?)
+    })?;
+    let mut rows = Vec::with_capacity(groups.len());
+    let mut names = NameCache::default();
+    for (raw, tally) in groups {
+        let mut key = Vec::with_capacity(raw.len());
+        for (value, &k) in raw.into_iter().zip(&q.by) {
+            key.push(names.value_of(conn, sources, k, value)?);
+        }
+        rows.push(StatRow {
+            key,
+            count: tally.n,
+            bytes: tally.bytes,
+        });
+    }
+    sort(&mut rows, &q.by);
+    rows.truncate(q.limit);
+    Ok(rows)
+}
+
+/// Time keys first, oldest first; otherwise the largest counts first. Ties go by key, so the
+/// order is the same on every call.
+fn sort(rows: &mut [StatRow], by: &[StatKey]) {
+    match by.iter().position(|k| k.is_time()) {
+        Some(time) => rows.sort_by(|a, b| {
+            a.key[time]
+                .cmp(&b.key[time])
+                .then(b.count.cmp(&a.count))
+                .then(a.key.cmp(&b.key))
+        }),
+        None => rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key))),
+    }
+}
+
+/// Names of the ids met while the groups are turned into values.
+#[derive(Default)]
+struct NameCache {
+    names: HashMap<(NameTable, i64), String>,
+}
+
+impl NameCache {
+    fn value_of(
+        &mut self,
+        conn: &mut SqliteConnection,
+        sources: &mut SourceNames,
+        key: StatKey,
+        raw: Raw,
+    ) -> Result<StatValue, DbError> {
+        Ok(match (key, raw) {
+            (_, Raw::Null) => StatValue::Null,
+            (StatKey::Code, Raw::Int(code)) => StatValue::Int(code),
+            (StatKey::Class, Raw::Int(class)) => StatValue::Text(format!("{class}xx")),
+            (StatKey::User, Raw::Int(0)) => StatValue::Text("-".to_owned()),
+            (StatKey::User, Raw::Int(id)) => {
+                StatValue::Text(self.name(conn, NameTable::Users, id)?)
+            }
+            (StatKey::Method, Raw::Int(id)) => {
+                StatValue::Text(self.name(conn, NameTable::Methods, id)?)
+            }
+            (StatKey::Source, Raw::Int(id)) => StatValue::Text(sources.address_of(conn, id)?),
+            (StatKey::Ip, Raw::Blob(bytes)) => {
+                ip_text(&bytes).map_or(StatValue::Null, StatValue::Text)
+            }
+            (StatKey::Day, Raw::Int(day)) => {
+                StatValue::Text(rfc3339(day * SECONDS_PER_DAY)[..10].to_owned())
+            }
+            (StatKey::Hour, Raw::Int(hour)) => StatValue::Text(rfc3339(hour * SECONDS_PER_HOUR)),
+            (_, Raw::Int(n)) => StatValue::Int(n),
+            (_, Raw::Text(text)) => StatValue::Text(text),
+            (_, Raw::Blob(_)) => StatValue::Null,
+        })
+    }
+
+    fn name(
+        &mut self,
+        conn: &mut SqliteConnection,
+        table: NameTable,
+        id: i64,
+    ) -> Result<String, DbError> {
+        if let Some(name) = self.names.get(&(table, id)) {
+            return Ok(name.clone());
+        }
+        let name = names::name_of(conn, table, id)?.unwrap_or_else(|| format!("#{id}"));
+        self.names.insert((table, id), name.clone());
+        Ok(name)
+    }
+}
+
+/// An address back from its key (`ip_key.rs`).
+fn ip_text(key: &[u8]) -> Option<String> {
+    match key {
+        [4, octets @ ..] => <[u8; 4]>::try_from(octets)
+            .ok()
+            .map(|o| Ipv4Addr::from(o).to_string()),
+        [6, octets @ ..] => <[u8; 16]>::try_from(octets)
+            .ok()
+            .map(|o| Ipv6Addr::from(o).to_string()),
+        _ => None,
+    }
+}

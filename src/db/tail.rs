@@ -1,0 +1,149 @@
+//! Live tail, storage's side: the writer publishes every committed batch, as it was sent, to a
+//! broadcast channel that never blocks it (a follower that falls behind misses batches and is
+//! told so), and readers serve the lines a follower missed, by id.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use diesel::prelude::*;
+use tokio::sync::broadcast;
+
+use super::log_query::{LineFilter, LogFilter, LogRow};
+use super::schema::log_lines;
+use super::source_names::SourceNames;
+use super::DbError;
+use crate::batch::{Entry, LineKey};
+
+/// A committed batch as followers see it: the entries as the source sent them and the ids the
+/// stored ones got.
+#[derive(Debug)]
+pub struct Committed {
+    pub source_id: i64,
+    pub entries: Arc<Vec<Entry>>,
+    /// The first stored entry's id; the others follow, one by one, in order.
+    pub first_id: i64,
+    /// Parsed entries the database refused (kept as rejected): they have no id.
+    pub refused: Vec<usize>,
+}
+
+impl Committed {
+    /// Each stored line with its id and key, in id order.
+    pub fn stored(&self) -> impl Iterator<Item = (i64, &str, &LineKey)> + '_ {
+        let mut id = self.first_id;
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(move |(index, entry)| match entry {
+                Entry::Parsed { line, key } if !self.refused.contains(&index) => {
+                    id += 1;
+                    Some((id - 1, line.as_str(), key))
+                }
+                _ => None,
+            })
+    }
+}
+
+/// Where the writer publishes committed batches.
+pub type TailSender = broadcast::Sender<Arc<Committed>>;
+
+/// Batches a follower may fall behind before it misses some: at 50,000 lines a batch, more than
+/// a second of full-speed ingest.
+pub const TAIL_CHANNEL_BATCHES: usize = 64;
+
+pub fn tail_channel() -> TailSender {
+    broadcast::channel(TAIL_CHANNEL_BATCHES).0
+}
+
+/// A follower's filter: the key checks run on every committed line, cheaply (no parsing), and
+/// only lines that pass them are parsed for the rest.
+#[derive(Debug, Clone)]
+pub struct TailFilter {
+    filter: LogFilter,
+    /// The sources the filter names, as ids.
+    source_ids: Vec<i64>,
+}
+
+impl TailFilter {
+    pub fn new(filter: LogFilter, source_ids: Vec<i64>) -> Self {
+        Self { filter, source_ids }
+    }
+
+    /// Whether a filter on sources named none that exists: nothing can match.
+    pub fn matches_nothing(&self) -> bool {
+        !self.filter.sources.is_empty() && self.source_ids.is_empty()
+    }
+
+    /// The checks a committed line's key answers: codes, methods, users, sources, addresses
+    /// and dates.
+    pub fn key_matches(&self, source_id: i64, line: &str, key: &LineKey) -> bool {
+        self.fields_match(
+            source_id,
+            key.date,
+            key.code,
+            key.method(line),
+            key.user(line),
+            key.ip,
+        )
+    }
+
+    /// Every check, on a row read back or parsed.
+    pub fn row_matches(&self, row: &LogRow) -> bool {
+        self.fields_match(
+            row.source_id,
+            row.date,
+            row.code,
+            &row.method,
+            row.user.as_deref(),
+            row.ip.parse().ok(),
+        ) && LineFilter(&self.filter).matches(row)
+    }
+
+    fn fields_match(
+        &self,
+        source_id: i64,
+        date: i64,
+        code: i32,
+        method: &str,
+        user: Option<&str>,
+        ip: Option<IpAddr>,
+    ) -> bool {
+        let f = &self.filter;
+        (f.codes.is_empty()
+            || f.codes
+                .iter()
+                .any(|&(low, high)| (low..=high).contains(&code)))
+            && (f.methods.is_empty() || f.methods.iter().any(|m| m == method))
+            && (f.users.is_empty() || f.users.iter().any(|u| u == user.unwrap_or("-")))
+            && (f.sources.is_empty() || self.source_ids.contains(&source_id))
+            && (f.ips.is_empty() || ip.is_some_and(|ip| f.ips.iter().any(|net| net.contains(&ip))))
+            && f.since.is_none_or(|since| date >= since)
+            && f.until.is_none_or(|until| date < until)
+    }
+}
+
+/// Up to `limit` stored lines after `after_id`, in id order, and the last id stored now.
+pub fn rows_after(
+    conn: &mut SqliteConnection,
+    sources: &mut SourceNames,
+    after_id: i64,
+    limit: i64,
+) -> Result<(Vec<LogRow>, i64), DbError> {
+    conn.transaction(|conn| {
+        let last: Option<i64> = log_lines::table
+            .select(diesel::dsl::max(log_lines::id))
+            .first(conn)?;
+        let lines: Vec<(i64, i64, String)> = log_lines::table
+            .filter(log_lines::id.gt(after_id))
+            .order(log_lines::id)
+            .limit(limit)
+            .select((log_lines::id, log_lines::source_id, log_lines::line))
+            .load(conn)?;
+        let mut rows = Vec::with_capacity(lines.len());
+        for (id, source_id, line) in lines {
+            let mut row = LogRow::parse(id, source_id, line)?;
+            row.source = sources.address_of(conn, source_id)?;
+            rows.push(row);
+        }
+        Ok((rows, last.unwrap_or(0)))
+    })
+}

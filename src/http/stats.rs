@@ -1,0 +1,89 @@
+//! `GET /stats`: lines and bytes grouped by one key or two.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+
+use super::error::ApiError;
+use super::params::stats_params;
+use super::AppState;
+use crate::db::reader::QueryStats;
+use crate::db::stats_query::{StatKey, StatRow, StatValue, StatsQuery};
+use crate::db::DbError;
+use crate::limits::{MAX_COUNT_SCAN, MAX_STATS_KEY_SCAN};
+
+/// `{"key": ..., "count": N, "bytes": B}`; the key is a value for one key, an array for two.
+struct StatView<'a>(&'a StatRow);
+
+struct ValueView<'a>(&'a StatValue);
+
+impl Serialize for ValueView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            StatValue::Null => serializer.serialize_none(),
+            StatValue::Int(n) => serializer.serialize_i64(*n),
+            StatValue::Text(text) => serializer.serialize_str(text),
+        }
+    }
+}
+
+impl Serialize for StatView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let row = self.0;
+        let mut object = serializer.serialize_struct("StatView", 3)?;
+        match row.key.as_slice() {
+            [one] => object.serialize_field("key", &ValueView(one))?,
+            many => {
+                let values: Vec<ValueView> = many.iter().map(ValueView).collect();
+                object.serialize_field("key", &values)?;
+            }
+        }
+        object.serialize_field("count", &row.count)?;
+        object.serialize_field("bytes", &row.bytes)?;
+        object.end()
+    }
+}
+
+pub async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let params = stats_params(req.query_string())?;
+    let on_lines = params
+        .by
+        .iter()
+        .any(|k| matches!(k, StatKey::Path | StatKey::Referer | StatKey::UserAgent))
+        || !params.filter.paths.is_empty()
+        || !params.filter.texts.is_empty();
+    let asked = QueryStats(StatsQuery {
+        filter: params.filter,
+        by: params.by,
+        limit: params.limit,
+        max_keys: MAX_STATS_KEY_SCAN,
+        max_lines: MAX_COUNT_SCAN,
+    });
+    let rows = match state.readers.ask(asked).await {
+        Err(ApiError::Internal(DbError::TooBroad(read))) => {
+            let (what, how) = if on_lines {
+                (
+                    "lines",
+                    "by path, referer or user_agent, or with path or q, reads every line the \
+                     other filters select",
+                )
+            } else {
+                (
+                    "keys",
+                    "by ip, with ip, or by hour with method or user, reads the stored keys the \
+                     other filters select",
+                )
+            };
+            return Err(ApiError::bad(
+                "by",
+                format!(
+                    "grouping {how}, and this one would read more than {read} {what}: narrow it \
+                     with code, method, user, source, since or until"
+                ),
+            ));
+        }
+        other => other?,
+    };
+    let views: Vec<StatView> = rows.iter().map(StatView).collect();
+    Ok(HttpResponse::Ok().json(views))
+}

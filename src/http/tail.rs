@@ -1,0 +1,260 @@
+//! `GET /logs/stream`: live tail as Server-Sent Events. Each newly committed line that matches
+//! the filters is an event whose `id` is the row id and whose data is the line as `/logs`
+//! shows it; control events have names of their own (`overflow`, `skipped`, `shutdown`), so an
+//! `EventSource`'s `onmessage` sees lines only.
+//!
+//! A follower never slows ingest or other followers: the writer publishes to a broadcast
+//! channel that drops what a follower has not taken once it holds [`TAIL_CHANNEL_BATCHES`]
+//! batches, and each follower's own buffer is bounded. A follower that falls behind is told so
+//! (`overflow`) and resumed from the database by id; so is a client reconnecting with
+//! `Last-Event-ID`, up to [`TAIL_REPLAY_MAX`] lines, beyond which a `skipped` event says which
+//! lines were passed over and how to export them.
+//!
+//! [`TAIL_CHANNEL_BATCHES`]: crate::db::tail::TAIL_CHANNEL_BATCHES
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, Responder};
+use actix_web_lab::sse::{self, Sse};
+use log::debug;
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc};
+
+use super::error::ApiError;
+use super::logs::LogView;
+use super::params::tail_params;
+use super::AppState;
+use crate::db::log_query::LogRow;
+use crate::db::reader::QueryTail;
+use crate::db::tail::{Committed, TailFilter};
+use crate::limits::{TAIL_CLIENT_BUFFER, TAIL_REPLAY_CHUNK, TAIL_REPLAY_MAX};
+
+/// How many times a catch-up read is retried when the reader pool is busy.
+const REPLAY_RETRIES: u32 = 10;
+const REPLAY_RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+pub async fn stream(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<impl Responder, ApiError> {
+    let header = req
+        .headers()
+        .get("Last-Event-ID")
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let params = tail_params(req.query_string(), header)?;
+    let source_ids = state
+        .sources
+        .iter()
+        .filter(|s| {
+            params
+                .filter
+                .sources
+                .iter()
+                .any(|named| *named == s.address || named.parse::<i64>() == Ok(s.id))
+        })
+        .map(|s| s.id)
+        .collect();
+    let filter = TailFilter::new(params.filter, source_ids);
+    // Subscribed before anything is read back, so that no batch falls between the two.
+    let batches = state.tail.subscribe();
+    let (events, received) = mpsc::channel(TAIL_CLIENT_BUFFER);
+    let follower = Follower {
+        state: state.clone(),
+        filter,
+        events,
+        last_id: params.last_event_id,
+        export: format!("/logs?format=ndjson&{}", export_query(req.query_string())),
+    };
+    actix_rt::spawn(follower.follow(batches));
+    Ok(Sse::from_infallible_receiver(received)
+        .with_keep_alive(state.tail_keep_alive)
+        .with_retry_duration(Duration::from_secs(1)))
+}
+
+/// The request's filters, without `last_event_id`, for the export link of a `skipped` event.
+fn export_query(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|part| !part.is_empty() && !part.starts_with("last_event_id="))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+struct Follower {
+    state: web::Data<AppState>,
+    filter: TailFilter,
+    events: mpsc::Sender<sse::Event>,
+    /// The last row id this client has seen (sent, or passed over as not matching).
+    last_id: Option<i64>,
+    export: String,
+}
+
+/// Why following ended.
+enum Stop {
+    /// The client went away.
+    Gone,
+    /// The service is shutting down.
+    Shutdown,
+}
+
+impl Follower {
+    async fn follow(mut self, mut batches: broadcast::Receiver<Arc<Committed>>) {
+        let stopped = self.run(&mut batches).await;
+        if let Err(Stop::Shutdown) = stopped {
+            let _ = self
+                .events
+                .send(
+                    sse::Data::new("the service is shutting down")
+                        .event("shutdown")
+                        .into(),
+                )
+                .await;
+        }
+        debug!("live tail ended");
+    }
+
+    async fn run(&mut self, batches: &mut broadcast::Receiver<Arc<Committed>>) -> Result<(), Stop> {
+        let halt = self.state.halt.clone();
+        if let Some(after) = self.last_id {
+            self.replay(after).await?;
+        }
+        loop {
+            let received = tokio::select! {
+                _ = halt.cancelled() => return Err(Stop::Shutdown),
+                _ = self.events.closed() => return Err(Stop::Gone),
+                received = batches.recv() => received,
+            };
+            match received {
+                Ok(batch) => self.send_batch(&batch).await?,
+                Err(broadcast::error::RecvError::Lagged(batches_missed)) => {
+                    let after = self.last_id.unwrap_or(0);
+                    self.send(
+                        sse::Data::new(
+                            json!({
+                                "missed_batches": batches_missed,
+                                "resuming_after_id": after,
+                                "note": "this client fell behind; the lines it missed follow, \
+                                         read back from the database",
+                            })
+                            .to_string(),
+                        )
+                        .event("overflow"),
+                    )
+                    .await?;
+                    self.replay(after).await?;
+                }
+                Err(broadcast::error::RecvError::Closed) => return Err(Stop::Shutdown),
+            }
+        }
+    }
+
+    async fn send(&self, data: sse::Data) -> Result<(), Stop> {
+        // Waits while the client's buffer is full: meanwhile the broadcast keeps going without
+        // this follower, which is told what it missed when it takes the next batch.
+        self.events.send(data.into()).await.map_err(|_| Stop::Gone)
+    }
+
+    async fn send_row(&mut self, row: &LogRow) -> Result<(), Stop> {
+        let data = sse::Data::new(
+            serde_json::to_string(&LogView(row)).unwrap_or_else(|_| "{}".to_owned()),
+        )
+        .id(row.id.to_string());
+        self.send(data).await
+    }
+
+    async fn send_batch(&mut self, batch: &Committed) -> Result<(), Stop> {
+        for (id, line, key) in batch.stored() {
+            if self.last_id.is_some_and(|last| id <= last) {
+                continue;
+            }
+            self.last_id = Some(id);
+            if !self.filter.key_matches(batch.source_id, line, key) {
+                continue;
+            }
+            let Ok(mut row) = LogRow::parse(id, batch.source_id, line.to_owned()) else {
+                continue;
+            };
+            if !self.filter.row_matches(&row) {
+                continue;
+            }
+            row.source = self.address_of(batch.source_id);
+            self.send_row(&row).await?;
+        }
+        Ok(())
+    }
+
+    fn address_of(&self, source_id: i64) -> String {
+        self.state
+            .sources
+            .iter()
+            .find(|s| s.id == source_id)
+            .map_or_else(|| format!("source #{source_id}"), |s| s.address.clone())
+    }
+
+    /// Sends what was committed after `after`, read back from the database, up to
+    /// [`TAIL_REPLAY_MAX`] lines; past that, a `skipped` event and a jump to the newest line.
+    async fn replay(&mut self, after: i64) -> Result<(), Stop> {
+        let mut position = after;
+        let mut read = 0;
+        loop {
+            let (rows, newest) = self.read_after(position).await?;
+            for row in &rows {
+                position = row.id;
+                if self.filter.row_matches(row) {
+                    self.send_row(row).await?;
+                }
+            }
+            read += rows.len();
+            self.last_id = Some(self.last_id.map_or(position, |last| last.max(position)));
+            if (rows.len() as i64) < TAIL_REPLAY_CHUNK || position >= newest {
+                return Ok(());
+            }
+            if read >= TAIL_REPLAY_MAX {
+                let data = json!({
+                    "from_id": position + 1,
+                    "to_id": newest,
+                    "lines": newest - position,
+                    "reason": format!(
+                        "more than {TAIL_REPLAY_MAX} lines were committed since the last event \
+                         sent; these lines were not checked against the filters"
+                    ),
+                    "export": self.export,
+                });
+                self.send(sse::Data::new(data.to_string()).event("skipped"))
+                    .await?;
+                self.last_id = Some(newest);
+                return Ok(());
+            }
+        }
+    }
+
+    async fn read_after(&self, after: i64) -> Result<(Vec<LogRow>, i64), Stop> {
+        let mut attempts = 0;
+        loop {
+            let asked = QueryTail {
+                after_id: after,
+                limit: TAIL_REPLAY_CHUNK,
+            };
+            match self.state.readers.ask(asked).await {
+                Ok(answer) => return Ok(answer),
+                Err(ApiError::Busy | ApiError::Timeout) if attempts < REPLAY_RETRIES => {
+                    attempts += 1;
+                    tokio::time::sleep(REPLAY_RETRY_PAUSE * attempts).await;
+                }
+                Err(e) => {
+                    log::error!("live tail cannot read what it missed: {e}");
+                    let _ = self
+                        .send(
+                            sse::Data::new(
+                                json!({"error": "the missed lines cannot be read now"}).to_string(),
+                            )
+                            .event("error"),
+                        )
+                        .await;
+                    return Err(Stop::Gone);
+                }
+            }
+        }
+    }
+}

@@ -14,6 +14,7 @@ use log::{error, info, warn};
 use thiserror::Error;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
+use utoipa_actix_web::AppExt;
 
 use crate::batch::StreamMark;
 use crate::db::checkpointer::WalCheckpointer;
@@ -137,11 +138,15 @@ impl Service {
             source,
         };
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
+            let (app, document) = App::new()
+                .into_utoipa_app()
+                .openapi(http::document())
+                .configure(http::routes)
+                .split_for_parts();
+            app.app_data(state.clone())
+                .configure(|cfg| http::docs(cfg, document))
                 .wrap(middleware::Compress::default())
                 .wrap(middleware::Logger::new("%r %s %b %Dms"))
-                .configure(http::routes)
         })
         // Signals are ours to handle: shutdown must also flush the sources.
         .disable_signals()

@@ -16,6 +16,8 @@ pub enum ApiError {
     BadParameter { parameter: String, message: String },
     #[error("no such resource: {0}")]
     NotFound(String),
+    #[error("method {0} is not allowed here; use GET")]
+    MethodNotAllowed(String),
     #[error("too many queries in flight; retry shortly")]
     Busy,
     #[error("query timed out")]
@@ -40,6 +42,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Busy | ApiError::Timeout | ApiError::Unavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -61,6 +64,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Busy | ApiError::Timeout) {
             response.insert_header(("Retry-After", "1"));
+        }
+        if matches!(self, ApiError::MethodNotAllowed(_)) {
+            response.insert_header(("Allow", "GET"));
         }
         response.json(body)
     }

@@ -1,12 +1,13 @@
 //! `GET /logs` and `GET /logs/count`.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use super::cursor;
 use super::error::ApiError;
 use super::export::export;
+use super::openapi::{CountBody, ErrorBody, FilterParams, PageItem, PageParams};
 use super::paging::next_link;
 use super::params::{count_params, list_params, Format, DEFAULT_LIMIT};
 use super::AppState;
@@ -41,6 +42,28 @@ impl Serialize for LogView<'_> {
     }
 }
 
+/// A page of lines, or every match streamed
+///
+/// Newest first (or `order=asc`), filtered; `Link: <...>; rel="next"` points to the next page.
+/// `format=ndjson` (or `Accept: application/x-ndjson`), `csv` or `text` streams every match.
+#[utoipa::path(
+    tag = "logs",
+    params(FilterParams, PageParams),
+    responses(
+        (status = 200, description = "A page (`format=json` or `lines`), or an export",
+            headers(("Link" = String, description = "`<URL>; rel=\"next\"` when more rows match")),
+            content(
+                (Vec<PageItem> = "application/json"),
+                (String = "application/x-ndjson"),
+                (String = "text/csv"),
+                (String = "text/plain"),
+            )),
+        (status = 400, description = "A parameter is wrong; `parameter` names it", body = ErrorBody),
+        (status = 503, description = "Too many queries at once, or a query timed out; retry after `Retry-After`", body = ErrorBody),
+        (status = 500, description = "Internal error (details are logged, not sent)", body = ErrorBody),
+    ),
+)]
+#[get("/logs")]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let accept = req
         .headers()
@@ -93,6 +116,18 @@ struct CountView {
     count: i64,
 }
 
+/// How many lines match
+#[utoipa::path(
+    tag = "logs",
+    params(FilterParams),
+    responses(
+        (status = 200, description = "The number of matching lines", body = CountBody),
+        (status = 400, description = "A parameter is wrong; `parameter` names it", body = ErrorBody),
+        (status = 503, description = "Too many queries at once, or a query timed out; retry after `Retry-After`", body = ErrorBody),
+        (status = 500, description = "Internal error (details are logged, not sent)", body = ErrorBody),
+    ),
+)]
+#[get("/logs/count")]
 pub async fn count(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let filter = count_params(req.query_string())?;
     let on_lines = [

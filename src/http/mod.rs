@@ -5,6 +5,7 @@ pub mod cursor;
 pub mod error;
 pub mod export;
 pub mod logs;
+pub mod openapi;
 pub mod paging;
 pub mod params;
 pub mod reader_pool;
@@ -17,6 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
 
 use tokio_util::sync::CancellationToken;
 
@@ -37,18 +40,46 @@ pub struct AppState {
     pub halt: CancellationToken,
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/logs", web::get().to(logs::list))
-        .route("/logs/stream", web::get().to(tail::stream))
-        .route("/logs/count", web::get().to(logs::count))
-        .route("/stats", web::get().to(stats::stats))
-        .route("/rejected", web::get().to(rejected::list))
-        .route("/sources", web::get().to(sources::list))
-        .route("/healthz", web::get().to(sources::health))
+/// The API's operations. Registered through utoipa-actix-web, each is also described in the
+/// OpenAPI document (a handler registered any other way would be missing from it).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(logs::list)
+        .service(logs::count)
+        .service(tail::stream)
+        .service(stats::stats)
+        .service(rejected::list)
+        .service(sources::list)
+        .service(sources::health);
+}
+
+/// The document at `/openapi.json`, Swagger UI at `/docs/` (its files are in the binary), and
+/// a JSON 404 for anything else.
+pub fn docs(cfg: &mut web::ServiceConfig, document: utoipa::openapi::OpenApi) {
+    let paths = OperationPaths(document.paths.paths.keys().cloned().collect());
+    cfg.app_data(web::Data::new(paths))
+        .service(web::redirect("/docs", "/docs/"))
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document))
         .default_service(web::to(not_found));
 }
 
+/// The OpenAPI document of [`routes`].
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut document = openapi::ApiDoc::openapi();
+    document.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    document
+}
+
+/// The paths of the documented operations.
+struct OperationPaths(Vec<String>);
+
+/// 405 with `Allow` for another method on an operation's path, else 404.
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let known = req
+        .app_data::<web::Data<OperationPaths>>()
+        .is_some_and(|paths| paths.0.iter().any(|path| path == req.path()));
+    if known {
+        return Err(ApiError::MethodNotAllowed(req.method().to_string()));
+    }
     Err(ApiError::NotFound(format!(
         "{} {}",
         req.method(),

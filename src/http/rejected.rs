@@ -1,18 +1,20 @@
 //! `GET /rejected`: the lines that could not be parsed, newest first, with the reason.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::cursor;
 use super::error::ApiError;
+use super::openapi::{ErrorBody, RejectedParams};
 use super::paging::next_link;
 use super::params::rejected_params;
 use super::AppState;
 use crate::db::reader::QueryRejected;
 use crate::time::rfc3339;
 
-#[derive(Debug, Serialize)]
-struct RejectedView {
+/// A line that could not be parsed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RejectedView {
     id: i64,
     source: String,
     received_at: String,
@@ -21,6 +23,20 @@ struct RejectedView {
     line: String,
 }
 
+/// Lines that could not be parsed, newest first, with the reason
+#[utoipa::path(
+    tag = "service",
+    params(RejectedParams),
+    responses(
+        (status = 200, description = "A page of rejected lines",
+            headers(("Link" = String, description = "`<URL>; rel=\"next\"` when more rows exist")),
+            body = Vec<RejectedView>),
+        (status = 400, description = "A parameter is wrong; `parameter` names it", body = ErrorBody),
+        (status = 503, description = "Too many queries at once, or a query timed out; retry after `Retry-After`", body = ErrorBody),
+        (status = 500, description = "Internal error (details are logged, not sent)", body = ErrorBody),
+    ),
+)]
+#[get("/rejected")]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let params = rejected_params(req.query_string())?;
     let (rows, next) = state

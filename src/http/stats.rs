@@ -1,10 +1,11 @@
 //! `GET /stats`: lines and bytes grouped by one key or two.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use super::error::ApiError;
+use super::openapi::{ErrorBody, FilterParams, StatGroup, StatsParams};
 use super::params::stats_params;
 use super::AppState;
 use crate::db::reader::QueryStats;
@@ -44,6 +45,20 @@ impl Serialize for StatView<'_> {
     }
 }
 
+/// Lines and bytes grouped by one key or two
+///
+/// Sorted by count, largest first, or by time when a key is `day` or `hour`.
+#[utoipa::path(
+    tag = "logs",
+    params(StatsParams, FilterParams),
+    responses(
+        (status = 200, description = "The groups", body = Vec<StatGroup>),
+        (status = 400, description = "A parameter is wrong; `parameter` names it", body = ErrorBody),
+        (status = 503, description = "Too many queries at once, or a query timed out; retry after `Retry-After`", body = ErrorBody),
+        (status = 500, description = "Internal error (details are logged, not sent)", body = ErrorBody),
+    ),
+)]
+#[get("/stats")]
 pub async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let params = stats_params(req.query_string())?;
     let on_lines = params

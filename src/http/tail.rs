@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, HttpRequest, Responder};
+use actix_web::{get, web, HttpRequest, Responder};
 use actix_web_lab::sse::{self, Sse};
 use log::debug;
 use serde_json::json;
@@ -23,6 +23,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::error::ApiError;
 use super::logs::LogView;
+use super::openapi::{ErrorBody, FilterParams, TailParams};
 use super::params::tail_params;
 use super::AppState;
 use crate::db::log_query::LogRow;
@@ -34,6 +35,27 @@ use crate::limits::{TAIL_CLIENT_BUFFER, TAIL_REPLAY_CHUNK, TAIL_REPLAY_MAX};
 const REPLAY_RETRIES: u32 = 10;
 const REPLAY_RETRY_PAUSE: Duration = Duration::from_millis(50);
 
+/// Live tail: newly committed matching lines as Server-Sent Events
+///
+/// Each line is an event whose `id` is the row id and whose data is the row as `/logs` shows
+/// it. `Last-Event-ID` (or `last_event_id`) resumes after that row. Named events: `overflow`
+/// (the client fell behind; what it missed follows), `skipped` (more than 100,000 lines to
+/// catch up: which were passed over and how to export them), `shutdown`.
+#[utoipa::path(
+    tag = "logs",
+    params(
+        FilterParams,
+        TailParams,
+        ("Last-Event-ID" = Option<i64>, Header, description = "The id of the last event received"),
+    ),
+    responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A parameter is wrong; `parameter` names it", body = ErrorBody),
+        (status = 503, description = "Too many queries at once, or a query timed out; retry after `Retry-After`", body = ErrorBody),
+        (status = 500, description = "Internal error (details are logged, not sent)", body = ErrorBody),
+    ),
+)]
+#[get("/logs/stream")]
 pub async fn stream(
     req: HttpRequest,
     state: web::Data<AppState>,

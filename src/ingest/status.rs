@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::time::{rfc3339, seconds_of};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceState {
     Connecting,
@@ -47,7 +47,7 @@ struct Inner {
 }
 
 /// A point-in-time copy of one source's status, as `GET /sources` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SourceSnapshot {
     pub id: i64,
     pub address: String,

@@ -1,0 +1,118 @@
+//! The OpenAPI document and the docs page, from the running service.
+
+mod common;
+
+use common::app::{get, get_text, TestApp};
+use serde_json::Value;
+
+/// The endpoints README documents, from its `### `GET /path`` headings.
+fn readme_endpoints() -> Vec<String> {
+    let readme = include_str!("../README.md");
+    let mut paths: Vec<String> = readme
+        .lines()
+        .filter_map(|line| line.strip_prefix("### `GET "))
+        .filter_map(|rest| rest.split('`').next())
+        .map(str::to_owned)
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[actix_rt::test]
+async fn every_endpoint_is_in_the_document_with_its_parameters_and_answers() {
+    let app = TestApp::spawn(vec![]).await;
+    let document = app.get("/openapi.json").await;
+    assert_eq!(document.status, 200);
+    let document = document.body;
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(document["info"]["title"], "loggerator");
+    let mut documented: Vec<String> = document["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    documented.sort();
+    let mut expected: Vec<String> = readme_endpoints()
+        .into_iter()
+        .filter(|path| path != "/openapi.json")
+        .collect();
+    expected.sort();
+    assert_eq!(
+        documented, expected,
+        "README's endpoints and the document's"
+    );
+
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let get = &item["get"];
+        assert!(get.is_object(), "{path} has a GET operation");
+        assert!(
+            get["summary"].as_str().is_some_and(|s| !s.is_empty()),
+            "{path}"
+        );
+        assert!(get["responses"]["200"].is_object(), "{path} answers 200");
+    }
+    // Every filter, on every endpoint that takes them.
+    let filters = [
+        "code", "method", "user", "source", "ip", "path", "q", "since", "until",
+    ];
+    for path in ["/logs", "/logs/count", "/logs/stream", "/stats"] {
+        let names: Vec<&str> = document["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for filter in filters {
+            assert!(
+                names.contains(&filter),
+                "{path} documents {filter}: {names:?}"
+            );
+        }
+        let errors = &document["paths"][path]["get"]["responses"]["400"];
+        assert!(errors.is_object(), "{path} documents its 400");
+    }
+    let logs: Vec<&str> = document["paths"]["/logs"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for name in ["limit", "cursor", "format", "order"] {
+        assert!(logs.contains(&name), "/logs documents {name}");
+    }
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn the_docs_page_is_served_from_the_binary_and_other_methods_get_405() {
+    let app = TestApp::spawn(vec![]).await;
+    let response = awc::Client::builder()
+        .disable_redirects()
+        .finish()
+        .get(app.url("/docs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 307);
+    assert_eq!(response.headers().get("location").unwrap(), "/docs/");
+    let (status, content_type, page) = get_text(&app.url("/docs/"), &[]).await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(page.contains("swagger-ui"), "{page}");
+    let (status, _, script) = get_text(&app.url("/docs/swagger-initializer.js"), &[]).await;
+    assert_eq!(status, 200);
+    assert!(script.contains("/openapi.json"), "{script}");
+
+    let response = awc::Client::default()
+        .post(app.url("/logs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(response.headers().get("allow").unwrap(), "GET");
+    let missing = get(&app.url("/nowhere")).await;
+    assert_eq!(missing.status, 404);
+    assert!(matches!(missing.body["error"], Value::String(_)));
+    app.stop().await;
+}

@@ -531,6 +531,19 @@ async fn exports_stream_every_match_in_order_in_each_format() {
     .await;
     assert_eq!(content_type, "application/x-ndjson");
     assert_eq!(body.lines().count(), 1);
+    // ...unless it says NDJSON is not wanted (q=0) or JSON is preferred.
+    for accept in [
+        "application/x-ndjson;q=0",
+        "application/x-ndjson;q=0.2, application/json",
+    ] {
+        let (status, content_type, _) =
+            get_text(&f.app.url("/logs?code=304"), &[("Accept", accept)]).await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (200, "application/json"),
+            "{accept}"
+        );
+    }
 
     // `limit` caps an export (with no page ceiling), and a page's cursor starts one.
     let everything = f.ids("").await;

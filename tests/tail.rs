@@ -206,7 +206,11 @@ async fn lines_committed_after_subscribing_arrive_filtered_and_a_reconnect_resum
         assert!(event.comment, "nothing was committed yet: {event:?}");
         comments += 1;
     }
+    // A second follower, on users: it visits only those users' lines of each batch.
     let after = lines(12, 300);
+    let user = parse_line(&after[0]).unwrap().user.unwrap().to_owned();
+    let (_, by_user, _) = open(&app, &format!("user={user}&user=-&method=get,put"), &[]).await;
+    let mut by_user = by_user.unwrap();
     send(&source, &after);
     let expected: Vec<&String> = after
         .iter()
@@ -227,6 +231,28 @@ async fn lines_committed_after_subscribing_arrive_filtered_and_a_reconnect_resum
     assert_eq!(
         got,
         expected.iter().map(|l| l.to_string()).collect::<Vec<_>>()
+    );
+    let expected_by_user: Vec<&String> = after
+        .iter()
+        .filter(|l| {
+            let r = parse_line(l).unwrap();
+            (r.user == Some(user.as_str()) || r.user.is_none())
+                && ["GET", "PUT"].contains(&r.method.as_ref())
+        })
+        .collect();
+    assert!(expected_by_user.len() > 3);
+    let got: Vec<String> = by_user
+        .collect(|e| e.len() >= expected_by_user.len())
+        .await
+        .iter()
+        .map(|e| e.json()["line"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        got,
+        expected_by_user
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
     );
     // Each event is the row as /logs shows it, with the row id as the event id.
     let listed = app.get("/logs?code=500&method=get,post&limit=1000").await;

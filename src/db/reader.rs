@@ -3,6 +3,7 @@
 //! the work in flight is the HTTP side's business (`http::reader_pool`).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::prelude::*;
 use diesel::SqliteConnection;
@@ -15,6 +16,10 @@ use super::stats_query::{self, StatRow, StatsQuery};
 use super::sync_actors::{start_sync_actors, ThreadPriority};
 use super::tail;
 use super::DbError;
+
+/// Pages (and export chunks) the readers of this process have read: how a test sees that an
+/// export whose client went away stopped reading.
+pub static PAGES_READ: AtomicU64 = AtomicU64::new(0);
 
 pub struct Reader {
     conn: SqliteConnection,
@@ -81,6 +86,7 @@ impl Handler<QueryLogs> for Reader {
     type Result = Result<LogPage, DbError>;
 
     fn handle(&mut self, msg: QueryLogs, _: &mut Self::Context) -> Self::Result {
+        PAGES_READ.fetch_add(1, Ordering::Relaxed);
         log_query::fetch_page(&mut self.conn, &mut self.sources, &msg.0)
     }
 }

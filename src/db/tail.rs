@@ -2,8 +2,10 @@
 //! broadcast channel that never blocks it (a follower that falls behind misses batches and is
 //! told so), and readers serve the lines a follower missed, by id.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use diesel::prelude::*;
 use tokio::sync::broadcast;
@@ -24,11 +26,97 @@ pub struct Committed {
     pub first_id: i64,
     /// Parsed entries the database refused (kept as rejected): they have no id.
     pub refused: Vec<usize>,
+    /// When the batch was committed (just before it was published).
+    pub committed_at: SystemTime,
+    /// Each entry's event data, rendered by the first follower that sends it and shared by
+    /// the others: a line that matches many followers is parsed and written out once.
+    pub rendered: Vec<OnceLock<Arc<str>>>,
+    /// The stored lines of each user (`-` for none), in id order, built by the first follower
+    /// that filters on users: a follower of one user in 64 then visits one line in 64.
+    by_user: OnceLock<HashMap<String, Vec<StoredIndex>>>,
+    /// The last stored line's id; `None` if the batch stored none.
+    pub last_id: Option<i64>,
+}
+
+/// A stored line's entry index and id.
+#[derive(Debug, Clone, Copy)]
+struct StoredIndex {
+    index: usize,
+    id: i64,
 }
 
 impl Committed {
-    /// Each stored line with its id and key, in id order.
-    pub fn stored(&self) -> impl Iterator<Item = (i64, &str, &LineKey)> + '_ {
+    pub fn new(
+        source_id: i64,
+        entries: Arc<Vec<Entry>>,
+        first_id: i64,
+        refused: Vec<usize>,
+    ) -> Self {
+        let rendered = (0..entries.len()).map(|_| OnceLock::new()).collect();
+        let stored = entries.iter().filter(|e| !e.is_rejected()).count() - refused.len();
+        let last_id = (stored > 0).then(|| first_id + stored as i64 - 1);
+        Self {
+            last_id,
+            source_id,
+            entries,
+            first_id,
+            refused,
+            committed_at: SystemTime::now(),
+            rendered,
+            by_user: OnceLock::new(),
+        }
+    }
+
+    /// The stored lines a follower must look at: with a filter on users, only those users'
+    /// lines; otherwise all of them. In id order either way.
+    pub fn candidates<'a>(&'a self, filter: &TailFilter) -> Vec<StoredLine<'a>> {
+        let users = &filter.filter.users;
+        if users.is_empty() {
+            return self.stored().collect();
+        }
+        let index = self.by_user.get_or_init(|| {
+            let mut index: HashMap<String, Vec<StoredIndex>> = HashMap::new();
+            for stored in self.stored() {
+                let user = stored.key.user(stored.line).unwrap_or("-");
+                let at = StoredIndex {
+                    index: stored.index,
+                    id: stored.id,
+                };
+                match index.get_mut(user) {
+                    Some(lines) => lines.push(at),
+                    None => {
+                        index.insert(user.to_owned(), vec![at]);
+                    }
+                }
+            }
+            index
+        });
+        let mut picked: Vec<StoredIndex> = users
+            .iter()
+            .filter_map(|user| index.get(user.as_str()))
+            .flatten()
+            .copied()
+            .collect();
+        if users.len() > 1 {
+            picked.sort_unstable_by_key(|at| at.id);
+            picked.dedup_by_key(|at| at.id);
+        }
+        picked
+            .into_iter()
+            .filter_map(|at| match &self.entries[at.index] {
+                Entry::Parsed { line, key } => Some(StoredLine {
+                    id: at.id,
+                    index: at.index,
+                    line: line.as_str(),
+                    key,
+                }),
+                Entry::Rejected { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Each stored line with its id and key, and its entry's index, in id order.
+    pub fn stored(&self) -> impl Iterator<Item = StoredLine<'_>> + '_ {
         let mut id = self.first_id;
         self.entries
             .iter()
@@ -36,11 +124,26 @@ impl Committed {
             .filter_map(move |(index, entry)| match entry {
                 Entry::Parsed { line, key } if !self.refused.contains(&index) => {
                     id += 1;
-                    Some((id - 1, line.as_str(), key))
+                    Some(StoredLine {
+                        id: id - 1,
+                        index,
+                        line: line.as_str(),
+                        key,
+                    })
                 }
                 _ => None,
             })
     }
+}
+
+/// A line of a committed batch.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredLine<'a> {
+    pub id: i64,
+    /// Its entry's place in the batch (for [`Committed::rendered`]).
+    pub index: usize,
+    pub line: &'a str,
+    pub key: &'a LineKey,
 }
 
 /// Where the writer publishes committed batches.
@@ -66,6 +169,12 @@ pub struct TailFilter {
 impl TailFilter {
     pub fn new(filter: LogFilter, source_ids: Vec<i64>) -> Self {
         Self { filter, source_ids }
+    }
+
+    /// Whether lines pass only if their text says so (`path`, `q`): they must then be parsed
+    /// for every follower.
+    pub fn needs_line(&self) -> bool {
+        self.filter.on_lines()
     }
 
     /// Whether a filter on sources named none that exists: nothing can match.

@@ -154,12 +154,12 @@ impl DbWriter {
         }
         let (first_id, refused) = self.store.last_ids();
         // An error only means every follower left meanwhile.
-        let _ = tail.send(Arc::new(Committed {
-            source_id: msg.source_id,
-            entries: msg.entries.clone(),
+        let _ = tail.send(Arc::new(Committed::new(
+            msg.source_id,
+            msg.entries.clone(),
             first_id,
-            refused: refused.to_vec(),
-        }));
+            refused.to_vec(),
+        )));
     }
 }
 

@@ -340,7 +340,7 @@ pub fn list_params(query: &str, accept: Option<&str>) -> Result<ListParams, ApiE
         }
     }
     let format_given = pairs.iter().any(|(name, _)| name == "format");
-    if !format_given && accept.is_some_and(|a| a.contains("application/x-ndjson")) {
+    if !format_given && accept.is_some_and(prefers_ndjson) {
         params.format = Format::Ndjson;
     }
     if !params.format.is_export() {
@@ -367,6 +367,27 @@ pub fn list_params(query: &str, accept: Option<&str>) -> Result<ListParams, ApiE
     }
     params.pairs = pairs;
     Ok(params)
+}
+
+/// Whether an Accept header asks for NDJSON: `application/x-ndjson` with a quality above 0 and
+/// not below that of JSON (`application/json`, `application/*` or `*/*`).
+fn prefers_ndjson(accept: &str) -> bool {
+    let mut ndjson: f32 = 0.0;
+    let mut json: f32 = 0.0;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let quality = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "application/x-ndjson" => ndjson = ndjson.max(quality),
+            "application/json" | "application/*" | "*/*" => json = json.max(quality),
+            _ => {}
+        }
+    }
+    ndjson > 0.0 && ndjson >= json
 }
 
 pub fn count_params(query: &str) -> Result<LogFilter, ApiError> {
@@ -538,6 +559,26 @@ fn bad_cursor() -> ApiError {
         "cursor",
         "cursor is not one this server handed out here (take it from the Link header)",
     )
+}
+
+#[cfg(test)]
+mod accept_tests {
+    use super::prefers_ndjson;
+
+    #[test]
+    fn ndjson_is_chosen_only_when_preferred() {
+        assert!(prefers_ndjson("application/x-ndjson"));
+        assert!(prefers_ndjson(
+            "application/json;q=0.5, application/x-ndjson"
+        ));
+        assert!(prefers_ndjson("application/x-ndjson, */*"));
+        assert!(!prefers_ndjson("application/x-ndjson;q=0"));
+        assert!(!prefers_ndjson(
+            "application/x-ndjson;q=0.5, application/json"
+        ));
+        assert!(!prefers_ndjson("*/*"));
+        assert!(!prefers_ndjson("text/html, application/json"));
+    }
 }
 
 #[cfg(test)]

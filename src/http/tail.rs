@@ -13,7 +13,7 @@
 //! [`TAIL_CHANNEL_BATCHES`]: crate::db::tail::TAIL_CHANNEL_BATCHES
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use actix_web::{get, web, HttpRequest, Responder};
 use actix_web_lab::sse::{self, Sse};
@@ -92,6 +92,11 @@ pub async fn stream(
     Ok(Sse::from_infallible_receiver(received)
         .with_keep_alive(state.tail_keep_alive)
         .with_retry_duration(Duration::from_secs(1)))
+}
+
+/// A row as an event's data: the object `/logs` shows.
+fn render(row: &LogRow) -> String {
+    serde_json::to_string(&LogView(row)).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// The request's filters, without `last_event_id`, for the export link of a `skipped` event.
@@ -178,30 +183,70 @@ impl Follower {
     }
 
     async fn send_row(&mut self, row: &LogRow) -> Result<(), Stop> {
-        let data = sse::Data::new(
-            serde_json::to_string(&LogView(row)).unwrap_or_else(|_| "{}".to_owned()),
-        )
-        .id(row.id.to_string());
-        self.send(data).await
+        self.send_data(row.id, render(row).into()).await
+    }
+
+    async fn send_data(&mut self, id: i64, data: Arc<str>) -> Result<(), Stop> {
+        self.send(sse::Data::new(data.as_ref()).id(id.to_string()))
+            .await
     }
 
     async fn send_batch(&mut self, batch: &Committed) -> Result<(), Stop> {
-        for (id, line, key) in batch.stored() {
+        let mut announced = false;
+        for stored in batch.candidates(&self.filter) {
+            let id = stored.id;
             if self.last_id.is_some_and(|last| id <= last) {
                 continue;
             }
+            if !self
+                .filter
+                .key_matches(batch.source_id, stored.line, stored.key)
+            {
+                continue;
+            }
+            if self.filter.needs_line() {
+                let Ok(row) = LogRow::parse(id, batch.source_id, stored.line.to_owned()) else {
+                    continue;
+                };
+                if !self.filter.row_matches(&row) {
+                    continue;
+                }
+            }
+            // Parsed and written out once per batch, whichever follower comes first.
+            let data = batch.rendered[stored.index]
+                .get_or_init(
+                    || match LogRow::parse(id, batch.source_id, stored.line.to_owned()) {
+                        Ok(mut row) => {
+                            row.source = self.address_of(batch.source_id);
+                            render(&row).into()
+                        }
+                        Err(_) => Arc::from(""),
+                    },
+                )
+                .clone();
+            if data.is_empty() {
+                // A line that no longer parses (the parser changed): nothing to send.
+                continue;
+            }
+            if !announced {
+                // When the batch committed, in ms since the epoch: clients ignore comments, and
+                // a client on the same clock can measure how long an event took.
+                let at = batch
+                    .committed_at
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis());
+                self.events
+                    .send(sse::Event::Comment(format!("committed {at}").into()))
+                    .await
+                    .map_err(|_| Stop::Gone)?;
+                announced = true;
+            }
+            self.send_data(id, data).await?;
             self.last_id = Some(id);
-            if !self.filter.key_matches(batch.source_id, line, key) {
-                continue;
-            }
-            let Ok(mut row) = LogRow::parse(id, batch.source_id, line.to_owned()) else {
-                continue;
-            };
-            if !self.filter.row_matches(&row) {
-                continue;
-            }
-            row.source = self.address_of(batch.source_id);
-            self.send_row(&row).await?;
+        }
+        // Every line of the batch has been seen, matching or not.
+        if let Some(newest) = batch.last_id {
+            self.last_id = Some(self.last_id.map_or(newest, |last| last.max(newest)));
         }
         Ok(())
     }

@@ -52,6 +52,14 @@ pub struct BenchIngestArgs {
     /// Keep the temporary database (and the children's logs beside it) and print its path.
     #[arg(long, env = "LOGGERATOR_BENCH_INGEST_KEEP_DB")]
     pub keep_db: bool,
+    /// Live-tail subscribers following `/logs/stream` while ingest runs, each with a filter
+    /// matching about 1 % of the lines, plus one unfiltered; 0 for none.
+    #[arg(
+        long,
+        env = "LOGGERATOR_BENCH_INGEST_TAIL_SUBSCRIBERS",
+        default_value_t = 0
+    )]
+    pub tail_subscribers: usize,
     /// Give up when ingest has not finished after this long.
     #[arg(
         long,

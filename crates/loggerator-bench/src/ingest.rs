@@ -11,6 +11,7 @@ use super::process::{start_emulators, start_serve, ChildId, Children};
 use super::stats::{
     crossings, mib, rows_label, slowdown_percent, split_lines, step_rates, thousands, Mark,
 };
+use super::tail::{self, Seen};
 use super::{preamble, BenchError};
 use crate::cli::BenchIngestArgs;
 use loggerator::emulator::LineGenerator;
@@ -67,7 +68,29 @@ pub async fn run(args: BenchIngestArgs, program: &Path) -> Result<(), BenchError
     let started = Instant::now();
     let (serve, base) = start_serve(&mut children, &sources, &db, work.path()).await?;
     let api = Api::new(&base, false);
+    let (stop_tail, stopped) = tokio::sync::watch::channel(false);
+    let mut subscribers = Vec::new();
+    if args.tail_subscribers > 0 {
+        let mut queries = tail::filters(args.sources, args.tail_subscribers);
+        queries.push(String::new());
+        for query in queries {
+            subscribers.push(actix_rt::spawn(tail::follow(
+                api.base.clone(),
+                query,
+                stopped.clone(),
+            )));
+        }
+    }
     let outcome = watch(&mut children, serve, &api, &args, &db, started).await?;
+    // The last batch's events are on their way: a moment for them to arrive.
+    actix_rt::time::sleep(Duration::from_millis(500)).await;
+    let _ = stop_tail.send(true);
+    let mut seen = Vec::new();
+    for subscriber in subscribers {
+        if let Ok(one) = subscriber.await {
+            seen.push(one);
+        }
+    }
 
     // VmHWM is gone with the process, so it is read first.
     let peak_rss_kib = std::fs::read_to_string(format!("/proc/{}/status", children.pid(serve)))
@@ -105,6 +128,9 @@ pub async fn run(args: BenchIngestArgs, program: &Path) -> Result<(), BenchError
         raw_bytes,
     };
     report.print();
+    if !seen.is_empty() {
+        print_tail(&seen);
+    }
     match &args.db {
         Some(db) => println!("database: {}", db.display()),
         None if args.keep_db => {
@@ -183,6 +209,45 @@ async fn watch(
             });
         }
         actix_rt::time::sleep(POLL).await;
+    }
+}
+
+/// Commit-to-event latency over the filtered subscribers, and what the unfiltered one got.
+fn print_tail(seen: &[Seen]) {
+    let filtered: Vec<&Seen> = seen.iter().filter(|s| !s.unfiltered).collect();
+    let mut latencies: Vec<f64> = filtered
+        .iter()
+        .flat_map(|s| s.latencies_ms.iter().copied())
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let row = |what: &str, value: String| println!("{what:<30} {value}");
+    println!();
+    row("tail subscribers (filtered)", filtered.len().to_string());
+    row(
+        "their events",
+        format!(
+            "{} lines, {} overflow notices",
+            thousands(filtered.iter().map(|s| s.lines).sum()),
+            filtered.iter().map(|s| s.overflows).sum::<u64>()
+        ),
+    );
+    let at = |p: u32| {
+        super::stats::percentile(&latencies, p).map_or("n/a".to_owned(), |ms| format!("{ms:.1}"))
+    };
+    row(
+        "commit to event, ms",
+        format!("p50 {} / p99 {} / max {}", at(50), at(99), at(100)),
+    );
+    for unfiltered in seen.iter().filter(|s| s.unfiltered) {
+        row(
+            "unfiltered subscriber",
+            format!(
+                "{} lines, {} overflow notices, {} skipped notices",
+                thousands(unfiltered.lines),
+                unfiltered.overflows,
+                unfiltered.skipped
+            ),
+        );
     }
 }
 

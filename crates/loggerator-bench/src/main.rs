@@ -9,6 +9,7 @@ mod ingest;
 mod process;
 mod query;
 mod stats;
+mod tail;
 
 use std::fmt::Write as _;
 use std::io;

@@ -1,0 +1,52 @@
+//! An export whose client goes away stops reading. On its own in this file, so that no other
+//! test's queries move the readers' page counter.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::app::TestApp;
+use common::{store_lines, temp_db};
+use futures_util::StreamExt;
+use loggerator::db::reader::PAGES_READ;
+use loggerator::emulator::LineGenerator;
+
+#[actix_rt::test]
+async fn an_export_whose_client_disconnects_stops_reading() {
+    let db = temp_db();
+    let mut generator = LineGenerator::new(21);
+    // 100 chunks of 2,000 rows, about 80 MB of NDJSON: far more than socket buffers hold.
+    let lines: Vec<String> = (0..200_000).map(|_| generator.next_line()).collect();
+    store_lines(&db, "src:1", &lines);
+    let app = TestApp::spawn_on(db, vec![]).await;
+    let before = PAGES_READ.load(Ordering::Relaxed);
+    let mut response = awc::Client::default()
+        .get(app.url("/logs?format=ndjson"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let first = response.next().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    drop(response);
+    // Waits until no chunk has been read for half a second: an export that went on would read
+    // all 100 by then.
+    let mut last = PAGES_READ.load(Ordering::Relaxed);
+    let mut still_since = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while still_since.elapsed() < Duration::from_millis(500) {
+        assert!(Instant::now() < deadline, "the export never stopped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = PAGES_READ.load(Ordering::Relaxed);
+        if now != last {
+            (last, still_since) = (now, Instant::now());
+        }
+    }
+    let read = last - before;
+    app.stop().await;
+    assert!(
+        (1..30).contains(&read),
+        "{read} chunks of 100 read after the client went away"
+    );
+}

@@ -379,43 +379,54 @@ pub fn count(
         return total_sum(conn, &filter);
     }
     conn.transaction(|conn| {
-        let first_day = filter.since.map(|since| {
-            since.div_euclid(SECONDS_PER_DAY) + i64::from(since.rem_euclid(SECONDS_PER_DAY) > 0)
-        });
-        let end_day = filter.until.map(|until| until.div_euclid(SECONDS_PER_DAY));
+        let split = UnitSplit::of(filter.since, filter.until, SECONDS_PER_DAY);
         let mut total = 0;
-        let whole_days = match (first_day, end_day) {
-            (Some(first), Some(end)) => first < end,
-            _ => true,
-        };
-        if whole_days {
+        if let Some((first_day, end_day)) = split.whole {
             total += day_sums(conn, &filter, first_day, end_day)?;
-            let edges = [
-                filter
-                    .since
-                    .zip(first_day)
-                    .map(|(since, day)| (since, day * SECONDS_PER_DAY)),
-                filter
-                    .until
-                    .zip(end_day)
-                    .map(|(until, day)| (day * SECONDS_PER_DAY, until)),
-            ];
-            for (since, until) in edges.into_iter().flatten() {
-                if since < until {
-                    total += count_rows(conn, &filter, since, until)?;
-                }
-            }
-        } else {
-            let (since, until) = (
-                filter.since.unwrap_or(i64::MIN),
-                filter.until.unwrap_or(i64::MAX),
-            );
-            if since < until {
-                total += count_rows(conn, &filter, since, until)?;
-            }
+        }
+        for (since, until) in split.edges {
+            total += count_rows(conn, &filter, since, until)?;
         }
         Ok(total)
     })
+}
+
+/// A date range cut at whole units (days, hours): the units wholly inside it, which the count
+/// tables answer, and the parts that cut through a unit, which only the keys can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UnitSplit {
+    /// `[first, end)` in units, either end open; `None` when no whole unit lies inside.
+    pub whole: Option<(Option<i64>, Option<i64>)>,
+    /// `[since, until)` in seconds, none of them empty.
+    pub edges: Vec<(i64, i64)>,
+}
+
+impl UnitSplit {
+    pub fn of(since: Option<i64>, until: Option<i64>, unit: i64) -> UnitSplit {
+        let first =
+            since.map(|since| since.div_euclid(unit) + i64::from(since.rem_euclid(unit) > 0));
+        let end = until.map(|until| until.div_euclid(unit));
+        let whole = match (first, end) {
+            (Some(first), Some(end)) => first < end,
+            _ => true,
+        };
+        let edges = if whole {
+            vec![
+                since.zip(first).map(|(since, first)| (since, first * unit)),
+                until.zip(end).map(|(until, end)| (end * unit, until)),
+            ]
+        } else {
+            vec![Some((since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX)))]
+        };
+        UnitSplit {
+            whole: whole.then_some((first, end)),
+            edges: edges
+                .into_iter()
+                .flatten()
+                .filter(|(since, until)| since < until)
+                .collect(),
+        }
+    }
 }
 
 fn count_rows(
@@ -471,4 +482,31 @@ pub fn explain_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<Vec<Str
             .explain()
             .load(conn)?;
     Ok(steps.into_iter().map(|(_, _, _, detail)| detail).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UnitSplit;
+
+    #[test]
+    fn a_range_is_cut_at_whole_units_and_edges() {
+        // 1 day 6 h to 3 days 12 h, in days: day 2 whole, and two edges.
+        let day = 86_400;
+        let split = UnitSplit::of(Some(day + 6 * 3_600), Some(3 * day + 12 * 3_600), day);
+        assert_eq!(split.whole, Some((Some(2), Some(3))));
+        assert_eq!(
+            split.edges,
+            vec![(day + 6 * 3_600, 2 * day), (3 * day, 3 * day + 12 * 3_600)]
+        );
+        // Aligned ends leave no edges; open ends stay open.
+        let split = UnitSplit::of(Some(day), None, day);
+        assert_eq!((split.whole, split.edges), (Some((Some(1), None)), vec![]));
+        // Within one unit: no whole unit, the range itself is the edge.
+        let split = UnitSplit::of(Some(day + 1), Some(day + 5), day);
+        assert_eq!((split.whole, split.edges), (None, vec![(day + 1, day + 5)]));
+        // Negative instants (before 1970) round towards the past.
+        let split = UnitSplit::of(Some(-day - 1), Some(0), day);
+        assert_eq!(split.whole, Some((Some(-1), Some(0))));
+        assert_eq!(split.edges, vec![(-day - 1, -day)]);
+    }
 }

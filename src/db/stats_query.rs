@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
 
-use super::log_query::{self, key_filter, LineFilter, LogFilter, LogRow};
+use super::log_query::{self, key_filter, LineFilter, LogFilter, LogRow, UnitSplit};
 use super::names::{self, NameTable};
 use super::segment_merge::{self, Key, KeyFilter, Order};
 use super::source_names::SourceNames;
@@ -345,49 +345,13 @@ fn group_range(
     let Some(unit) = table.unit() else {
         return group_table(conn, table, by, filter, (None, None), groups);
     };
-    if filter.since.is_none() && filter.until.is_none() {
-        return group_table(conn, table, by, filter, (None, None), groups);
+    let split = UnitSplit::of(filter.since, filter.until, unit);
+    if let Some(whole) = split.whole {
+        group_table(conn, table, by, filter, whole, groups)?;
     }
-    let first = filter
-        .since
-        .map(|since| since.div_euclid(unit) + i64::from(since.rem_euclid(unit) > 0));
-    let end = filter.until.map(|until| until.div_euclid(unit));
-    let whole = match (first, end) {
-        (Some(first), Some(end)) => first < end,
-        _ => true,
-    };
-    if !whole {
-        return group_table(
-            conn,
-            Table::Keys,
-            by,
-            filter,
-            (filter.since, filter.until),
-            groups,
-        );
-    }
-    group_table(conn, table, by, filter, (first, end), groups)?;
-    let edges = [
-        filter
-            .since
-            .zip(first)
-            .map(|(since, first)| (since, first * unit)),
-        filter
-            .until
-            .zip(end)
-            .map(|(until, end)| (end * unit, until)),
-    ];
-    for (since, until) in edges.into_iter().flatten() {
-        if since < until {
-            group_table(
-                conn,
-                Table::Keys,
-                by,
-                filter,
-                (Some(since), Some(until)),
-                groups,
-            )?;
-        }
+    for (since, until) in split.edges {
+        let edge = (Some(since), Some(until));
+        group_table(conn, Table::Keys, by, filter, edge, groups)?;
     }
     Ok(())
 }

@@ -29,6 +29,25 @@ pub enum Command {
     Emulate(EmulateArgs),
     /// Run everything on one machine: emulated sources, ingestion and the API.
     Demo(DemoArgs),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a fresh token, once, and the line to add to the tokens file.
+    New(TokenNewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenNewArgs {
+    /// The token's name, as the request log and `/sources` may show it.
+    pub name: String,
+    /// What it may do: read, ingest, metrics or admin; repeat the flag (or separate with
+    /// commas) for several.
+    #[arg(long = "scope", value_delimiter = ',', required = true)]
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +125,13 @@ pub struct Tuning {
     /// How long a request waits for its query before 503.
     #[arg(long, env = "LOGGERATOR_QUERY_TIMEOUT_MS", default_value_t = DEFAULT_QUERY_TIMEOUT_MS)]
     pub query_timeout_ms: u64,
+    /// Tokens and their scopes, one a line: `NAME SCOPES SHA256` (see `loggerator token new`).
+    /// With it, every data endpoint needs `Authorization: Bearer TOKEN`.
+    #[arg(long, env = "LOGGERATOR_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
+    /// Serve on a non-loopback address without tokens (refused otherwise).
+    #[arg(long, env = "LOGGERATOR_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
     /// How often an idle live-tail stream (`/logs/stream`) gets a keep-alive comment.
     #[arg(long, env = "LOGGERATOR_TAIL_KEEP_ALIVE_MS", default_value_t = DEFAULT_TAIL_KEEP_ALIVE_MS)]
     pub tail_keep_alive_ms: u64,
@@ -158,6 +184,8 @@ impl Tuning {
             query_timeout: Duration::from_millis(self.query_timeout_ms),
             max_queries_in_flight: self.max_queries_in_flight,
             tail_keep_alive: Duration::from_millis(self.tail_keep_alive_ms.max(1)),
+            tokens_file: self.tokens_file.clone(),
+            allow_unauthenticated: self.allow_unauthenticated,
             segment_rows: self.segment_rows.max(1),
             ingest: IngestConfig {
                 batch_size: self.batch_size.max(1),

@@ -4,9 +4,34 @@ use clap::Parser;
 use log::error;
 use tokio::net::TcpListener;
 
-use loggerator::cli::{Cli, Command};
+use loggerator::cli::{Cli, Command, TokenCommand, TokenNewArgs};
 use loggerator::service::{run_until_signal, Service, ShutdownSignals};
+use loggerator::tokens::{self, Scope};
 use loggerator::{demo, emulator};
+
+/// Prints a fresh token once, and the line that grants it its scopes.
+fn new_token(args: &TokenNewArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut scopes = Vec::new();
+    for name in &args.scopes {
+        let scope = Scope::parse(name).ok_or_else(|| {
+            format!("unknown scope {name:?}; scopes are read, ingest, metrics and admin")
+        })?;
+        scopes.push(scope);
+    }
+    if args.name.is_empty() || args.name.contains(char::is_whitespace) || args.name.contains('#') {
+        return Err(format!(
+            "a token's name is one word without '#', not {:?}",
+            args.name
+        )
+        .into());
+    }
+    let (token, line) = tokens::new_token(&args.name, &scopes);
+    println!("token (shown this once; the service keeps only its SHA-256):");
+    println!("{token}");
+    println!("line to add to the tokens file:");
+    println!("{line}");
+    Ok(())
+}
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -37,6 +62,7 @@ fn main() -> ExitCode {
                 }
             }
             Command::Demo(args) => demo::run(args, signals).await?,
+            Command::Token(TokenCommand::New(args)) => new_token(&args)?,
         }
         Ok(())
     });

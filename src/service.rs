@@ -1,7 +1,7 @@
 //! Wires the actors and the HTTP server together, and takes them down in an order that loses
 //! nothing: stop taking requests, flush every source, checkpoint the database.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +26,7 @@ use crate::db::writer::{Checkpoint, DbWriter, RegisterSource};
 use crate::db::DbError;
 use crate::http::{self, AppState, ReaderPool};
 use crate::ingest::{IngestActor, IngestConfig, Shutdown, SourceStatus};
+use crate::tokens::{Tokens, TokensError};
 
 /// How long shutdown waits for the sources' last lines to be committed.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,6 +42,10 @@ pub struct ServiceConfig {
     pub max_queries_in_flight: usize,
     /// How often an idle live-tail stream gets a keep-alive comment.
     pub tail_keep_alive: Duration,
+    /// Tokens and their scopes; `None`: no access control.
+    pub tokens_file: Option<PathBuf>,
+    /// Serve beyond loopback without tokens.
+    pub allow_unauthenticated: bool,
     /// Rows per storage segment (see `db::store`).
     pub segment_rows: u64,
     pub ingest: IngestConfig,
@@ -52,6 +57,20 @@ pub enum StartError {
     Db(#[from] DbError),
     #[error("the database writer stopped during start-up")]
     WriterGone,
+    #[error(transparent)]
+    Tokens(#[from] TokensError),
+    #[error(
+        "refusing to serve {address} without tokens: anyone who can reach it could read every \
+         log. Give --tokens-file (see `loggerator token new`), listen on a loopback address, or \
+         pass --allow-unauthenticated if the network is trusted"
+    )]
+    Unauthenticated { address: String },
+    #[error("cannot resolve the listen address {address}: {source}")]
+    Resolve {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -72,6 +91,46 @@ pub struct Service {
     pub health: Arc<StorageHealth>,
 }
 
+/// The tokens, if configured; refuses to listen beyond loopback without them unless allowed,
+/// and warns of tokens sent in clear text beyond loopback.
+fn access_control(config: &ServiceConfig) -> Result<Option<Arc<Tokens>>, StartError> {
+    let tokens = match &config.tokens_file {
+        Some(path) => Some(Arc::new(Tokens::load(path)?)),
+        None => None,
+    };
+    let addresses: Vec<SocketAddr> = config
+        .listen
+        .to_socket_addrs()
+        .map_err(|source| StartError::Resolve {
+            address: config.listen.clone(),
+            source,
+        })?
+        .collect();
+    let exposed = addresses.iter().any(|a| !a.ip().is_loopback());
+    match (&tokens, exposed) {
+        (None, true) if !config.allow_unauthenticated => {
+            return Err(StartError::Unauthenticated {
+                address: config.listen.clone(),
+            })
+        }
+        (None, true) => warn!(
+            "!!! serving {} WITHOUT ACCESS CONTROL (--allow-unauthenticated): anyone who can \
+             reach it can read every log line !!!",
+            config.listen
+        ),
+        (Some(_), true) => warn!(
+            "tokens reach {} over plain HTTP, readable by anyone on the path: put a TLS \
+             proxy in front beyond a trusted network",
+            config.listen
+        ),
+        (Some(_), false) | (None, false) => {}
+    }
+    if let Some(tokens) = &tokens {
+        info!("access control on: {} tokens", tokens.len());
+    }
+    Ok(tokens)
+}
+
 /// Why the service ended badly, for the exit code.
 #[derive(Debug, Error)]
 pub enum Failed {
@@ -84,6 +143,7 @@ pub enum Failed {
 impl Service {
     /// Must run inside an actix System.
     pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
+        let tokens = access_control(&config)?;
         // Creates and migrates the database, so that its errors are reported before any of
         // the threads below starts (the actors open connections of their own).
         drop(open_writer(&config.db)?);
@@ -132,6 +192,7 @@ impl Service {
             tail,
             tail_keep_alive: config.tail_keep_alive,
             halt: halt.clone(),
+            tokens,
         });
         let listen_error = |source| StartError::Listen {
             address: config.listen.clone(),
@@ -145,8 +206,13 @@ impl Service {
                 .split_for_parts();
             app.app_data(state.clone())
                 .configure(|cfg| http::docs(cfg, document))
+                .wrap(middleware::from_fn(http::auth::check_access))
                 .wrap(middleware::Compress::default())
-                .wrap(middleware::Logger::new("%r %s %b %Dms"))
+                // The request line without tokens (`%r` would log an `access_token`).
+                .wrap(
+                    middleware::Logger::new("%{request}xi %s %b %Dms")
+                        .custom_request_replace("request", http::auth::logged_request_line),
+                )
         })
         // Signals are ours to handle: shutdown must also flush the sources.
         .disable_signals()

@@ -253,3 +253,76 @@ fn start_up_errors_exit_1_and_usage_errors_exit_2() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+#[actix_rt::test]
+async fn a_new_token_is_granted_by_its_line_and_never_written_to_the_log() {
+    let out = Command::new(common::process::LOGGERATOR)
+        .args(["token", "new", "alice", "--scope", "read"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let token = lines[1];
+    let line = lines[3];
+    assert!(token.starts_with("lgr_") && token.len() > 40, "{text}");
+    assert!(
+        line.starts_with("alice read ") && !line.contains(token),
+        "{text}"
+    );
+
+    let db = temp_db();
+    let tokens_file = db.dir.path().join("tokens.txt");
+    std::fs::write(&tokens_file, format!("{line}\n")).unwrap();
+    let running = spawn(&[
+        "serve",
+        "--source",
+        "",
+        "--db",
+        db.path.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--tokens-file",
+        tokens_file.to_str().unwrap(),
+    ]);
+    let base = running.find("http://");
+    let client = awc::Client::default();
+    let response = client
+        .get(format!("{base}/logs"))
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let anonymous = client.get(format!("{base}/logs")).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let stream = client
+        .get(format!("{base}/logs/stream?access_token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    drop(stream);
+    let (status, output) = running.terminate_with_output();
+    assert!(status.success());
+    assert!(
+        output.iter().all(|l| !l.contains(token)),
+        "the token was logged: {output:?}"
+    );
+    assert!(
+        output.iter().any(|l| l.contains("access_token=REDACTED")),
+        "{output:?}"
+    );
+
+    // Scopes are checked: an unknown one is an error (1), none at all a usage error (2).
+    let unknown = Command::new(common::process::LOGGERATOR)
+        .args(["token", "new", "bob", "--scope", "write"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    let none = Command::new(common::process::LOGGERATOR)
+        .args(["token", "new", "bob"])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(2));
+}

@@ -9,6 +9,7 @@ use serde_json::json;
 use thiserror::Error;
 
 use crate::db::DbError;
+use crate::tokens::Scope;
 
 #[derive(Debug, Error)]
 pub enum ApiError {
@@ -18,6 +19,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("method {0} is not allowed here; use GET")]
     MethodNotAllowed(String),
+    #[error("{}", if *presented { "the token is not valid" } else { "a token is required: Authorization: Bearer TOKEN" })]
+    Unauthorized { presented: bool },
+    #[error("the token {name:?} does not have the {scope} scope this needs")]
+    Forbidden { name: String, scope: Scope },
     #[error("too many queries in flight; retry shortly")]
     Busy,
     #[error("query timed out")]
@@ -43,6 +48,8 @@ impl ResponseError for ApiError {
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Busy | ApiError::Timeout | ApiError::Unavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -67,6 +74,14 @@ impl ResponseError for ApiError {
         }
         if matches!(self, ApiError::MethodNotAllowed(_)) {
             response.insert_header(("Allow", "GET"));
+        }
+        if let ApiError::Unauthorized { presented } = self {
+            let challenge = if *presented {
+                r#"Bearer realm="loggerator", error="invalid_token""#
+            } else {
+                r#"Bearer realm="loggerator""#
+            };
+            response.insert_header(("WWW-Authenticate", challenge));
         }
         response.json(body)
     }

@@ -1,6 +1,7 @@
 //! The HTTP API. Handlers validate the request, ask the reader pool, and shape the answer; they
 //! never touch a database connection themselves.
 
+pub mod auth;
 pub mod cursor;
 pub mod error;
 pub mod export;
@@ -26,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::health::StorageHealth;
 use crate::db::tail::TailSender;
 use crate::ingest::SourceStatus;
+use crate::tokens::Tokens;
 use error::ApiError;
 pub use reader_pool::ReaderPool;
 
@@ -38,6 +40,8 @@ pub struct AppState {
     pub tail_keep_alive: Duration,
     /// Cancelled at shutdown: open live tails end.
     pub halt: CancellationToken,
+    /// `None`: no access control.
+    pub tokens: Option<Arc<Tokens>>,
 }
 
 /// The API's operations. Registered through utoipa-actix-web, each is also described in the

@@ -7,7 +7,8 @@
 use utoipa::openapi::schema::{
     AnyOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
 };
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::params::MAX_FILTER_VALUES;
 
@@ -48,12 +49,37 @@ fn instant() -> Schema {
                        objects `{\"error\": ..., \"parameter\": ...}` (`parameter` for 400s).",
         license(name = "MIT", identifier = "MIT"),
     ),
+    modifiers(&BearerAuth),
     tags(
         (name = "logs", description = "Stored lines: pages, counts, exports, live tail, breakdowns"),
         (name = "service", description = "Sources, rejected lines, health"),
     )
 )]
 pub struct ApiDoc;
+
+/// The bearer scheme of `--tokens-file`: with tokens configured, every operation but
+/// `/healthz` needs one (401 without, 403 without the scope); without, none does.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "A token from `loggerator token new`, when the service has `--tokens-file`",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        // Either no token (a service without tokens) or a bearer token.
+        openapi.security = Some(vec![
+            SecurityRequirement::default(),
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+        ]);
+    }
+}
 
 /// The filters every query of lines takes: values of one parameter ORed, parameters ANDed.
 #[derive(IntoParams)]
@@ -127,6 +153,8 @@ pub struct TailParams {
     /// For clients that cannot send the `Last-Event-ID` header: the id of the last event seen.
     #[param(minimum = 0)]
     last_event_id: Option<i64>,
+    /// The token, for clients that cannot send `Authorization` (browsers' `EventSource`).
+    access_token: Option<String>,
 }
 
 /// `GET /rejected`: paging.

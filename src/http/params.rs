@@ -95,6 +95,16 @@ fn decode_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
         .collect()
 }
 
+/// The value of parameter `name`, decoded, if given (once or more: the first); `None` also
+/// when the query string does not decode.
+pub fn query_value(query: &str, name: &str) -> Option<String> {
+    decode_pairs(query)
+        .ok()?
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, value)| value)
+}
+
 fn pairs_of(query: &str, allowed: &[&[&str]]) -> Result<Vec<(String, String)>, ApiError> {
     let pairs = decode_pairs(query)?;
     for (i, (name, _)) in pairs.iter().enumerate() {
@@ -404,7 +414,8 @@ pub struct TailParams {
 /// The parameters of `GET /logs/stream`: the filters, and `last_event_id` for clients that
 /// cannot send the `Last-Event-ID` header (`header`, which wins when both are given).
 pub fn tail_params(query: &str, header: Option<&str>) -> Result<TailParams, ApiError> {
-    let pairs = pairs_of(query, &[FILTERS, &["last_event_id"]])?;
+    // `access_token` is the access check's business (`auth.rs`), read before this.
+    let pairs = pairs_of(query, &[FILTERS, &["last_event_id", "access_token"]])?;
     let filter = filter_of(&pairs)?;
     let id_of =
         |name: &str, value: &str| {

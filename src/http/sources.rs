@@ -25,6 +25,7 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
 /// Whether storage commits
 #[utoipa::path(
     tag = "service",
+    security(()),
     responses(
         (status = 200, description = "Storage commits", body = HealthBody),
         (status = 503, description = "Storage does not commit, and why", body = HealthBody),

@@ -103,7 +103,11 @@ fn render(row: &LogRow) -> String {
 fn export_query(query: &str) -> String {
     query
         .split('&')
-        .filter(|part| !part.is_empty() && !part.starts_with("last_event_id="))
+        .filter(|part| {
+            !part.is_empty()
+                && !part.starts_with("last_event_id=")
+                && !part.starts_with("access_token=")
+        })
         .collect::<Vec<_>>()
         .join("&")
 }

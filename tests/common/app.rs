@@ -2,7 +2,7 @@
 //! helpers for the requests they make (after zero2prod's `spawn_app`).
 
 use awc::Client;
-use loggerator::service::Service;
+use loggerator::service::{Service, ServiceConfig};
 use serde_json::Value;
 
 use super::{service_config, temp_db, TempDb};
@@ -34,9 +34,13 @@ impl TestApp {
 
     /// The service on `db` (one a test filled, or one kept across a restart).
     pub async fn spawn_on(db: TempDb, sources: Vec<String>) -> TestApp {
-        let service = Service::start(service_config(&db, sources))
-            .await
-            .expect("service starts");
+        let config = service_config(&db, sources);
+        TestApp::spawn_with(db, config).await
+    }
+
+    /// The service on `db` with `config` (the tests' [`service_config`], changed).
+    pub async fn spawn_with(db: TempDb, config: ServiceConfig) -> TestApp {
+        let service = Service::start(config).await.expect("service starts");
         TestApp {
             base: format!("http://{}", service.http_addr),
             service,

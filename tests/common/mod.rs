@@ -98,6 +98,8 @@ pub fn service_config(db: &TempDb, sources: Vec<String>) -> ServiceConfig {
         http_workers: 1,
         query_timeout: Duration::from_secs(10),
         tail_keep_alive: Duration::from_millis(200),
+        tokens_file: None,
+        allow_unauthenticated: false,
         max_queries_in_flight: 64,
         segment_rows: TEST_SEGMENT_ROWS * 25,
         ingest: IngestConfig {

@@ -64,6 +64,17 @@ impl Running {
         }
     }
 
+    /// [`Running::terminate`], and every line it printed that was not read yet.
+    pub fn terminate_with_output(mut self) -> (ExitStatus, Vec<String>) {
+        let output = std::mem::replace(&mut self.output, mpsc::channel().1);
+        let status = self.terminate();
+        let mut lines = Vec::new();
+        while let Ok(line) = output.recv_timeout(Duration::from_secs(2)) {
+            lines.push(line);
+        }
+        (status, lines)
+    }
+
     /// Stops it as an operator would (SIGTERM) and waits up to [`WAIT`] for it to exit.
     pub fn terminate(mut self) -> ExitStatus {
         let status = Command::new("kill")

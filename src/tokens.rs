@@ -1,0 +1,264 @@
+//! API tokens: who may do what. The tokens file (`--tokens-file`) holds, one token a line, its
+//! name, its scopes and the SHA-256 of the token, never the token itself:
+//!
+//! ```text
+//! # name   scopes         sha256 of the token (hex)
+//! alice    read,metrics   3f5a...c2
+//! shipper  ingest         9b1e...07
+//! ```
+//!
+//! `loggerator token new NAME --scope read` prints a fresh token and the line to add. A
+//! presented token is hashed and compared with every hash in constant time, so neither the
+//! comparison's duration nor its early exit tells how much of a guess was right.
+
+use std::fmt;
+use std::path::Path;
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use thiserror::Error;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Queries, the live tail, stats, `/sources`, `/rejected`.
+    Read,
+    /// Pushing lines (`POST /ingest`).
+    Ingest,
+    /// `GET /metrics`.
+    Metrics,
+    /// Everything.
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [(&'static str, Scope); 4] = [
+        ("read", Scope::Read),
+        ("ingest", Scope::Ingest),
+        ("metrics", Scope::Metrics),
+        ("admin", Scope::Admin),
+    ];
+
+    pub fn parse(name: &str) -> Option<Scope> {
+        Self::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, scope)| scope)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map_or("?", |(n, _)| n)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One configured token, by the hash of its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenEntry {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub sha256: [u8; 32],
+}
+
+impl TokenEntry {
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin)
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum TokensError {
+    #[error("cannot read the tokens file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("{path}, line {line}: {reason}")]
+    Line {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+    #[error("{path} holds no token: with no token every request would be refused")]
+    Empty { path: String },
+}
+
+/// The configured tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tokens {
+    entries: Vec<TokenEntry>,
+}
+
+impl Tokens {
+    pub fn load(path: &Path) -> Result<Tokens, TokensError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| TokensError::Read {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let tokens = Self::parse(&text, &shown)?;
+        if tokens.entries.is_empty() {
+            return Err(TokensError::Empty { path: shown });
+        }
+        Ok(tokens)
+    }
+
+    /// The tokens of a file's text; `path` only names it in errors.
+    pub fn parse(text: &str, path: &str) -> Result<Tokens, TokensError> {
+        let mut entries: Vec<TokenEntry> = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let bad = |reason: String| TokensError::Line {
+                path: path.to_owned(),
+                line: i + 1,
+                reason,
+            };
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [name, scopes, hash] = fields[..] else {
+                return Err(bad(format!(
+                    "expected `NAME SCOPES SHA256` (three fields), found {}",
+                    fields.len()
+                )));
+            };
+            let scopes = scopes
+                .split(',')
+                .map(|s| {
+                    Scope::parse(s).ok_or_else(|| {
+                        bad(format!(
+                            "unknown scope {s:?}; scopes are read, ingest, metrics and admin"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let sha256 = decode_sha256(hash).ok_or_else(|| {
+                bad("the third field must be the token's SHA-256, 64 hex digits".to_owned())
+            })?;
+            if entries.iter().any(|e| e.name == name) {
+                return Err(bad(format!("the name {name:?} is used twice")));
+            }
+            if entries.iter().any(|e| e.sha256 == sha256) {
+                return Err(bad("this token is listed twice".to_owned()));
+            }
+            entries.push(TokenEntry {
+                name: name.to_owned(),
+                scopes,
+                sha256,
+            });
+        }
+        Ok(Tokens { entries })
+    }
+
+    /// The entry of a presented token, if it is one. Every hash is compared, in constant time.
+    pub fn find(&self, presented: &str) -> Option<&TokenEntry> {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut found = None;
+        for entry in &self.entries {
+            if bool::from(entry.sha256.ct_eq(&digest)) {
+                found = Some(entry);
+            }
+        }
+        found
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+pub fn sha256_hex(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A fresh token (`lgr_` and 32 random bytes, base64url) and its tokens-file line.
+pub fn new_token(name: &str, scopes: &[Scope]) -> (String, String) {
+    use base64::Engine as _;
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let token = format!(
+        "lgr_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+    );
+    let scopes: Vec<&str> = scopes.iter().map(|s| s.name()).collect();
+    let line = format!("{name} {} {}", scopes.join(","), sha256_hex(&token));
+    (token, line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_token_is_found_by_its_line_and_nothing_else_is() {
+        let (token, line) = new_token("alice", &[Scope::Read, Scope::Metrics]);
+        let tokens = Tokens::parse(&format!("# comment\n\n{line}  # trailing\n"), "t").unwrap();
+        let entry = tokens.find(&token).unwrap();
+        assert_eq!(entry.name, "alice");
+        assert!(entry.allows(Scope::Read) && entry.allows(Scope::Metrics));
+        assert!(!entry.allows(Scope::Ingest));
+        assert!(tokens.find("lgr_wrong").is_none());
+        assert!(tokens.find(&token[..token.len() - 1]).is_none());
+        assert!(!tokens.to_string_lossy().contains(&token));
+    }
+
+    #[test]
+    fn admin_allows_every_scope() {
+        let (_, line) = new_token("root", &[Scope::Admin]);
+        let tokens = Tokens::parse(&line, "t").unwrap();
+        let entry = &tokens.entries[0];
+        for (_, scope) in Scope::ALL {
+            assert!(entry.allows(scope));
+        }
+    }
+
+    #[test]
+    fn bad_lines_are_refused_with_their_number() {
+        let hash = sha256_hex("x");
+        for (text, wanted) in [
+            ("a read".to_owned(), "three fields"),
+            (format!("a write {hash}"), "unknown scope"),
+            ("a read abc".to_owned(), "64 hex digits"),
+            (
+                format!("a read {hash}\na ingest {}", sha256_hex("y")),
+                "used twice",
+            ),
+            (format!("a read {hash}\nb ingest {hash}"), "listed twice"),
+        ] {
+            let error = Tokens::parse(&text, "tokens.txt").unwrap_err().to_string();
+            assert!(error.contains(wanted), "{text}: {error}");
+            assert!(error.starts_with("tokens.txt, line "), "{error}");
+        }
+    }
+
+    impl Tokens {
+        fn to_string_lossy(&self) -> String {
+            format!("{self:?}")
+        }
+    }
+}

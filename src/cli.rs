@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::ingest::backoff::BackoffConfig;
 use crate::ingest::IngestConfig;
 use crate::limits::*;
-use crate::service::ServiceConfig;
+use crate::service::{ServiceConfig, TlsFiles};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -132,6 +132,12 @@ pub struct Tuning {
     /// Serve on a non-loopback address without tokens (refused otherwise).
     #[arg(long, env = "LOGGERATOR_ALLOW_UNAUTHENTICATED")]
     pub allow_unauthenticated: bool,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, env = "LOGGERATOR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "LOGGERATOR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// How often an idle live-tail stream (`/logs/stream`) gets a keep-alive comment.
     #[arg(long, env = "LOGGERATOR_TAIL_KEEP_ALIVE_MS", default_value_t = DEFAULT_TAIL_KEEP_ALIVE_MS)]
     pub tail_keep_alive_ms: u64,
@@ -186,6 +192,11 @@ impl Tuning {
             tail_keep_alive: Duration::from_millis(self.tail_keep_alive_ms.max(1)),
             tokens_file: self.tokens_file.clone(),
             allow_unauthenticated: self.allow_unauthenticated,
+            tls: self
+                .tls_cert
+                .clone()
+                .zip(self.tls_key.clone())
+                .map(|(cert, key)| TlsFiles { cert, key }),
             segment_rows: self.segment_rows.max(1),
             ingest: IngestConfig {
                 batch_size: self.batch_size.max(1),

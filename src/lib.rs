@@ -16,7 +16,7 @@
 //! db                         DbWriter, readers, checkpointer: tables, queries, rows
 //! batch, emulator            what travels from ingest to the writer; a stand-in source
 //! parse                      access-log lines
-//! limits, priority, time, tokens   shared numbers and defaults, thread priority, RFC 3339, API tokens
+//! limits, priority, time, tls, tokens   numbers and defaults, thread priority, RFC 3339, HTTPS, API tokens
 //! ```
 
 pub mod batch;
@@ -31,4 +31,5 @@ pub mod parse;
 pub mod priority;
 pub mod service;
 pub mod time;
+pub mod tls;
 pub mod tokens;

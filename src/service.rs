@@ -26,6 +26,7 @@ use crate::db::writer::{Checkpoint, DbWriter, RegisterSource};
 use crate::db::DbError;
 use crate::http::{self, AppState, ReaderPool};
 use crate::ingest::{IngestActor, IngestConfig, Shutdown, SourceStatus};
+use crate::tls::{server_config, TlsError};
 use crate::tokens::{Tokens, TokensError};
 
 /// How long shutdown waits for the sources' last lines to be committed.
@@ -46,13 +47,23 @@ pub struct ServiceConfig {
     pub tokens_file: Option<PathBuf>,
     /// Serve beyond loopback without tokens.
     pub allow_unauthenticated: bool,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<TlsFiles>,
     /// Rows per storage segment (see `db::store`).
     pub segment_rows: u64,
     pub ingest: IngestConfig,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 #[derive(Debug, Error)]
 pub enum StartError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("the database writer stopped during start-up")]
@@ -118,12 +129,12 @@ fn access_control(config: &ServiceConfig) -> Result<Option<Arc<Tokens>>, StartEr
              reach it can read every log line !!!",
             config.listen
         ),
-        (Some(_), true) => warn!(
+        (Some(_), true) if config.tls.is_none() => warn!(
             "tokens reach {} over plain HTTP, readable by anyone on the path: put a TLS \
              proxy in front beyond a trusted network",
             config.listen
         ),
-        (Some(_), false) | (None, false) => {}
+        _ => {}
     }
     if let Some(tokens) = &tokens {
         info!("access control on: {} tokens", tokens.len());
@@ -144,6 +155,10 @@ impl Service {
     /// Must run inside an actix System.
     pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
         let tokens = access_control(&config)?;
+        let tls = match &config.tls {
+            Some(files) => Some(server_config(&files.cert, &files.key)?),
+            None => None,
+        };
         // Creates and migrates the database, so that its errors are reported before any of
         // the threads below starts (the actors open connections of their own).
         drop(open_writer(&config.db)?);
@@ -217,8 +232,12 @@ impl Service {
         // Signals are ours to handle: shutdown must also flush the sources.
         .disable_signals()
         .shutdown_timeout(5)
-        .workers(config.http_workers.max(1))
-        .bind(&config.listen)
+        .workers(config.http_workers.max(1));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = match tls {
+            Some(tls) => server.bind_rustls_0_23(&config.listen, tls),
+            None => server.bind(&config.listen),
+        }
         .map_err(listen_error)?;
         let http_addr = server.addrs()[0];
         let server = server.run();
@@ -228,7 +247,7 @@ impl Service {
                 error!("HTTP server failed: {e}");
             }
         });
-        info!("serving the API on http://{http_addr}");
+        info!("serving the API on {scheme}://{http_addr}");
 
         // Ingest starts last, so nothing is received before the service can answer for it.
         // Framing and parsing run on a thread of their own at a lower priority, like the writer:

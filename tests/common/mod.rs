@@ -100,6 +100,7 @@ pub fn service_config(db: &TempDb, sources: Vec<String>) -> ServiceConfig {
         tail_keep_alive: Duration::from_millis(200),
         tokens_file: None,
         allow_unauthenticated: false,
+        tls: None,
         max_queries_in_flight: 64,
         segment_rows: TEST_SEGMENT_ROWS * 25,
         ingest: IngestConfig {

@@ -20,14 +20,17 @@ use crate::batch::StreamMark;
 use crate::db::checkpointer::WalCheckpointer;
 use crate::db::connection::open_writer;
 use crate::db::health::StorageHealth;
+use crate::db::metrics::StorageMetrics;
 use crate::db::reader::Reader;
 use crate::db::tail::tail_channel;
-use crate::db::writer::{Checkpoint, DbWriter, RegisterSource};
+use crate::db::writer::{Checkpoint, DbWriter, RegisterSource, WriterHooks};
 use crate::db::DbError;
+use crate::http::metrics::{FilesCollector, HttpMetrics, SourcesCollector};
 use crate::http::{self, AppState, ReaderPool};
 use crate::ingest::{IngestActor, IngestConfig, Shutdown, SourceStatus};
 use crate::tls::{server_config, TlsError};
 use crate::tokens::{Tokens, TokensError};
+use prometheus_client::registry::Registry;
 
 /// How long shutdown waits for the sources' last lines to be committed.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -162,15 +165,20 @@ impl Service {
         // Creates and migrates the database, so that its errors are reported before any of
         // the threads below starts (the actors open connections of their own).
         drop(open_writer(&config.db)?);
-        let checkpointer = WalCheckpointer::start(&config.db)?;
+        let storage_metrics = StorageMetrics::default();
+        let checkpointer =
+            WalCheckpointer::start(&config.db, Some(storage_metrics.checkpoint_seconds.clone()))?;
         let health = Arc::new(StorageHealth::default());
         let tail = tail_channel();
-        let writer = DbWriter::start_with_tail(
+        let writer = DbWriter::start_with_hooks(
             &config.db,
             config.segment_rows,
             Some(checkpointer),
             health.clone(),
-            Some(tail.clone()),
+            WriterHooks {
+                tail: Some(tail.clone()),
+                metrics: Some(storage_metrics.clone()),
+            },
         )?;
         let readers = Reader::start_pool(&config.db, config.readers)?;
 
@@ -198,6 +206,14 @@ impl Service {
             ));
         }
 
+        let http_metrics = HttpMetrics::default();
+        let mut registry = Registry::with_prefix("loggerator");
+        storage_metrics.register(&mut registry);
+        http_metrics.register(&mut registry);
+        registry.register_collector(Box::new(SourcesCollector(
+            sources.iter().map(|(status, _)| status.clone()).collect(),
+        )));
+        registry.register_collector(Box::new(FilesCollector(config.db.clone())));
         // Cancelled at shutdown: every source stops reading, and every live tail ends.
         let halt = CancellationToken::new();
         let state = web::Data::new(AppState {
@@ -208,6 +224,8 @@ impl Service {
             tail_keep_alive: config.tail_keep_alive,
             halt: halt.clone(),
             tokens,
+            metrics: Arc::new(registry),
+            http_metrics,
         });
         let listen_error = |source| StartError::Listen {
             address: config.listen.clone(),
@@ -222,6 +240,7 @@ impl Service {
             app.app_data(state.clone())
                 .configure(|cfg| http::docs(cfg, document))
                 .wrap(middleware::from_fn(http::auth::check_access))
+                .wrap(middleware::from_fn(http::metrics::record))
                 .wrap(middleware::Compress::default())
                 // The request line without tokens (`%r` would log an `access_token`).
                 .wrap(

@@ -87,6 +87,18 @@ async fn data_needs_a_token_with_its_scope_and_the_documentation_does_not() {
             assert_eq!(status, 200, "{path}");
         }
     }
+    // Metrics take their own scope (admin has them all).
+    let (status, _, _) = get_as(&app, "/metrics", Some(&tokens.read)).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = get_as(&app, "/metrics", None).await;
+    assert_eq!(status, 401);
+    let metrics = Client::default()
+        .get(app.url("/metrics"))
+        .insert_header(("Authorization", format!("Bearer {}", tokens.admin)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
     for open in ["/healthz", "/openapi.json"] {
         let (status, _, _) = get_as(&app, open, None).await;
         assert_eq!(status, 200, "{open}");

@@ -83,7 +83,11 @@ async fn a_missing_or_unusable_certificate_is_a_start_up_error_naming_it() {
     let db = temp_db();
     let (files, _) = certificate(db.dir.path());
     for (cert, key, wanted) in [
-        (db.dir.path().join("none.pem"), files.key.clone(), "none.pem"),
+        (
+            db.dir.path().join("none.pem"),
+            files.key.clone(),
+            "none.pem",
+        ),
         (files.key.clone(), files.key.clone(), "no certificate"),
         (files.cert.clone(), files.cert.clone(), "private key"),
     ] {

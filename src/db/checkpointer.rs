@@ -10,10 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use actix::prelude::*;
 use diesel::connection::SimpleConnection;
 use diesel::SqliteConnection;
 use log::warn;
+use prometheus_client::metrics::histogram::Histogram;
 
 use super::connection::open_checkpointer;
 use super::sync_actors::{start_sync_actors, ThreadPriority};
@@ -21,6 +24,8 @@ use super::DbError;
 
 pub struct WalCheckpointer {
     conn: SqliteConnection,
+    /// Each checkpoint's time, when measured.
+    timing: Option<Histogram>,
     /// Set by the writer when it asks for a checkpoint, cleared when one starts: at most one
     /// request waits in the mailbox, however fast the writer commits.
     requested: Arc<AtomicBool>,
@@ -44,7 +49,7 @@ impl CheckpointHandle {
 impl WalCheckpointer {
     /// Starts the checkpointer on a thread of its own, at a lower priority, with a connection
     /// of its own (a fresh one should it ever stop).
-    pub fn start(path: &Path) -> Result<CheckpointHandle, DbError> {
+    pub fn start(path: &Path, timing: Option<Histogram>) -> Result<CheckpointHandle, DbError> {
         let requested = Arc::new(AtomicBool::new(false));
         let flag = requested.clone();
         let path: PathBuf = path.to_owned();
@@ -52,6 +57,7 @@ impl WalCheckpointer {
             Ok(WalCheckpointer {
                 conn: open_checkpointer(&path)?,
                 requested: flag.clone(),
+                timing: timing.clone(),
             })
         })?;
         Ok(CheckpointHandle { addr, requested })
@@ -73,8 +79,12 @@ impl Handler<CatchUp> for WalCheckpointer {
         self.requested.store(false, Ordering::Release);
         // PASSIVE never waits for the writer or readers; what it cannot copy now, the next
         // request will.
+        let started = Instant::now();
         if let Err(e) = self.conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
             warn!("background checkpoint failed: {e}");
+        }
+        if let Some(timing) = &self.timing {
+            timing.observe(started.elapsed().as_secs_f64());
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod health;
 pub mod ip_key;
 pub mod line_functions;
 pub mod log_query;
+pub mod metrics;
 pub mod names;
 pub mod reader;
 pub mod rejected_query;

@@ -158,6 +158,11 @@ impl LogStore {
         })
     }
 
+    /// Segments holding rows (they are numbered from 0; the open one may be empty yet).
+    pub fn segments(&self) -> i64 {
+        self.segment + i64::from(self.segment_rows > 0)
+    }
+
     /// The first id the last committed batch gave, and which of its parsed entries were
     /// refused: the others got consecutive ids from the first, in order.
     pub fn last_ids(&self) -> (i64, &[usize]) {

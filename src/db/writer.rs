@@ -15,6 +15,7 @@ use log::error;
 use super::checkpointer::CheckpointHandle;
 use super::connection::open_writer;
 use super::health::StorageHealth;
+use super::metrics::StorageMetrics;
 use super::schema::sources;
 use super::store::{fingerprint_of, LogStore};
 use super::sync_actors::{start_sync_actors, ThreadPriority};
@@ -35,6 +36,15 @@ pub struct DbWriter {
     broken_since: Option<Instant>,
     /// Where committed batches go for live tail; `None` when nobody can follow.
     tail: Option<TailSender>,
+    metrics: Option<StorageMetrics>,
+}
+
+/// What the writer tells the rest of the service beyond its answers: committed batches for live
+/// tail, and its measurements.
+#[derive(Debug, Clone, Default)]
+pub struct WriterHooks {
+    pub tail: Option<TailSender>,
+    pub metrics: Option<StorageMetrics>,
 }
 
 impl DbWriter {
@@ -56,6 +66,7 @@ impl DbWriter {
             segment_rows,
             broken_since: None,
             tail: None,
+            metrics: None,
         })
     }
 
@@ -124,22 +135,32 @@ impl DbWriter {
         checkpointer: Option<CheckpointHandle>,
         health: Arc<StorageHealth>,
     ) -> Result<Addr<DbWriter>, DbError> {
-        Self::start_with_tail(path, segment_rows, checkpointer, health, None)
+        Self::start_with_hooks(
+            path,
+            segment_rows,
+            checkpointer,
+            health,
+            WriterHooks::default(),
+        )
     }
 
-    /// [`DbWriter::start`], publishing each committed batch to `tail`.
-    pub fn start_with_tail(
+    /// [`DbWriter::start`], publishing each committed batch and measuring each commit.
+    pub fn start_with_hooks(
         path: &Path,
         segment_rows: u64,
         checkpointer: Option<CheckpointHandle>,
         health: Arc<StorageHealth>,
-        tail: Option<TailSender>,
+        hooks: WriterHooks,
     ) -> Result<Addr<DbWriter>, DbError> {
         let path: PathBuf = path.to_owned();
         start_sync_actors("database writer", 1, ThreadPriority::Lower, move || {
             let mut writer =
                 DbWriter::open(&path, segment_rows, checkpointer.clone(), health.clone())?;
-            writer.tail = tail.clone();
+            writer.tail = hooks.tail.clone();
+            writer.metrics = hooks.metrics.clone();
+            if let Some(metrics) = &writer.metrics {
+                metrics.segments.set(writer.store.segments());
+            }
             Ok(writer)
         })
     }
@@ -224,9 +245,19 @@ impl Handler<WriteBatch> for DbWriter {
     type Result = Result<WriteSummary, WriteError>;
 
     fn handle(&mut self, msg: WriteBatch, _: &mut Self::Context) -> Self::Result {
+        let started = Instant::now();
         let result = self.guarded(|writer| writer.write(&msg));
         match result {
             Ok(summary) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics
+                        .commit_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    metrics
+                        .rows_per_batch
+                        .observe((summary.stored + summary.rejected) as f64);
+                    metrics.segments.set(self.store.segments());
+                }
                 self.health.ok();
                 self.publish(&msg);
                 if let Some(checkpointer) = &self.checkpointer {

@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod error;
 pub mod export;
 pub mod logs;
+pub mod metrics;
 pub mod openapi;
 pub mod paging;
 pub mod params;
@@ -42,6 +43,9 @@ pub struct AppState {
     pub halt: CancellationToken,
     /// `None`: no access control.
     pub tokens: Option<Arc<Tokens>>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<prometheus_client::registry::Registry>,
+    pub http_metrics: metrics::HttpMetrics,
 }
 
 /// The API's operations. Registered through utoipa-actix-web, each is also described in the
@@ -53,7 +57,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(stats::stats)
         .service(rejected::list)
         .service(sources::list)
-        .service(sources::health);
+        .service(sources::health)
+        .service(metrics::scrape);
 }
 
 /// The document at `/openapi.json`, Swagger UI at `/docs/` (its files are in the binary), and

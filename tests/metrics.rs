@@ -1,0 +1,148 @@
+//! `GET /metrics`, read with a Prometheus text parser: the counters move with the work.
+
+mod common;
+
+use std::time::Duration;
+
+use common::app::{get_text, TestApp};
+use common::eventually;
+use loggerator::emulator::LineGenerator;
+use prometheus_parse::{Scrape, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+async fn scrape(app: &TestApp) -> Scrape {
+    let (status, content_type, body) = get_text(&app.url("/metrics"), &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text format")
+}
+
+/// The value of `metric` with `labels` (a histogram: its count).
+fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == metric
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(k).is_some_and(|l| l == *v))
+        })
+        .map(|s| match &s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+            Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+            Value::Summary(_) => f64::NAN,
+        })
+}
+
+#[actix_rt::test]
+async fn counters_move_with_the_work() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let source = listener.local_addr().unwrap().to_string();
+    let mut generator = LineGenerator::new(9);
+    let mut payload: String = (0..1_000).map(|_| generator.next_line() + "\n").collect();
+    payload.push_str("not a log line\nnor this\n");
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.write_all(payload.as_bytes()).await.unwrap();
+    });
+    let app = TestApp::spawn(vec![source.clone()]).await;
+    let labels = [("source", source.as_str())];
+    let scraped = eventually(
+        "every line stored or rejected",
+        Duration::from_secs(20),
+        || async {
+            let scraped = scrape(&app).await;
+            let stored = value(&scraped, "loggerator_source_lines_stored_total", &labels);
+            let rejected = value(&scraped, "loggerator_source_lines_rejected_total", &labels);
+            (stored.zip(rejected).map(|(s, r)| s + r) == Some(1_002.0)).then_some(scraped)
+        },
+    )
+    .await;
+    assert_eq!(
+        value(&scraped, "loggerator_source_lines_stored_total", &labels),
+        Some(1_000.0)
+    );
+    assert_eq!(
+        value(&scraped, "loggerator_source_lines_received_total", &labels),
+        Some(1_002.0)
+    );
+    assert_eq!(
+        value(
+            &scraped,
+            "loggerator_source_connection_attempts_total",
+            &labels
+        ),
+        Some(1.0)
+    );
+    let rows: f64 = scraped
+        .samples
+        .iter()
+        .filter(|s| s.metric == "loggerator_batch_rows_sum")
+        .map(|s| match s.value {
+            Value::Untyped(v) | Value::Counter(v) | Value::Gauge(v) => v,
+            _ => 0.0,
+        })
+        .sum();
+    assert_eq!(rows, 1_002.0, "every line went through a counted batch");
+    assert!(value(&scraped, "loggerator_batch_commit_seconds", &[]).unwrap() >= 1.0);
+    // 500 rows a segment in tests.
+    assert_eq!(
+        value(&scraped, "loggerator_storage_segments", &[]),
+        Some(2.0)
+    );
+    assert!(value(&scraped, "loggerator_database_size_bytes", &[]).unwrap() > 0.0);
+
+    // Requests are counted by route pattern and status, and timed, but not the live tail's.
+    let count_before = value(
+        &scraped,
+        "loggerator_http_requests_total",
+        &[("route", "/logs/count"), ("status", "200")],
+    )
+    .unwrap_or(0.0);
+    for _ in 0..3 {
+        app.count("").await;
+    }
+    let _ = get_text(&app.url("/logs?code=9xx"), &[]).await;
+    let stream = awc::Client::default()
+        .get(app.url("/logs/stream"))
+        .send()
+        .await
+        .unwrap();
+    drop(stream);
+    let scraped = scrape(&app).await;
+    assert_eq!(
+        value(
+            &scraped,
+            "loggerator_http_requests_total",
+            &[("route", "/logs/count"), ("status", "200")]
+        ),
+        Some(count_before + 3.0)
+    );
+    assert_eq!(
+        value(
+            &scraped,
+            "loggerator_http_requests_total",
+            &[("route", "/logs"), ("status", "400")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        value(
+            &scraped,
+            "loggerator_http_request_duration_seconds",
+            &[("route", "/logs/count")]
+        )
+        .unwrap()
+            >= 3.0
+    );
+    assert!(scraped.samples.iter().all(|s| {
+        !(s.metric.starts_with("loggerator_http_request_duration")
+            && s.labels.get("route") == Some("/logs/stream"))
+    }));
+    app.stop().await;
+}

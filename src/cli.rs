@@ -17,8 +17,37 @@ use crate::service::{ServiceConfig, TlsFiles};
     about = "Collects HTTP access logs from loggerator sources into SQLite and serves them over a REST API"
 )]
 pub struct Cli {
+    /// The service's own log: `human` (default) or `json`, one object a line, as log
+    /// shippers expect.
+    #[arg(long, global = true, env = "LOGGERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Starts the log (level from `RUST_LOG`, `info` by default) in the given format.
+pub fn init_log(format: LogFormat) {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if format == LogFormat::Json {
+        builder.format(|buf, record| {
+            use std::io::Write as _;
+            let line = serde_json::json!({
+                "time": crate::time::rfc3339_millis(std::time::SystemTime::now()),
+                "level": record.level().as_str(),
+                "target": record.target(),
+                "message": record.args().to_string(),
+            });
+            writeln!(buf, "{line}")
+        });
+    }
+    builder.init();
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,6 +61,30 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Copy the database, consistently, while the service runs (SQLite's VACUUM INTO).
+    Backup(BackupArgs),
+    /// Exit 0 if the service at --url answers its health check with 200, else 1 (for
+    /// container health checks, where there is no curl).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The database to copy.
+    #[arg(long, env = "LOGGERATOR_DB", default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+    /// The copy: a new file (an existing one is refused).
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The health endpoint, plain HTTP.
+    #[arg(long, env = "LOGGERATOR_HEALTHCHECK_URL", default_value = DEFAULT_HEALTHCHECK_URL)]
+    pub url: String,
+    /// How long to wait for the answer.
+    #[arg(long, default_value_t = DEFAULT_HEALTHCHECK_TIMEOUT_MS)]
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! demo                       `loggerator demo`: emulated sources and the service in one process
-//! cli                        command line: flags and their defaults
+//! cli, healthcheck           command line: flags and their defaults; the container's health probe
 //! service                    wiring: start-up order, shutdown that loses nothing
 //! http                       the REST API: parameters, cursors, load limits, errors
 //! ingest                     IngestActors: sockets, framing, replay, batching, source status
@@ -24,6 +24,7 @@ pub mod cli;
 pub mod db;
 pub mod demo;
 pub mod emulator;
+pub mod healthcheck;
 pub mod http;
 pub mod ingest;
 pub mod limits;

@@ -94,3 +94,7 @@ pub const TAIL_REPLAY_CHUNK: i64 = 2_000;
 pub const TAIL_REPLAY_MAX: usize = 100_000;
 /// How often an idle live-tail stream gets a keep-alive comment, so proxies keep it open.
 pub const DEFAULT_TAIL_KEEP_ALIVE_MS: u64 = 15_000;
+
+/// Where `loggerator healthcheck` asks, by default: the default `--listen`'s `/healthz`.
+pub const DEFAULT_HEALTHCHECK_URL: &str = "http://127.0.0.1:8000/healthz";
+pub const DEFAULT_HEALTHCHECK_TIMEOUT_MS: u64 = 3_000;

@@ -5,9 +5,10 @@ use log::error;
 use tokio::net::TcpListener;
 
 use loggerator::cli::{Cli, Command, TokenCommand, TokenNewArgs};
+use loggerator::db::backup;
 use loggerator::service::{run_until_signal, Service, ShutdownSignals};
 use loggerator::tokens::{self, Scope};
-use loggerator::{demo, emulator};
+use loggerator::{demo, emulator, healthcheck};
 
 /// Prints a fresh token once, and the line that grants it its scopes.
 fn new_token(args: &TokenNewArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -34,8 +35,8 @@ fn new_token(args: &TokenNewArgs) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    loggerator::cli::init_log(cli.log_format);
     let system = actix_rt::System::new();
     let result: Result<(), Box<dyn std::error::Error>> = system.block_on(async move {
         let mut signals = ShutdownSignals::new()?;
@@ -63,6 +64,22 @@ fn main() -> ExitCode {
             }
             Command::Demo(args) => demo::run(args, signals).await?,
             Command::Token(TokenCommand::New(args)) => new_token(&args)?,
+            Command::Backup(args) => {
+                let bytes = backup::backup(&args.db, &args.out)?;
+                log::info!(
+                    "{} copied to {} ({bytes} bytes)",
+                    args.db.display(),
+                    args.out.display()
+                );
+            }
+            Command::Healthcheck(args) => {
+                let timeout = std::time::Duration::from_millis(args.timeout_ms);
+                match healthcheck::status_of(&args.url, timeout).await {
+                    Ok(200) => {}
+                    Ok(status) => return Err(format!("{}: {status}", args.url).into()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
         Ok(())
     });

@@ -12,6 +12,11 @@ pub fn rfc3339(seconds: i64) -> String {
         .unwrap_or_default()
 }
 
+/// `2000-07-12T05:11:41.123Z`: for the service's own log lines.
+pub fn rfc3339_millis(at: SystemTime) -> String {
+    DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 /// Seconds since the epoch, now (0 on a clock set before 1970).
 pub fn now_seconds() -> i64 {
     SystemTime::now()

@@ -326,3 +326,26 @@ async fn a_new_token_is_granted_by_its_line_and_never_written_to_the_log() {
         .unwrap();
     assert_eq!(none.status.code(), Some(2));
 }
+
+#[test]
+fn log_format_json_writes_one_object_a_line() {
+    let running = spawn(&[
+        "--log-format",
+        "json",
+        "emulate",
+        "--port",
+        "0",
+        "--count",
+        "1",
+    ]);
+    let line = running.line_with("emulating");
+    let object: Value = serde_json::from_str(&line).expect("a JSON object");
+    assert_eq!(object["level"], "INFO");
+    assert_eq!(object["target"], "loggerator::emulator");
+    assert!(object["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("emulating a loggerator source on 127.0.0.1:"));
+    assert!(object["time"].as_str().unwrap().ends_with('Z'));
+    running.kill();
+}

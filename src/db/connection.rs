@@ -29,7 +29,7 @@ struct JournalMode {
 }
 
 /// Opens a connection that waits up to [`BUSY_TIMEOUT`] for another's lock.
-fn establish(path: &Path) -> Result<SqliteConnection, DbError> {
+pub(crate) fn establish(path: &Path) -> Result<SqliteConnection, DbError> {
     let url = path.to_string_lossy();
     let mut conn = SqliteConnection::establish(&url).map_err(|source| DbError::Open {
         path: url.into_owned(),

@@ -34,6 +34,8 @@ pub enum DbError {
     },
     #[error("counting would read more than {0} lines")]
     TooBroad(usize),
+    #[error("backup: {0}")]
+    Backup(String),
     #[error("the writer panicked: {0}")]
     Panicked(String),
     #[error(transparent)]

@@ -2,6 +2,7 @@
 //! owned by the [`reader::Reader`] pool, and the queries they run. It speaks in rows and keys:
 //! wire formats and load limits belong to `http`.
 
+pub mod backup;
 pub mod checkpointer;
 pub mod connection;
 pub mod error;

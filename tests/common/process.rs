@@ -25,8 +25,16 @@ pub fn spawn(args: &[&str]) -> Running {
 
 /// Runs `program` with `args` (one that runs `loggerator` in turn), collecting its output.
 pub fn spawn_program(program: &str, args: &[&str]) -> Running {
-    let mut child = Command::new(program)
-        .args(args)
+    spawn_command(Command::new(program).args(args))
+}
+
+/// Runs the `loggerator` binary with `args` and only the environment `env` (and `RUST_LOG`).
+pub fn spawn_with_env(args: &[&str], env: &std::collections::BTreeMap<String, String>) -> Running {
+    spawn_command(Command::new(LOGGERATOR).args(args).env_clear().envs(env))
+}
+
+fn spawn_command(command: &mut Command) -> Running {
+    let mut child = command
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -60,6 +68,21 @@ impl Running {
                 .unwrap_or_else(|_| panic!("no {prefix:?} in the output within {WAIT:?}"));
             if let Some(word) = line.split_whitespace().find(|w| w.starts_with(prefix)) {
                 return word.trim_end_matches([',', ')']).to_owned();
+            }
+        }
+    }
+
+    /// The first line of the output holding `text`, waiting up to [`WAIT`] for it.
+    pub fn line_with(&self, text: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .output
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {text:?} in the output within {WAIT:?}"));
+            if line.contains(text) {
+                return line;
             }
         }
     }

@@ -1,0 +1,32 @@
+//! `loggerator backup`: a consistent copy of the database while the service runs. `VACUUM
+//! INTO` reads one snapshot (a read transaction, so the writer is never held up in WAL mode)
+//! and writes it compacted to a new file, which is then a database of its own.
+
+use std::path::Path;
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+use super::connection::establish;
+use super::DbError;
+
+/// Copies the database at `db` to `out`, a file that must not exist yet; returns its size.
+pub fn backup(db: &Path, out: &Path) -> Result<u64, DbError> {
+    if out.exists() {
+        return Err(DbError::Backup(format!(
+            "{} exists already; a backup goes to a new file",
+            out.display()
+        )));
+    }
+    if !db.exists() {
+        return Err(DbError::Backup(format!(
+            "there is no database at {}",
+            db.display()
+        )));
+    }
+    let mut conn = establish(db)?;
+    diesel::sql_query("VACUUM INTO ?")
+        .bind::<Text, _>(out.to_string_lossy().into_owned())
+        .execute(&mut conn)?;
+    Ok(std::fs::metadata(out).map_or(0, |m| m.len()))
+}

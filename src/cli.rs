@@ -185,6 +185,9 @@ pub struct Tuning {
     /// Serve on a non-loopback address without tokens (refused otherwise).
     #[arg(long, env = "LOGGERATOR_ALLOW_UNAUTHENTICATED")]
     pub allow_unauthenticated: bool,
+    /// Bytes of lines (decompressed) one `POST /ingest` body may hold; past it, 413.
+    #[arg(long, env = "LOGGERATOR_MAX_PUSH_BYTES", default_value_t = DEFAULT_MAX_PUSH_BYTES)]
+    pub max_push_bytes: u64,
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
     #[arg(long, env = "LOGGERATOR_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -245,6 +248,7 @@ impl Tuning {
             tail_keep_alive: Duration::from_millis(self.tail_keep_alive_ms.max(1)),
             tokens_file: self.tokens_file.clone(),
             allow_unauthenticated: self.allow_unauthenticated,
+            max_push_bytes: self.max_push_bytes,
             tls: self
                 .tls_cert
                 .clone()

@@ -98,3 +98,6 @@ pub const DEFAULT_TAIL_KEEP_ALIVE_MS: u64 = 15_000;
 /// Where `loggerator healthcheck` asks, by default: the default `--listen`'s `/healthz`.
 pub const DEFAULT_HEALTHCHECK_URL: &str = "http://127.0.0.1:8000/healthz";
 pub const DEFAULT_HEALTHCHECK_TIMEOUT_MS: u64 = 3_000;
+
+/// Bytes of lines one pushed body (`POST /ingest`) may hold, decompressed: 1 GiB.
+pub const DEFAULT_MAX_PUSH_BYTES: u64 = 1 << 30;

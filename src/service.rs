@@ -26,6 +26,7 @@ use crate::db::tail::tail_channel;
 use crate::db::writer::{Checkpoint, DbWriter, RegisterSource, WriterHooks};
 use crate::db::DbError;
 use crate::http::metrics::{FilesCollector, HttpMetrics, SourcesCollector};
+use crate::http::push::PushConfig;
 use crate::http::{self, AppState, ReaderPool};
 use crate::ingest::{IngestActor, IngestConfig, Shutdown, SourceStatus};
 use crate::tls::{server_config, TlsError};
@@ -52,6 +53,8 @@ pub struct ServiceConfig {
     pub allow_unauthenticated: bool,
     /// Serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<TlsFiles>,
+    /// Bytes of lines one `POST /ingest` body may hold.
+    pub max_push_bytes: u64,
     /// Rows per storage segment (see `db::store`).
     pub segment_rows: u64,
     pub ingest: IngestConfig,
@@ -226,6 +229,13 @@ impl Service {
             tokens,
             metrics: Arc::new(registry),
             http_metrics,
+            writer: writer.clone(),
+            push: PushConfig {
+                batch_lines: config.ingest.batch_size,
+                batch_bytes: config.ingest.batch_bytes,
+                max_line_bytes: config.ingest.max_line_bytes,
+                max_body_bytes: config.max_push_bytes,
+            },
         });
         let listen_error = |source| StartError::Listen {
             address: config.listen.clone(),

@@ -5,12 +5,15 @@ mod common;
 use common::app::{get, get_text, TestApp};
 use serde_json::Value;
 
-/// The endpoints README documents, from its `### `GET /path`` headings.
+/// The endpoints README documents, from its `### `GET /path`` (or `POST`) headings.
 fn readme_endpoints() -> Vec<String> {
     let readme = include_str!("../README.md");
     let mut paths: Vec<String> = readme
         .lines()
-        .filter_map(|line| line.strip_prefix("### `GET "))
+        .filter_map(|line| {
+            line.strip_prefix("### `GET ")
+                .or_else(|| line.strip_prefix("### `POST "))
+        })
         .filter_map(|rest| rest.split('`').next())
         .map(str::to_owned)
         .collect();
@@ -44,8 +47,12 @@ async fn every_endpoint_is_in_the_document_with_its_parameters_and_answers() {
     );
 
     for (path, item) in document["paths"].as_object().unwrap() {
-        let get = &item["get"];
-        assert!(get.is_object(), "{path} has a GET operation");
+        let get = if item["post"].is_object() {
+            &item["post"]
+        } else {
+            &item["get"]
+        };
+        assert!(get.is_object(), "{path} has a GET or POST operation");
         assert!(
             get["summary"].as_str().is_some_and(|s| !s.is_empty()),
             "{path}"

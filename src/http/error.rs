@@ -17,8 +17,13 @@ pub enum ApiError {
     BadParameter { parameter: String, message: String },
     #[error("no such resource: {0}")]
     NotFound(String),
-    #[error("method {0} is not allowed here; use GET")]
-    MethodNotAllowed(String),
+    #[error("method {method} is not allowed here; use {allowed}")]
+    MethodNotAllowed {
+        method: String,
+        allowed: &'static str,
+    },
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{}", if *presented { "the token is not valid" } else { "a token is required: Authorization: Bearer TOKEN" })]
     Unauthorized { presented: bool },
     #[error("the token {name:?} does not have the {scope} scope this needs")]
@@ -47,7 +52,8 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Busy | ApiError::Timeout | ApiError::Unavailable => {
@@ -72,8 +78,8 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Busy | ApiError::Timeout) {
             response.insert_header(("Retry-After", "1"));
         }
-        if matches!(self, ApiError::MethodNotAllowed(_)) {
-            response.insert_header(("Allow", "GET"));
+        if let ApiError::MethodNotAllowed { allowed, .. } = self {
+            response.insert_header(("Allow", *allowed));
         }
         if let ApiError::Unauthorized { presented } = self {
             let challenge = if *presented {

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod paging;
 pub mod params;
+pub mod push;
 pub mod reader_pool;
 pub mod rejected;
 pub mod sources;
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::health::StorageHealth;
 use crate::db::tail::TailSender;
+use crate::db::writer::DbWriter;
 use crate::ingest::SourceStatus;
 use crate::tokens::Tokens;
 use error::ApiError;
@@ -46,6 +48,9 @@ pub struct AppState {
     /// What `/metrics` shows.
     pub metrics: Arc<prometheus_client::registry::Registry>,
     pub http_metrics: metrics::HttpMetrics,
+    /// Where pushed lines go.
+    pub writer: actix::Addr<DbWriter>,
+    pub push: push::PushConfig,
 }
 
 /// The API's operations. Registered through utoipa-actix-web, each is also described in the
@@ -58,13 +63,24 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(rejected::list)
         .service(sources::list)
         .service(sources::health)
-        .service(metrics::scrape);
+        .service(metrics::scrape)
+        .service(push::push);
 }
 
 /// The document at `/openapi.json`, Swagger UI at `/docs/` (its files are in the binary), and
 /// a JSON 404 for anything else.
 pub fn docs(cfg: &mut web::ServiceConfig, document: utoipa::openapi::OpenApi) {
-    let paths = OperationPaths(document.paths.paths.keys().cloned().collect());
+    let paths = OperationPaths(
+        document
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let allowed = if item.post.is_some() { "POST" } else { "GET" };
+                (path.clone(), allowed)
+            })
+            .collect(),
+    );
     cfg.app_data(web::Data::new(paths))
         .service(web::redirect("/docs", "/docs/"))
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document))
@@ -79,15 +95,25 @@ pub fn document() -> utoipa::openapi::OpenApi {
 }
 
 /// The paths of the documented operations.
-struct OperationPaths(Vec<String>);
+/// The paths of the documented operations, each with the method it takes.
+struct OperationPaths(Vec<(String, &'static str)>);
 
 /// 405 with `Allow` for another method on an operation's path, else 404.
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let known = req
+    let allowed = req
         .app_data::<web::Data<OperationPaths>>()
-        .is_some_and(|paths| paths.0.iter().any(|path| path == req.path()));
-    if known {
-        return Err(ApiError::MethodNotAllowed(req.method().to_string()));
+        .and_then(|paths| {
+            paths
+                .0
+                .iter()
+                .find(|(path, _)| path == req.path())
+                .map(|&(_, allowed)| allowed)
+        });
+    if let Some(allowed) = allowed {
+        return Err(ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allowed,
+        });
     }
     Err(ApiError::NotFound(format!(
         "{} {}",

@@ -446,6 +446,26 @@ pub fn tail_params(query: &str, header: Option<&str>) -> Result<TailParams, ApiE
     })
 }
 
+/// The `source` of `POST /ingest`, if given: one word of letters, digits, `.`, `_`, `-`.
+pub fn push_params(query: &str) -> Result<Option<String>, ApiError> {
+    let pairs = pairs_of(query, &[&["source"]])?;
+    let Some((_, name)) = pairs.into_iter().next() else {
+        return Ok(None);
+    };
+    let valid = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !valid {
+        return Err(ApiError::bad(
+            "source",
+            format!("source must be 1 to 100 letters, digits, '.', '_' or '-', not {name:?}"),
+        ));
+    }
+    Ok(Some(name))
+}
+
 /// Groups `/stats` returns unless `limit` says otherwise: a month by hour and class (3,720).
 pub const DEFAULT_STATS_LIMIT: usize = 10_000;
 pub const MAX_STATS_LIMIT: usize = 100_000;

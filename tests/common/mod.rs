@@ -101,6 +101,7 @@ pub fn service_config(db: &TempDb, sources: Vec<String>) -> ServiceConfig {
         tokens_file: None,
         allow_unauthenticated: false,
         tls: None,
+        max_push_bytes: 1 << 20,
         max_queries_in_flight: 64,
         segment_rows: TEST_SEGMENT_ROWS * 25,
         ingest: IngestConfig {

@@ -59,30 +59,29 @@ fn spawn_command(command: &mut Command) -> Running {
 impl Running {
     /// The first word starting with `prefix` in the output, waiting up to [`WAIT`] for it.
     pub fn find(&self, prefix: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .output
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no {prefix:?} in the output within {WAIT:?}"));
-            if let Some(word) = line.split_whitespace().find(|w| w.starts_with(prefix)) {
-                return word.trim_end_matches([',', ')']).to_owned();
-            }
-        }
+        self.first(prefix, |line| {
+            line.split_whitespace()
+                .find(|w| w.starts_with(prefix))
+                .map(|word| word.trim_end_matches([',', ')']).to_owned())
+        })
     }
 
     /// The first line of the output holding `text`, waiting up to [`WAIT`] for it.
     pub fn line_with(&self, text: &str) -> String {
+        self.first(text, |line| line.contains(text).then(|| line.to_owned()))
+    }
+
+    /// What `pick` takes from the first output line it takes anything from.
+    fn first(&self, what: &str, pick: impl Fn(&str) -> Option<String>) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = self
                 .output
                 .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no {text:?} in the output within {WAIT:?}"));
-            if line.contains(text) {
-                return line;
+                .unwrap_or_else(|_| panic!("no {what:?} in the output within {WAIT:?}"));
+            if let Some(picked) = pick(&line) {
+                return picked;
             }
         }
     }

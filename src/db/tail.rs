@@ -177,11 +177,6 @@ impl TailFilter {
         self.filter.on_lines()
     }
 
-    /// Whether a filter on sources named none that exists: nothing can match.
-    pub fn matches_nothing(&self) -> bool {
-        !self.filter.sources.is_empty() && self.source_ids.is_empty()
-    }
-
     /// The checks a committed line's key answers: codes, methods, users, sources, addresses
     /// and dates.
     pub fn key_matches(&self, source_id: i64, line: &str, key: &LineKey) -> bool {

@@ -130,9 +130,8 @@ struct CountView {
 #[get("/logs/count")]
 pub async fn count(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let filter = count_params(req.query_string())?;
+    // Only `path` and `q` read lines; the other filters are keys.
     let on_lines = [
-        ("source", filter.sources.is_empty()),
-        ("ip", filter.ips.is_empty()),
         ("path", filter.paths.is_empty()),
         ("q", filter.texts.is_empty()),
     ]
@@ -147,9 +146,9 @@ pub async fn count(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
             return Err(ApiError::bad(
                 on_lines.unwrap_or("query"),
                 format!(
-                    "counting with source, ip, path or q reads every line the other filters \
-                     select, and this count would read more than {lines}: narrow it with code, \
-                     method, user, since or until"
+                    "counting with path or q reads every line the other filters select, and \
+                     this count would read more than {lines}: narrow it with code, method, user, \
+                     source, ip, since or until"
                 ),
             ))
         }

@@ -61,12 +61,15 @@ impl Serialize for StatView<'_> {
 #[get("/stats")]
 pub async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let params = stats_params(req.query_string())?;
-    let on_lines = params
-        .by
-        .iter()
-        .any(|k| matches!(k, StatKey::Path | StatKey::Referer | StatKey::UserAgent))
-        || !params.filter.paths.is_empty()
-        || !params.filter.texts.is_empty();
+    // The filter that made it read lines, if one did: the refusal names it.
+    let line_filter = [("path", &params.filter.paths), ("q", &params.filter.texts)]
+        .into_iter()
+        .find_map(|(name, values)| (!values.is_empty()).then_some(name));
+    let on_lines = line_filter.is_some()
+        || params
+            .by
+            .iter()
+            .any(|k| matches!(k, StatKey::Path | StatKey::Referer | StatKey::UserAgent));
     let asked = QueryStats(StatsQuery {
         filter: params.filter,
         by: params.by,
@@ -90,7 +93,7 @@ pub async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
                 )
             };
             return Err(ApiError::bad(
-                "by",
+                line_filter.unwrap_or("by"),
                 format!(
                     "grouping {how}, and this one would read more than {read} {what}: narrow it \
                      with code, method, user, source, since or until"

@@ -128,7 +128,19 @@ pub struct WriteBatch {
     pub entries: Arc<Vec<Entry>>,
     /// The stream's state once these lines are consumed; committed with them, so that after
     /// a crash the stream resumes exactly after the last committed line.
-    pub stream: StreamMark,
+    pub stream: StreamProgress,
+}
+
+/// Which stream a batch continues; its mark is committed with the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamProgress {
+    /// The source's own stream: what its connections deliver.
+    Source(StreamMark),
+    /// A stream of the source named by a key: a pushed body sent with an Idempotency-Key, or
+    /// a part of an imported file.
+    Keyed { key: Arc<str>, mark: StreamMark },
+    /// Lines nothing will recognise again (a push without a key).
+    Untracked,
 }
 
 /// How far a source's stream has been consumed, and how to recognise the stream again: the

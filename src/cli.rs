@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::db::retention::RetentionRules;
 use crate::ingest::backoff::BackoffConfig;
 use crate::ingest::IngestConfig;
 use crate::limits::*;
@@ -63,6 +64,9 @@ pub enum Command {
     Token(TokenCommand),
     /// Copy the database, consistently, while the service runs (SQLite's VACUUM INTO).
     Backup(BackupArgs),
+    /// Import log files (plain, gzip, or `-` for stdin) into a running service (--api) or a
+    /// database file (--db). Importing a file again stores nothing new.
+    Import(ImportArgs),
     /// Exit 0 if the service at --url answers its health check with 200, else 1 (for
     /// container health checks, where there is no curl).
     Healthcheck(HealthcheckArgs),
@@ -75,6 +79,31 @@ pub struct BackupArgs {
     pub db: PathBuf,
     /// The copy: a new file (an existing one is refused).
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The files, in order; `-` is stdin. Gzip is recognised by content, several members end
+    /// to end (rotated, concatenated) read whole.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Send to the service at this URL (`POST /ingest`), e.g. `http://127.0.0.1:8000`.
+    /// Without it, the lines are written to --db, which no service may be running on.
+    #[arg(long, env = "LOGGERATOR_IMPORT_API")]
+    pub api: Option<String>,
+    /// A token with the `ingest` scope, for --api.
+    #[arg(long, env = "LOGGERATOR_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Root certificates (PEM) to trust besides the web's, for an `https://` --api with a
+    /// private CA or a self-signed certificate.
+    #[arg(long, env = "LOGGERATOR_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// The database file, without --api.
+    #[arg(long, env = "LOGGERATOR_DB", default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+    /// The lines are stored under the source `push:NAME`.
+    #[arg(long, env = "LOGGERATOR_IMPORT_SOURCE", default_value = DEFAULT_IMPORT_SOURCE)]
+    pub source: String,
 }
 
 #[derive(Debug, Args)]
@@ -113,7 +142,8 @@ pub struct ServeArgs {
         default_value = DEFAULT_SOURCE
     )]
     pub sources: Vec<String>,
-    /// The SQLite database file; created if missing, never emptied.
+    /// The SQLite database file; created if missing. Lines are deleted only by
+    /// --retention-days and --max-db-bytes.
     #[arg(long, env = "LOGGERATOR_DB", default_value = DEFAULT_DB)]
     pub db: PathBuf,
     /// Where the HTTP API listens.
@@ -197,6 +227,18 @@ pub struct Tuning {
     /// How often an idle live-tail stream (`/logs/stream`) gets a keep-alive comment.
     #[arg(long, env = "LOGGERATOR_TAIL_KEEP_ALIVE_MS", default_value_t = DEFAULT_TAIL_KEEP_ALIVE_MS)]
     pub tail_keep_alive_ms: u64,
+    /// Delete lines (and rejected lines) received more than this many days ago, a segment at
+    /// a time, oldest first; the segment being filled is kept. Unset: keep everything.
+    #[arg(long, env = "LOGGERATOR_RETENTION_DAYS")]
+    pub retention_days: Option<u64>,
+    /// Delete the oldest segments while the database's pages in use exceed this many bytes
+    /// (a number, or with K, M, G or T: powers of 1024). Freed pages are reused; the file does
+    /// not shrink. Unset: no limit.
+    #[arg(long, env = "LOGGERATOR_MAX_DB_BYTES", value_parser = parse_bytes)]
+    pub max_db_bytes: Option<u64>,
+    /// How often retention looks for lines to delete.
+    #[arg(long, env = "LOGGERATOR_RETENTION_CHECK_SECS", default_value_t = DEFAULT_RETENTION_CHECK_SECS)]
+    pub retention_check_secs: u64,
     /// Rows per storage segment: inserts touch only the newest segment, queries merge them all.
     #[arg(long, env = "LOGGERATOR_SEGMENT_ROWS", default_value_t = DEFAULT_SEGMENT_ROWS)]
     pub segment_rows: u64,
@@ -255,6 +297,13 @@ impl Tuning {
                 .zip(self.tls_key.clone())
                 .map(|(cert, key)| TlsFiles { cert, key }),
             segment_rows: self.segment_rows.max(1),
+            retention: RetentionRules {
+                max_age_secs: self
+                    .retention_days
+                    .map(|days| days.saturating_mul(SECONDS_PER_DAY as u64) as i64),
+                max_used_bytes: self.max_db_bytes,
+            },
+            retention_check: Duration::from_secs(self.retention_check_secs.max(1)),
             ingest: IngestConfig {
                 batch_size: self.batch_size.max(1),
                 batch_bytes: self.batch_bytes.max(1),
@@ -270,5 +319,44 @@ impl Tuning {
                 ..IngestConfig::default()
             },
         }
+    }
+}
+
+/// `1048576`, `512K`, `100M`, `20G`, `1T` (powers of 1024) as bytes.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => (&text[..i], text[i..].trim_end_matches(['B', 'b'])),
+        None => (text, ""),
+    };
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("unknown unit in {text:?}; use K, M, G or T")),
+    };
+    let value: u64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of bytes"))?;
+    value
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_sizes_take_binary_units() {
+        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
+        assert_eq!(parse_bytes("512K"), Ok(512 << 10));
+        assert_eq!(parse_bytes("20G"), Ok(20 << 30));
+        assert_eq!(parse_bytes("2GB"), Ok(2 << 30));
+        assert!(parse_bytes("2X").is_err());
+        assert!(parse_bytes("lots").is_err());
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! ```text
 //! demo                       `loggerator demo`: emulated sources and the service in one process
-//! cli, healthcheck           command line: flags and their defaults; the container's health probe
+//! cli, healthcheck, import   command line: flags and their defaults; the container's health probe;
+//!                            log files into the service or a database
 //! service                    wiring: start-up order, shutdown that loses nothing
 //! http                       the REST API: parameters, cursors, load limits, errors
 //! ingest                     IngestActors: sockets, framing, replay, batching, source status
@@ -26,6 +27,7 @@ pub mod demo;
 pub mod emulator;
 pub mod healthcheck;
 pub mod http;
+pub mod import;
 pub mod ingest;
 pub mod limits;
 pub mod parse;

@@ -101,3 +101,9 @@ pub const DEFAULT_HEALTHCHECK_TIMEOUT_MS: u64 = 3_000;
 
 /// Bytes of lines one pushed body (`POST /ingest`) may hold, decompressed: 1 GiB.
 pub const DEFAULT_MAX_PUSH_BYTES: u64 = 1 << 30;
+
+/// The source name `loggerator import` stores under (`push:import`).
+pub const DEFAULT_IMPORT_SOURCE: &str = "import";
+
+/// How often retention looks for lines to delete (`--retention-check-secs`).
+pub const DEFAULT_RETENTION_CHECK_SECS: u64 = 60;

@@ -4,8 +4,13 @@ use clap::Parser;
 use log::error;
 use tokio::net::TcpListener;
 
-use loggerator::cli::{Cli, Command, TokenCommand, TokenNewArgs};
+use loggerator::cli::{Cli, Command, ImportArgs, TokenCommand, TokenNewArgs};
 use loggerator::db::backup;
+use loggerator::import::{import_files, Destination};
+use loggerator::ingest::push::PushConfig;
+use loggerator::limits::{
+    DEFAULT_BATCH_BYTES, DEFAULT_BATCH_LINES, DEFAULT_MAX_LINE_BYTES, DEFAULT_SEGMENT_ROWS,
+};
 use loggerator::service::{run_until_signal, Service, ShutdownSignals};
 use loggerator::tokens::{self, Scope};
 use loggerator::{demo, emulator, healthcheck};
@@ -31,6 +36,34 @@ fn new_token(args: &TokenNewArgs) -> Result<(), Box<dyn std::error::Error>> {
     println!("{token}");
     println!("line to add to the tokens file:");
     println!("{line}");
+    Ok(())
+}
+
+/// `loggerator import`: each file into the service at --api, or into --db.
+async fn import(args: ImportArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut destination = match &args.api {
+        Some(url) => Destination::api(url, args.token.clone(), args.ca_cert.as_deref())?,
+        None => Destination::db(
+            &args.db,
+            DEFAULT_SEGMENT_ROWS,
+            PushConfig {
+                batch_lines: DEFAULT_BATCH_LINES,
+                batch_bytes: DEFAULT_BATCH_BYTES,
+                max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+                max_body_bytes: u64::MAX,
+            },
+        )?,
+    };
+    let result = import_files(
+        &args.files,
+        &args.source,
+        &mut destination,
+        DEFAULT_MAX_LINE_BYTES,
+    )
+    .await;
+    // What was stored before a failure is kept, and checkpointed either way.
+    destination.finish().await?;
+    result?;
     Ok(())
 }
 
@@ -72,6 +105,7 @@ fn main() -> ExitCode {
                     args.out.display()
                 );
             }
+            Command::Import(args) => import(args).await?,
             Command::Healthcheck(args) => {
                 let timeout = std::time::Duration::from_millis(args.timeout_ms);
                 match healthcheck::status_of(&args.url, timeout).await {

@@ -20,15 +20,18 @@ use crate::batch::StreamMark;
 use crate::db::checkpointer::WalCheckpointer;
 use crate::db::connection::open_writer;
 use crate::db::health::StorageHealth;
+use crate::db::lock::{DbLock, LockError};
 use crate::db::metrics::StorageMetrics;
 use crate::db::reader::Reader;
+use crate::db::retention::RetentionRules;
+use crate::db::retention_schedule;
 use crate::db::tail::tail_channel;
-use crate::db::writer::{Checkpoint, DbWriter, RegisterSource, WriterHooks};
+use crate::db::writer::{pushed_sources, Checkpoint, DbWriter, RegisterSource, WriterHooks};
 use crate::db::DbError;
 use crate::http::metrics::{FilesCollector, HttpMetrics, SourcesCollector};
-use crate::http::push::PushConfig;
 use crate::http::{self, AppState, ReaderPool};
-use crate::ingest::{IngestActor, IngestConfig, Shutdown, SourceStatus};
+use crate::ingest::push::PushConfig;
+use crate::ingest::{IngestActor, IngestConfig, Shutdown, SourceList, SourceStatus};
 use crate::tls::{server_config, TlsError};
 use crate::tokens::{Tokens, TokensError};
 use prometheus_client::registry::Registry;
@@ -57,6 +60,9 @@ pub struct ServiceConfig {
     pub max_push_bytes: u64,
     /// Rows per storage segment (see `db::store`).
     pub segment_rows: u64,
+    /// What to delete, and how often to look (see `db::retention`).
+    pub retention: RetentionRules,
+    pub retention_check: Duration,
     pub ingest: IngestConfig,
 }
 
@@ -72,6 +78,8 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Locked(#[from] LockError),
     #[error("the database writer stopped during start-up")]
     WriterGone,
     #[error(transparent)]
@@ -106,6 +114,8 @@ pub struct Service {
     halt: CancellationToken,
     writer: Addr<DbWriter>,
     pub health: Arc<StorageHealth>,
+    /// Released last, once the writer is done with the database.
+    lock: DbLock,
 }
 
 /// The tokens, if configured; refuses to listen beyond loopback without them unless allowed,
@@ -165,9 +175,10 @@ impl Service {
             Some(files) => Some(server_config(&files.cert, &files.key)?),
             None => None,
         };
+        let lock = DbLock::acquire(&config.db)?;
         // Creates and migrates the database, so that its errors are reported before any of
         // the threads below starts (the actors open connections of their own).
-        drop(open_writer(&config.db)?);
+        let pushed_sources = pushed_sources(&mut open_writer(&config.db)?)?;
         let storage_metrics = StorageMetrics::default();
         let checkpointer =
             WalCheckpointer::start(&config.db, Some(storage_metrics.checkpoint_seconds.clone()))?;
@@ -213,15 +224,22 @@ impl Service {
         let mut registry = Registry::with_prefix("loggerator");
         storage_metrics.register(&mut registry);
         http_metrics.register(&mut registry);
-        registry.register_collector(Box::new(SourcesCollector(
-            sources.iter().map(|(status, _)| status.clone()).collect(),
-        )));
+        let source_list = SourceList::new(sources.iter().map(|(s, _)| s.clone()).collect());
+        for (address, record) in pushed_sources {
+            source_list.pushed(
+                record.id,
+                &address,
+                record.lines_stored,
+                record.lines_rejected,
+            );
+        }
+        registry.register_collector(Box::new(SourcesCollector(source_list.clone())));
         registry.register_collector(Box::new(FilesCollector(config.db.clone())));
         // Cancelled at shutdown: every source stops reading, and every live tail ends.
         let halt = CancellationToken::new();
         let state = web::Data::new(AppState {
             readers: ReaderPool::new(readers, config.max_queries_in_flight, config.query_timeout),
-            sources: sources.iter().map(|(status, _)| status.clone()).collect(),
+            sources: source_list,
             health: health.clone(),
             tail,
             tail_keep_alive: config.tail_keep_alive,
@@ -236,6 +254,7 @@ impl Service {
                 max_line_bytes: config.ingest.max_line_bytes,
                 max_body_bytes: config.max_push_bytes,
             },
+            pushes: Default::default(),
         });
         let listen_error = |source| StartError::Listen {
             address: config.listen.clone(),
@@ -278,6 +297,13 @@ impl Service {
         });
         info!("serving the API on {scheme}://{http_addr}");
 
+        retention_schedule::start(
+            writer.clone(),
+            config.retention,
+            config.retention_check,
+            halt.clone(),
+        );
+
         // Ingest starts last, so nothing is received before the service can answer for it.
         // Framing and parsing run on a thread of their own at a lower priority, like the writer:
         // under load, queries come first.
@@ -306,6 +332,7 @@ impl Service {
             halt,
             writer,
             health,
+            lock,
         })
     }
 
@@ -340,6 +367,9 @@ impl Service {
             Ok(Err(e)) => warn!("final checkpoint failed (the data is safe in the WAL): {e}"),
             Err(_) => error!("the database writer was gone before the final checkpoint"),
         }
+        // The writer's thread may still be closing its connection; the next holder of the lock
+        // only needs the committed data, which the checkpoint above has made whole.
+        drop(self.lock);
         self.sources
             .iter()
             .map(|s| {

@@ -42,3 +42,32 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Tl
         .with_no_client_auth()
         .with_single_cert(chain, key)?)
 }
+
+/// The client side, for `loggerator import --api https://...`: the web's root certificates
+/// (compiled in: slim images have none), and `extra_roots` (PEM) for a private CA or a
+/// self-signed service.
+pub fn client_config(extra_roots: Option<&Path>) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = extra_roots {
+        let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect())
+            .map_err(|e| TlsError::Certificates {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        if certificates.is_empty() {
+            return Err(TlsError::NoCertificate {
+                path: path.display().to_string(),
+            });
+        }
+        for certificate in certificates {
+            roots.add(certificate)?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}

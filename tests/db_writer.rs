@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
+use common::counts::assert_keys_and_counts_agree_with_lines;
 use common::{fixture_lines, stored_lines, temp_db};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use loggerator::batch::Entry;
-use loggerator::batch::{StreamMark, WriteBatch, WriteError, WriteSummary};
+use loggerator::batch::{StreamMark, StreamProgress, WriteBatch, WriteError, WriteSummary};
 use loggerator::db::connection::{open_reader, open_writer};
 use loggerator::db::schema::{day_counts, log_keys, log_lines, rejected_lines, segments};
 use loggerator::db::store::{LogStore, NewKey, NewLine};
@@ -45,7 +46,7 @@ async fn write(
         .send(WriteBatch {
             source_id,
             entries,
-            stream: StreamMark::default(),
+            stream: StreamProgress::Untracked,
         })
         .await
         .unwrap()
@@ -344,11 +345,11 @@ fn a_store_loaded_on_a_used_database_never_reuses_an_id() {
     let lines = entries(&fixture_lines()[..5]);
     LogStore::load(&mut conn, 100)
         .unwrap()
-        .write_batch(&mut conn, 1, &lines, &StreamMark::default())
+        .write_batch(&mut conn, 1, &lines, &StreamProgress::Untracked)
         .unwrap();
     LogStore::load(&mut conn, 100)
         .unwrap()
-        .write_batch(&mut conn, 1, &lines, &StreamMark::default())
+        .write_batch(&mut conn, 1, &lines, &StreamProgress::Untracked)
         .unwrap();
     assert_eq!(counts(&db.path), (10, 0));
 }
@@ -435,84 +436,6 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
     assert_keys_and_counts_agree_with_lines(&db.path, 60);
 }
 
-#[derive(QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Grouped {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    k: String,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    bytes: i64,
-}
-
-fn grouped(conn: &mut SqliteConnection, sql: &str) -> Vec<Grouped> {
-    let mut rows = diesel::sql_query(sql).load::<Grouped>(conn).unwrap();
-    rows.sort();
-    rows
-}
-
-/// Each key holds its line's source, size and address, and every count table holds the
-/// GROUP BY of the keys it sums, rows and bytes.
-fn assert_keys_and_counts_agree_with_lines(path: &std::path::Path, rows: usize) {
-    let mut conn = open_reader(path).unwrap();
-    /// (id, source, size, address, line, the line's source)
-    type KeyAndLine = (i64, i64, i64, Option<Vec<u8>>, String, i64);
-    let keys: Vec<KeyAndLine> = log_keys::table
-        .inner_join(log_lines::table.on(log_lines::id.eq(log_keys::id)))
-        .select((
-            log_keys::id,
-            log_keys::source_id,
-            log_keys::size,
-            log_keys::ip,
-            log_lines::line,
-            log_lines::source_id,
-        ))
-        .load(&mut conn)
-        .unwrap();
-    assert_eq!(keys.len(), rows);
-    for (id, source_id, size, ip, line, line_source) in &keys {
-        let r = loggerator::parse::parse_line(line).unwrap();
-        assert_eq!(source_id, line_source, "row {id}");
-        assert_eq!(*size, r.size.unwrap_or(0), "row {id}");
-        let expected = r.ip.parse().ok().map(loggerator::db::ip_key::ip_key);
-        assert_eq!(ip, &expected, "row {id}");
-    }
-    let day = "(date / 86400 - (date % 86400 < 0))";
-    let hour = "(date / 3600 - (date % 3600 < 0))";
-    for (table, columns, from_keys) in [
-        (
-            "day_counts",
-            "day || ' ' || source_id || ' ' || code || ' ' || method_id || ' ' || user_id",
-            format!(
-                "{day} || ' ' || source_id || ' ' || code || ' ' || method_id || ' ' || user_id"
-            ),
-        ),
-        (
-            "hour_counts",
-            "hour || ' ' || source_id || ' ' || code",
-            format!("{hour} || ' ' || source_id || ' ' || code"),
-        ),
-        (
-            "key_counts",
-            "source_id || ' ' || code || ' ' || method_id || ' ' || user_id",
-            "source_id || ' ' || code || ' ' || method_id || ' ' || user_id".to_owned(),
-        ),
-    ] {
-        let counted = grouped(
-            &mut conn,
-            &format!("SELECT {columns} AS k, n, bytes FROM {table}"),
-        );
-        let from_keys = grouped(
-            &mut conn,
-            &format!(
-                "SELECT {from_keys} AS k, count(*) AS n, sum(size) AS bytes FROM log_keys GROUP BY 1"
-            ),
-        );
-        assert!(!counted.is_empty());
-        assert_eq!(counted, from_keys, "{table}");
-    }
-}
-
 #[test]
 fn two_writing_processes_on_one_database_never_share_an_id() {
     // Each LogStore stands for a process with its own connection; they take turns.
@@ -531,7 +454,7 @@ fn two_writing_processes_on_one_database_never_share_an_id() {
         };
         assert_eq!(
             store
-                .write_batch(conn, 1, &lines, &StreamMark::default())
+                .write_batch(conn, 1, &lines, &StreamProgress::Untracked)
                 .unwrap()
                 .stored,
             10
@@ -554,7 +477,7 @@ async fn a_batch_commits_its_stream_mark_and_counts_and_a_failed_one_neither() {
     let batch = |lines: &[&str], stream: &StreamMark| WriteBatch {
         source_id: id,
         entries: entries(lines),
-        stream: stream.clone(),
+        stream: StreamProgress::Source(stream.clone()),
     };
     let stored = writer
         .send(batch(&fixture_lines()[..12], &mark))
@@ -597,7 +520,7 @@ async fn a_line_the_database_refuses_is_kept_as_rejected_and_the_rest_stored() {
         .send(WriteBatch {
             source_id: id,
             entries: entries(&lines),
-            stream: mark.clone(),
+            stream: StreamProgress::Source(mark.clone()),
         })
         .await
         .unwrap()

@@ -149,3 +149,39 @@ async fn counters_move_with_the_work() {
     }));
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn batches_waiting_for_the_writer_are_counted_until_committed() {
+    use diesel::connection::SimpleConnection;
+    let app = TestApp::spawn(vec![]).await;
+    let labels = [("source", "push:held")];
+    // Another connection holds the write lock: the writer waits for it (its busy timeout).
+    let mut holder = loggerator::db::connection::open_writer(&app.db.path).unwrap();
+    let body: String = {
+        let mut generator = LineGenerator::new(31);
+        (0..100).map(|_| generator.next_line() + "\n").collect()
+    };
+    // The source exists before the lock is taken, so only the batch waits.
+    let (status, _, _) = common::app::post_text(&app.url("/ingest?source=held"), "").await;
+    assert_eq!(status, 200);
+    holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    let url = app.url("/ingest?source=held");
+    let pushed = actix_rt::spawn(async move { common::app::post_text(&url, &body).await.0 });
+    eventually("a batch waiting", Duration::from_secs(4), || async {
+        let scraped = scrape(&app).await;
+        (value(&scraped, "loggerator_writer_batches_waiting", &labels) == Some(1.0)).then_some(())
+    })
+    .await;
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(pushed.await.unwrap(), 200);
+    let scraped = scrape(&app).await;
+    assert_eq!(
+        value(&scraped, "loggerator_writer_batches_waiting", &labels),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&scraped, "loggerator_source_lines_stored_total", &labels),
+        Some(100.0)
+    );
+    app.stop().await;
+}

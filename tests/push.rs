@@ -1,17 +1,42 @@
 //! `POST /ingest`: pushed lines, plain and gzip, stored under their source; bad lines kept;
-//! 413 past the limit; the source named by the token.
+//! 413 past the limit; the source named by the token; a retry with an Idempotency-Key stores
+//! nothing twice.
 
 mod common;
 
 use std::io::Write as _;
+use std::time::Duration;
 
 use awc::Client;
+use bytes::Bytes;
 use common::app::TestApp;
 use common::{service_config, temp_db};
 use flate2::write::GzEncoder;
+use futures_util::{stream, StreamExt};
 use loggerator::emulator::LineGenerator;
 use loggerator::tokens::{new_token, Scope};
 use serde_json::Value;
+
+/// A request body cut off after `body`: the client gives up mid-way, as on a broken connection.
+async fn push_cut_short(app: &TestApp, key: &str, body: String) -> u16 {
+    let chunks = body
+        .into_bytes()
+        .chunks(16 * 1024)
+        .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
+        .collect::<Vec<_>>();
+    let broken = stream::iter(chunks).chain(stream::once(async {
+        Err(std::io::Error::other("connection lost"))
+    }));
+    match Client::default()
+        .post(app.url("/ingest?source=retry"))
+        .insert_header(("Idempotency-Key", key))
+        .send_stream(broken)
+        .await
+    {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => 0,
+    }
+}
 
 fn body(lines: usize, seed: u64) -> String {
     let mut generator = LineGenerator::new(seed);
@@ -66,7 +91,7 @@ async fn pushed_lines_are_stored_under_their_source_plain_or_gzip() {
     )
     .await;
     assert_eq!(
-        (summary["source"].as_str(), summary["rejected"].as_i64()),
+        (summary["source"].as_str(), summary["stored"].as_i64()),
         (Some("push:push"), Some(1))
     );
 
@@ -153,5 +178,136 @@ async fn pushing_takes_the_ingest_scope_and_names_the_source_after_the_token() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 405);
     assert_eq!(response.headers().get("allow").unwrap(), "POST");
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn an_idempotency_key_makes_a_retry_store_only_what_was_not_stored() {
+    let db = temp_db();
+    let mut config = service_config(&db, vec![]);
+    // Small batches, so that a body cut short has committed some before it broke.
+    config.ingest.batch_size = 500;
+    let app = TestApp::spawn_with(db, config).await;
+    let text = body(5_000, 6);
+    let key = [("Idempotency-Key", "batch-0001")];
+    let (status, first) = push(&app, "?source=retry", text.clone().into_bytes(), &key).await;
+    assert_eq!((status, first["stored"].as_i64()), (200, Some(5_000)));
+    // The answer was lost; the shipper sends the same body again.
+    let (status, again) = push(&app, "?source=retry", text.clone().into_bytes(), &key).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (
+            again["received"].as_i64(),
+            again["stored"].as_i64(),
+            again["replayed"].as_i64()
+        ),
+        (Some(5_000), Some(0), Some(5_000))
+    );
+    assert_eq!(app.count("source=push:retry").await, 5_000);
+
+    // A body broken off after 3,000 lines, then sent whole: only the rest is stored.
+    let second = body(5_000, 7);
+    let cut: String = second
+        .lines()
+        .take(3_000)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    push_cut_short(&app, "batch-0002", cut).await;
+    // The server commits what it read before the break after the client has gone.
+    common::eventually(
+        "batches before the break",
+        Duration::from_secs(10),
+        || async { (app.count("source=push:retry").await > 5_000).then_some(()) },
+    )
+    .await;
+    // While the broken request is still being wound up, its key is in use: 409, retry.
+    let retried = common::eventually("the retry", Duration::from_secs(10), || async {
+        let (status, retried) = push(
+            &app,
+            "?source=retry",
+            second.clone().into_bytes(),
+            &[("Idempotency-Key", "batch-0002")],
+        )
+        .await;
+        (status != 409).then_some((status, retried))
+    })
+    .await;
+    assert_eq!(retried.0, 200, "{}", retried.1);
+    let replayed = retried.1["replayed"].as_i64().unwrap();
+    assert!(replayed > 0 && replayed <= 3_000, "{}", retried.1);
+    assert_eq!(retried.1["stored"].as_i64(), Some(5_000 - replayed));
+    assert_eq!(app.count("source=push:retry").await, 10_000);
+
+    // Another body under a used key is refused whole; the same key under another source is
+    // another stream.
+    let (status, error) = push(&app, "?source=retry", body(10, 8).into_bytes(), &key).await;
+    assert_eq!(status, 422, "{error}");
+    assert!(error["error"].as_str().unwrap().contains("Idempotency-Key"));
+    assert_eq!(app.count("source=push:retry").await, 10_000);
+    let (status, other) = push(&app, "?source=other", body(10, 8).into_bytes(), &key).await;
+    assert_eq!((status, other["stored"].as_i64()), (200, Some(10)));
+
+    // Keys are visible ASCII, at most 255 bytes.
+    for bad in ["", "has space", &"k".repeat(256)] {
+        let (status, error) = push(&app, "", b"x\n".to_vec(), &[("Idempotency-Key", bad)]).await;
+        assert_eq!(
+            (status, error["parameter"].as_str()),
+            (400, Some("Idempotency-Key")),
+            "{bad:?}"
+        );
+    }
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_second_request_with_a_key_in_use_gets_409() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn(vec![]).await;
+    // A client that has sent the head and some lines, and is still sending.
+    let mut slow = tokio::net::TcpStream::connect(app.service.http_addr)
+        .await
+        .unwrap();
+    let lines = body(10, 9);
+    let head = "POST /ingest?source=slow HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k1\r\n\
+                Transfer-Encoding: chunked\r\n\r\n";
+    let chunk = format!("{:x}\r\n{lines}\r\n", lines.len());
+    slow.write_all(format!("{head}{chunk}").as_bytes())
+        .await
+        .unwrap();
+    common::eventually(
+        "409 while the first body is read",
+        Duration::from_secs(10),
+        || async {
+            let (status, _) = push(
+                &app,
+                "?source=slow",
+                body(10, 9).into_bytes(),
+                &[("Idempotency-Key", "k1")],
+            )
+            .await;
+            (status == 409).then_some(())
+        },
+    )
+    .await;
+    slow.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    let mut buffer = [0u8; 4096];
+    while !answer.contains("\r\n\r\n") {
+        let n = tokio::io::AsyncReadExt::read(&mut slow, &mut buffer)
+            .await
+            .unwrap();
+        assert!(n > 0, "no answer to the first request");
+        answer.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Once answered, the key is free: the same body again is a replay.
+    let (status, again) = push(
+        &app,
+        "?source=slow",
+        body(10, 9).into_bytes(),
+        &[("Idempotency-Key", "k1")],
+    )
+    .await;
+    assert_eq!((status, again["replayed"].as_i64()), (200, Some(10)));
     app.stop().await;
 }

@@ -1,6 +1,7 @@
 //! What storage measures for `GET /metrics`: the writer records each commit, the checkpointer
 //! each checkpoint. The handles are cheap clones of shared cells; the service registers them.
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
@@ -15,6 +16,8 @@ pub struct StorageMetrics {
     pub checkpoint_seconds: Histogram,
     /// Storage segments (see `store.rs`).
     pub segments: Gauge,
+    /// Lines (stored and rejected) deleted by retention.
+    pub retention_lines: Counter,
 }
 
 impl Default for StorageMetrics {
@@ -26,6 +29,7 @@ impl Default for StorageMetrics {
             rows_per_batch: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
             checkpoint_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             segments: Gauge::default(),
+            retention_lines: Counter::default(),
         }
     }
 }
@@ -53,6 +57,11 @@ impl StorageMetrics {
             "storage_segments",
             "Storage segments of log_keys",
             self.segments.clone(),
+        );
+        registry.register(
+            "retention_lines_deleted",
+            "Lines (stored and rejected) deleted by --retention-days or --max-db-bytes",
+            self.retention_lines.clone(),
         );
     }
 }

@@ -54,6 +54,18 @@ diesel::table! {
         rows -> BigInt,
         min_date -> BigInt,
         max_date -> BigInt,
+        received_from -> BigInt,
+        received_until -> BigInt,
+    }
+}
+
+diesel::table! {
+    keyed_streams (source_id, key) {
+        source_id -> BigInt,
+        key -> Text,
+        fingerprint -> Binary,
+        position -> BigInt,
+        updated_at -> BigInt,
     }
 }
 
@@ -112,5 +124,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     day_counts,
     hour_counts,
     key_counts,
+    keyed_streams,
     rejected_lines
 );

@@ -12,10 +12,11 @@ use log::warn;
 use super::ip_key::ip_key;
 use super::names::{NameTable, Names};
 use super::schema::{
-    day_counts, hour_counts, key_counts, log_keys, log_lines, rejected_lines, segments, sources,
+    day_counts, hour_counts, key_counts, keyed_streams, log_keys, log_lines, rejected_lines,
+    segments, sources,
 };
 use super::DbError;
-use crate::batch::{Entry, StreamMark, WriteSummary};
+use crate::batch::{Entry, StreamMark, StreamProgress, WriteSummary};
 use crate::limits::{SECONDS_PER_DAY, SECONDS_PER_HOUR};
 
 /// Rows per INSERT statement: 6 bound values a row keeps a statement well under SQLite's limit
@@ -58,6 +59,8 @@ impl Tally {
 
 pub struct LogStore {
     next_id: i64,
+    /// The oldest segment still stored (retention drops segments from the oldest).
+    oldest_segment: i64,
     segment: i64,
     segment_rows: u64,
     segment_capacity: u64,
@@ -73,8 +76,12 @@ pub struct LogStore {
 impl LogStore {
     /// Reads where the last run stopped: the next id and the segment being filled.
     pub fn load(conn: &mut SqliteConnection, segment_capacity: u64) -> Result<Self, DbError> {
+        let oldest: Option<i64> = segments::table
+            .select(diesel::dsl::min(segments::id))
+            .first(conn)?;
         let mut store = Self {
             next_id: 1,
+            oldest_segment: oldest.unwrap_or(0),
             segment: 0,
             segment_rows: 0,
             segment_capacity: segment_capacity.max(1),
@@ -111,7 +118,7 @@ impl LogStore {
         conn: &mut SqliteConnection,
         source_id: i64,
         entries: &[Entry],
-        stream: &StreamMark,
+        stream: &StreamProgress,
     ) -> Result<WriteSummary, DbError> {
         // Names are committed on their own, before the batch: an unused name is harmless, and
         // the caches then never hold an id that a rolled-back transaction took away.
@@ -153,14 +160,25 @@ impl LogStore {
                 }
                 Err(e) => return Err(e),
             };
-            record_stream(conn, source_id, stream, summary)?;
+            record_stream(conn, source_id, stream, summary, received_at)?;
             Ok(summary)
         })
     }
 
-    /// Segments holding rows (they are numbered from 0; the open one may be empty yet).
+    /// Segments holding rows (numbered in order from the oldest kept; the open one may be
+    /// empty yet).
     pub fn segments(&self) -> i64 {
-        self.segment + i64::from(self.segment_rows > 0)
+        self.segment - self.oldest_segment + i64::from(self.segment_rows > 0)
+    }
+
+    /// The segment being filled: retention never drops it.
+    pub fn open_segment(&self) -> i64 {
+        self.segment
+    }
+
+    /// Retention dropped every segment before `segment`.
+    pub fn dropped_before(&mut self, segment: i64) {
+        self.oldest_segment = self.oldest_segment.max(segment);
     }
 
     /// The first id the last committed batch gave, and which of its parsed entries were
@@ -285,25 +303,64 @@ impl LogStore {
     }
 }
 
-/// The source's stream mark and all-time counts, updated in the batch's transaction.
+/// The stream's mark and the source's all-time counts, updated in the batch's transaction.
 fn record_stream(
     conn: &mut SqliteConnection,
     source_id: i64,
-    stream: &StreamMark,
+    stream: &StreamProgress,
     summary: WriteSummary,
+    now: i64,
 ) -> Result<(), DbError> {
-    let updated = diesel::update(sources::table.find(source_id))
-        .set((
-            sources::stream_fingerprint.eq(fingerprint_bytes(&stream.fingerprint)),
-            sources::stream_position.eq(stream.position as i64),
-            sources::lines_stored.eq(sources::lines_stored + summary.stored as i64),
-            sources::lines_rejected.eq(sources::lines_rejected + summary.rejected as i64),
-        ))
-        .execute(conn)?;
+    let counts = (
+        sources::lines_stored.eq(sources::lines_stored + summary.stored as i64),
+        sources::lines_rejected.eq(sources::lines_rejected + summary.rejected as i64),
+    );
+    let source = diesel::update(sources::table.find(source_id));
+    let updated = match stream {
+        StreamProgress::Source(mark) => source
+            .set((
+                sources::stream_fingerprint.eq(fingerprint_bytes(&mark.fingerprint)),
+                sources::stream_position.eq(mark.position as i64),
+                counts,
+            ))
+            .execute(conn)?,
+        StreamProgress::Keyed { .. } | StreamProgress::Untracked => {
+            source.set(counts).execute(conn)?
+        }
+    };
     if updated != 1 {
         return Err(DbError::UnknownSource(source_id));
     }
+    if let StreamProgress::Keyed { key, mark } = stream {
+        let row = (
+            keyed_streams::source_id.eq(source_id),
+            keyed_streams::key.eq(&**key),
+            keyed_streams::fingerprint.eq(fingerprint_bytes(&mark.fingerprint)),
+            keyed_streams::position.eq(mark.position as i64),
+            keyed_streams::updated_at.eq(now),
+        );
+        diesel::replace_into(keyed_streams::table)
+            .values(row)
+            .execute(conn)?;
+    }
     Ok(())
+}
+
+/// How far the stream named `key` of a source was consumed, if it was ever.
+pub fn keyed_stream(
+    conn: &mut SqliteConnection,
+    source_id: i64,
+    key: &str,
+) -> Result<Option<StreamMark>, DbError> {
+    let row: Option<(Vec<u8>, i64)> = keyed_streams::table
+        .find((source_id, key))
+        .select((keyed_streams::fingerprint, keyed_streams::position))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(bytes, position)| StreamMark {
+        fingerprint: fingerprint_of(&bytes),
+        position: position as u64,
+    }))
 }
 
 /// A fingerprint as stored: each hash as 8 little-endian bytes.
@@ -509,6 +566,8 @@ impl BatchRows<'_> {
                     segments::rows.eq(self.keys.len() as i64),
                     segments::min_date.eq(min_date),
                     segments::max_date.eq(max_date),
+                    segments::received_from.eq(received_at),
+                    segments::received_until.eq(received_at),
                 ))
                 .on_conflict(segments::id)
                 .do_update()
@@ -520,6 +579,7 @@ impl BatchRows<'_> {
                     segments::max_date.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(
                         "max(max_date, excluded.max_date)",
                     )),
+                    segments::received_until.eq(received_at),
                 ))
                 .execute(conn)?;
         }

@@ -16,8 +16,9 @@ use super::checkpointer::CheckpointHandle;
 use super::connection::open_writer;
 use super::health::StorageHealth;
 use super::metrics::StorageMetrics;
+use super::retention::{self, Retained, RetentionRules};
 use super::schema::sources;
-use super::store::{fingerprint_of, LogStore};
+use super::store::{fingerprint_of, keyed_stream, LogStore};
 use super::sync_actors::{start_sync_actors, ThreadPriority};
 use super::tail::{Committed, TailSender};
 use super::DbError;
@@ -205,6 +206,24 @@ pub struct SourceRecord {
     pub lines_rejected: u64,
 }
 
+/// How far the stream a key names (a pushed body's, a part of an imported file's) was
+/// consumed; `None` if it never was.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<StreamMark>, DbError>")]
+pub struct LoadKeyedStream {
+    pub source_id: i64,
+    pub key: Arc<str>,
+}
+
+/// One bounded step of retention (see `retention.rs`).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Retained, DbError>")]
+pub struct RetentionStep {
+    pub rules: RetentionRules,
+    /// Keys (or rejected lines) to delete at most.
+    pub chunk: i64,
+}
+
 /// Sent once at shutdown, after the last batch: folds the WAL back into the database file.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), DbError>")]
@@ -239,6 +258,19 @@ pub fn register_source(
         lines_stored: stored as u64,
         lines_rejected: rejected as u64,
     })
+}
+
+/// The sources whose lines were pushed (`push:NAME`), as stored.
+pub fn pushed_sources(conn: &mut SqliteConnection) -> Result<Vec<(String, SourceRecord)>, DbError> {
+    let addresses: Vec<String> = sources::table
+        .filter(sources::address.like("push:%"))
+        .select(sources::address)
+        .order(sources::id)
+        .load(conn)?;
+    addresses
+        .into_iter()
+        .map(|address| Ok((address.clone(), register_source(conn, &address)?)))
+        .collect()
 }
 
 impl Handler<WriteBatch> for DbWriter {
@@ -284,6 +316,43 @@ impl Handler<RegisterSource> for DbWriter {
 
     fn handle(&mut self, msg: RegisterSource, _: &mut Self::Context) -> Self::Result {
         self.guarded(|writer| register_source(&mut writer.conn, &msg.address))
+    }
+}
+
+impl Handler<LoadKeyedStream> for DbWriter {
+    type Result = Result<Option<StreamMark>, DbError>;
+
+    fn handle(&mut self, msg: LoadKeyedStream, _: &mut Self::Context) -> Self::Result {
+        self.guarded(|writer| keyed_stream(&mut writer.conn, msg.source_id, &msg.key))
+    }
+}
+
+impl Handler<RetentionStep> for DbWriter {
+    type Result = Result<Retained, DbError>;
+
+    fn handle(&mut self, msg: RetentionStep, _: &mut Self::Context) -> Self::Result {
+        let now = crate::time::now_seconds();
+        let retained = self.guarded(|writer| {
+            retention::step(
+                &mut writer.conn,
+                &mut writer.store,
+                msg.rules,
+                msg.chunk,
+                now,
+            )
+        })?;
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .retention_lines
+                .inc_by(retained.lines + retained.rejected);
+            metrics.segments.set(self.store.segments());
+        }
+        if !retained.nothing() {
+            if let Some(checkpointer) = &self.checkpointer {
+                checkpointer.request();
+            }
+        }
+        Ok(retained)
     }
 }
 

@@ -24,6 +24,10 @@ pub enum ApiError {
     },
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{}", if *presented { "the token is not valid" } else { "a token is required: Authorization: Bearer TOKEN" })]
     Unauthorized { presented: bool },
     #[error("the token {name:?} does not have the {scope} scope this needs")]
@@ -54,6 +58,8 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Busy | ApiError::Timeout | ApiError::Unavailable => {

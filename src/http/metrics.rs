@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -21,7 +20,7 @@ use prometheus_client::registry::{Registry, Unit};
 use super::error::ApiError;
 use super::openapi::ErrorBody;
 use super::AppState;
-use crate::ingest::{SourceSnapshot, SourceStatus};
+use crate::ingest::{SourceList, SourceSnapshot};
 
 /// The content type of Prometheus' text format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -113,7 +112,7 @@ type SourceCounter = (&'static str, &'static str, fn(&SourceSnapshot) -> u64);
 
 /// Each source's counters and state, read from its status at each scrape.
 #[derive(Debug)]
-pub struct SourcesCollector(pub Vec<Arc<SourceStatus>>);
+pub struct SourcesCollector(pub SourceList);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct SourceLabel {
@@ -128,7 +127,8 @@ struct SourceStateLabel {
 
 impl Collector for SourcesCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let snapshots: Vec<SourceSnapshot> = self.0.iter().map(|s| s.snapshot()).collect();
+        let sources = self.0.all();
+        let snapshots: Vec<SourceSnapshot> = sources.iter().map(|s| s.snapshot()).collect();
         let counters: [SourceCounter; 6] = [
             (
                 "source_lines_received",
@@ -186,6 +186,19 @@ impl Collector for SourcesCollector {
                     .unwrap_or_default(),
             };
             ConstGauge::new(1i64).encode(metric.encode_family(&label)?)?;
+        }
+        let mut metric = encoder.encode_descriptor(
+            "writer_batches_waiting",
+            "Batches of the source sent to the database writer and not committed yet",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for source in &sources {
+            let label = SourceLabel {
+                source: source.address.clone(),
+            };
+            ConstGauge::new(source.batches_waiting() as i64)
+                .encode(metric.encode_family(&label)?)?;
         }
         Ok(())
     }

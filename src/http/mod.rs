@@ -29,14 +29,14 @@ use tokio_util::sync::CancellationToken;
 use crate::db::health::StorageHealth;
 use crate::db::tail::TailSender;
 use crate::db::writer::DbWriter;
-use crate::ingest::SourceStatus;
+use crate::ingest::SourceList;
 use crate::tokens::Tokens;
 use error::ApiError;
 pub use reader_pool::ReaderPool;
 
 pub struct AppState {
     pub readers: ReaderPool,
-    pub sources: Vec<Arc<SourceStatus>>,
+    pub sources: SourceList,
     pub health: Arc<StorageHealth>,
     /// Committed batches, for live tail.
     pub tail: TailSender,
@@ -50,7 +50,9 @@ pub struct AppState {
     pub http_metrics: metrics::HttpMetrics,
     /// Where pushed lines go.
     pub writer: actix::Addr<DbWriter>,
-    pub push: push::PushConfig,
+    pub push: crate::ingest::push::PushConfig,
+    /// Idempotency keys of bodies being read now.
+    pub pushes: push::PushesInFlight,
 }
 
 /// The API's operations. Registered through utoipa-actix-web, each is also described in the

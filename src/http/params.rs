@@ -452,17 +452,7 @@ pub fn push_params(query: &str) -> Result<Option<String>, ApiError> {
     let Some((_, name)) = pairs.into_iter().next() else {
         return Ok(None);
     };
-    let valid = !name.is_empty()
-        && name.len() <= 100
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !valid {
-        return Err(ApiError::bad(
-            "source",
-            format!("source must be 1 to 100 letters, digits, '.', '_' or '-', not {name:?}"),
-        ));
-    }
+    crate::ingest::push::check_source_name(&name).map_err(|e| ApiError::bad("source", e))?;
     Ok(Some(name))
 }
 

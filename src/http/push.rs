@@ -1,19 +1,18 @@
 //! `POST /ingest`: lines pushed over HTTP (plain text, or gzip with `Content-Encoding: gzip`),
-//! through the same framing, parsing, batches and writer as a source's. The body is read as it
-//! arrives, a batch at a time, so memory stays bounded whatever its size; past
+//! through the same framing, parsing, batches and writer as a source's (`ingest::push`). Past
 //! `--max-push-bytes` (decompressed) the answer is 413.
 //!
-//! Delivery is at least once: a body whose answer was lost and that is sent again is stored
-//! again. The batches committed before a failure stay committed; the answer says how many.
+//! With an `Idempotency-Key` header a body sent again is recognised: the lines it consumed
+//! before are skipped. Without one, delivery is at least once. The batches committed before a
+//! failure stay committed; the answer says how many.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use actix_web::dev::Decompress;
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{post, web, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use serde::Serialize;
-use tokio_util::codec::FramedRead;
 use tokio_util::io::StreamReader;
 
 use super::auth::TokenName;
@@ -21,45 +20,60 @@ use super::error::ApiError;
 use super::openapi::ErrorBody;
 use super::params::push_params;
 use super::AppState;
-use crate::batch::{Entry, StreamMark, WriteBatch, WriteError};
-use crate::db::writer::RegisterSource;
-use crate::ingest::framing::LineCodec;
+use crate::batch::WriteError;
+use crate::db::writer::{LoadKeyedStream, RegisterSource};
+use crate::ingest::push::{push_lines, PushError, PushFailed, PushSummary, PushTarget};
 
-/// How pushed bodies are cut into batches, and how large one may be.
-#[derive(Debug, Clone, Copy)]
-pub struct PushConfig {
-    pub batch_lines: usize,
-    pub batch_bytes: usize,
-    pub max_line_bytes: usize,
-    /// Bytes of lines (decompressed) a body may hold.
-    pub max_body_bytes: u64,
+/// The header that names a body, so that sending it again stores nothing twice.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// Keys of bodies being read now: a second request with the same key while the first runs
+/// gets 409, since both would resume from the same mark.
+#[derive(Debug, Default)]
+pub struct PushesInFlight(Mutex<HashSet<(i64, Arc<str>)>>);
+
+/// Holds a key while its body is read; releases it when dropped.
+struct InFlight<'a> {
+    pushes: &'a PushesInFlight,
+    key: (i64, Arc<str>),
 }
 
-/// What became of a pushed body.
-#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
-pub struct PushSummary {
-    /// The source the lines are stored under (`push:NAME`).
-    source: String,
-    /// Lines read from the body.
-    received: u64,
-    stored: u64,
-    /// Kept in `/rejected` with the reason.
-    rejected: u64,
+impl PushesInFlight {
+    fn claim(&self, source_id: i64, key: Arc<str>) -> Option<InFlight<'_>> {
+        let key = (source_id, key);
+        let mut keys = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // `then`, not `then_some`: a guard made and dropped here would lock again, and hang.
+        keys.insert(key.clone())
+            .then(|| InFlight { pushes: self, key })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut keys = self.pushes.0.lock().unwrap_or_else(|e| e.into_inner());
+        keys.remove(&self.key);
+    }
 }
 
 /// Store pushed log lines
 ///
 /// The body is access-log lines, one a line, as text (`Content-Encoding: gzip` for gzip). They
-/// are stored under the source `push:NAME`, NAME being `source` or the token's name. At least
-/// once: a body sent again is stored again.
+/// are stored under the source `push:NAME`, NAME being `source` or the token's name. With an
+/// `Idempotency-Key` header, a body sent again stores only the lines not consumed before (none,
+/// if it was taken whole); without one, a body sent again is stored again.
 #[utoipa::path(
     tag = "logs",
-    params(("source" = Option<String>, Query, description = "The name to store the lines under (default: the token's name, or `push`)")),
+    params(
+        ("source" = Option<String>, Query, description = "The name to store the lines under (default: the token's name, or `push`)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Names the body (1 to 255 visible ASCII characters): sent again under the same source, the lines it consumed before are skipped"),
+    ),
     request_body(content = String, content_type = "text/plain", description = "Access-log lines"),
     responses(
-        (status = 200, description = "Every line read was stored or kept as rejected", body = PushSummary),
-        (status = 400, description = "A parameter is wrong, or the body could not be read", body = ErrorBody),
+        (status = 200, description = "Every line read was stored, kept as rejected, or consumed before under the same key", body = PushSummary),
+        (status = 400, description = "A parameter or the key is wrong, or the body could not be read", body = ErrorBody),
+        (status = 409, description = "A request with the same key is being read now", body = ErrorBody),
         (status = 413, description = "The body holds more than --max-push-bytes; the batches before that point are stored", body = ErrorBody),
+        (status = 422, description = "The key was used before for a body that begins with other lines; nothing was stored", body = ErrorBody),
         (status = 503, description = "The database cannot store now; the batches before are stored", body = ErrorBody),
     ),
 )]
@@ -71,6 +85,7 @@ pub async fn push(
 ) -> Result<HttpResponse, ApiError> {
     let config = state.push;
     let named = push_params(req.query_string())?;
+    let key = idempotency_key(&req)?;
     let name = named
         .or_else(|| req.extensions().get::<TokenName>().map(|t| t.0.clone()))
         .unwrap_or_else(|| "push".to_owned());
@@ -79,91 +94,110 @@ pub async fn push(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok());
     if declared.is_some_and(|length| length > config.max_body_bytes) {
-        return Err(too_large(config.max_body_bytes, &PushSummary::default()));
+        return Err(failed(PushFailed {
+            error: PushError::TooLarge {
+                limit: config.max_body_bytes,
+            },
+            summary: PushSummary::default(),
+        }));
     }
     let address = format!("push:{name}");
-    let source = state
-        .writer
-        .send(RegisterSource {
-            address: address.clone(),
-        })
-        .await
-        .map_err(|_| ApiError::Unavailable)??;
+    // A source pushed before is known by name: no round trip to the writer.
+    let status = match state.sources.find(&address) {
+        Some(status) => status,
+        None => {
+            let record = state
+                .writer
+                .send(RegisterSource {
+                    address: address.clone(),
+                })
+                .await
+                .map_err(|_| ApiError::Unavailable)??;
+            state.sources.pushed(
+                record.id,
+                &address,
+                record.lines_stored,
+                record.lines_rejected,
+            )
+        }
+    };
+    let (_in_flight, key) = match key {
+        Some(key) => {
+            let claim = state.pushes.claim(status.id, key.clone()).ok_or_else(|| {
+                ApiError::Conflict(format!(
+                    "a request with {IDEMPOTENCY_KEY} {key:?} is being read now; retry when it \
+                     has been answered"
+                ))
+            })?;
+            let mark = state
+                .writer
+                .send(LoadKeyedStream {
+                    source_id: status.id,
+                    key: key.clone(),
+                })
+                .await
+                .map_err(|_| ApiError::Unavailable)??;
+            (Some(claim), Some((key, mark)))
+        }
+        None => (None, None),
+    };
 
     let decoded = Decompress::from_headers(body.into_inner(), req.headers());
     let reader = StreamReader::new(decoded.map(|chunk| chunk.map_err(std::io::Error::other)));
-    let mut frames = FramedRead::new(reader, LineCodec::new(config.max_line_bytes));
-    let mut summary = PushSummary {
+    let target = PushTarget {
+        source_id: status.id,
         source: address,
-        ..PushSummary::default()
+        key,
+        status: Some(status.clone()),
     };
-    let mut batch: Vec<Entry> = Vec::new();
-    let mut batch_bytes = 0;
-    let mut body_bytes: u64 = 0;
-    while let Some(frame) = frames.next().await {
-        let frame = frame.map_err(|e| {
-            ApiError::bad(
-                "body",
-                format!(
-                    "the body could not be read after {} lines: {e}",
-                    summary.received
-                ),
-            )
-        })?;
-        let entry = frame.into_entry();
-        let length = entry.line_bytes().len();
-        body_bytes += length as u64 + 1;
-        if body_bytes > config.max_body_bytes {
-            commit(&state, source.id, &mut batch, &mut summary).await?;
-            return Err(too_large(config.max_body_bytes, &summary));
-        }
-        summary.received += 1;
-        batch_bytes += length;
-        batch.push(entry);
-        if batch.len() >= config.batch_lines || batch_bytes >= config.batch_bytes {
-            commit(&state, source.id, &mut batch, &mut summary).await?;
-            batch_bytes = 0;
+    let writer = state.writer.clone().recipient();
+    let result = push_lines(reader, &writer, target, config).await;
+    let summary = match &result {
+        Ok(summary) => summary,
+        Err(failed) => &failed.summary,
+    };
+    status.add_received(summary.received);
+    status.add_committed(summary.stored, summary.rejected);
+    status.add_replayed(summary.replayed);
+    match result {
+        Ok(summary) => Ok(HttpResponse::Ok().json(summary)),
+        Err(e) => {
+            let error = failed(e);
+            status.record_error(error.to_string());
+            Err(error)
         }
     }
-    commit(&state, source.id, &mut batch, &mut summary).await?;
-    Ok(HttpResponse::Ok().json(summary))
 }
 
-fn too_large(limit: u64, summary: &PushSummary) -> ApiError {
-    ApiError::TooLarge(format!(
-        "the body holds more than {limit} bytes of lines (--max-push-bytes); {} lines before \
-         that point were stored and {} kept as rejected",
+fn idempotency_key(req: &HttpRequest) -> Result<Option<Arc<str>>, ApiError> {
+    let Some(value) = req.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let bytes = value.as_bytes();
+    if bytes.is_empty() || bytes.len() > 255 || !bytes.iter().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad(
+            IDEMPOTENCY_KEY,
+            format!("{IDEMPOTENCY_KEY} must be 1 to 255 visible ASCII characters"),
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into()))
+}
+
+/// The status for why a body was not taken whole; the message says what was stored before.
+fn failed(PushFailed { error, summary }: PushFailed) -> ApiError {
+    let before = format!(
+        "{} lines before that point were stored and {} kept as rejected",
         summary.stored, summary.rejected
-    ))
-}
-
-/// Stores a batch; its lines count as stored or rejected once committed.
-async fn commit(
-    state: &AppState,
-    source_id: i64,
-    batch: &mut Vec<Entry>,
-    summary: &mut PushSummary,
-) -> Result<(), ApiError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let entries = Arc::new(std::mem::take(batch));
-    let written = state
-        .writer
-        .send(WriteBatch {
-            source_id,
-            entries,
-            // A pushed body is no replayable stream: nothing to recognise it by.
-            stream: StreamMark::default(),
-        })
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
-    match written {
-        Ok(done) => {
-            summary.stored += done.stored;
-            summary.rejected += done.rejected;
-            Ok(())
-        }
-        Err(WriteError::Unavailable(_)) | Err(WriteError::Refused(_)) => Err(ApiError::Unavailable),
+    );
+    match error {
+        PushError::Read { .. } => ApiError::bad("body", format!("{error}; {before}")),
+        PushError::TooLarge { limit } => ApiError::TooLarge(format!(
+            "the body holds more than {limit} bytes of lines (--max-push-bytes); {before}"
+        )),
+        PushError::KeyReused => ApiError::Unprocessable(format!(
+            "{IDEMPOTENCY_KEY}: {error}; nothing was stored (use a new key for a new body)"
+        )),
+        PushError::Write(WriteError::Unavailable(_) | WriteError::Refused(_))
+        | PushError::WriterGone => ApiError::Unavailable,
     }
 }

@@ -15,7 +15,7 @@ use crate::time::{rfc3339, seconds_of};
 )]
 #[get("/sources")]
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
-    let sources: Vec<SourceSnapshot> = state.sources.iter().map(|s| s.snapshot()).collect();
+    let sources: Vec<SourceSnapshot> = state.sources.all().iter().map(|s| s.snapshot()).collect();
     HttpResponse::Ok().json(sources)
 }
 

@@ -67,6 +67,7 @@ pub async fn stream(
     let params = tail_params(req.query_string(), header)?;
     let source_ids = state
         .sources
+        .all()
         .iter()
         .filter(|s| {
             params
@@ -258,6 +259,7 @@ impl Follower {
     fn address_of(&self, source_id: i64) -> String {
         self.state
             .sources
+            .all()
             .iter()
             .find(|s| s.id == source_id)
             .map_or_else(|| format!("source #{source_id}"), |s| s.address.clone())

@@ -29,7 +29,7 @@ use super::framing::{Frame, LineCodec};
 use super::replay::ReplayGuard;
 use super::status::{SourceState, SourceStatus};
 use super::stoppable::StopOnCancel;
-use crate::batch::{Entry, StreamMark, WriteBatch, WriteSummary};
+use crate::batch::{Entry, StreamMark, StreamProgress, WriteBatch, WriteSummary};
 use crate::limits::READ_BUFFER_BYTES;
 
 /// Stop reading, store every line already received, and answer once they are committed.
@@ -271,9 +271,10 @@ impl IngestActor {
                 let batch = WriteBatch {
                     source_id: status.id,
                     entries: entries.clone(),
-                    stream: stream.clone(),
+                    stream: StreamProgress::Source(stream.clone()),
                 };
-                let reason = match writer.send(batch).await {
+                let sent = writer.send(batch);
+                let reason = match status.waiting_for_writer(sent).await {
                     Ok(Ok(summary)) => {
                         if attempts > 1 {
                             info!(

@@ -5,10 +5,11 @@ pub mod actor;
 pub mod backoff;
 pub mod config;
 pub mod framing;
+pub mod push;
 pub mod replay;
 pub mod status;
 pub mod stoppable;
 
 pub use actor::{IngestActor, Shutdown};
 pub use config::IngestConfig;
-pub use status::{SourceSnapshot, SourceState, SourceStatus};
+pub use status::{SourceList, SourceSnapshot, SourceState, SourceStatus};

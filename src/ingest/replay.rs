@@ -178,6 +178,12 @@ impl ReplayGuard {
         }
     }
 
+    /// Still comparing this connection's first lines with the stream's: none of them has been
+    /// handed on yet.
+    pub fn probing(&self) -> bool {
+        matches!(self.mode, Mode::Probing(_))
+    }
+
     /// A line cut short by the end of the connection: no part of the sequence a replay repeats,
     /// so it moves no position. Whether to keep it (as a rejected line): not while the
     /// connection is still replaying what was consumed before, where the whole line was

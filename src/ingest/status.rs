@@ -4,7 +4,7 @@
 //! so a status read never waits on a commit or a connect.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -22,6 +22,8 @@ pub enum SourceState {
     Stopping,
     /// Shut down with the service.
     Stopped,
+    /// Its lines arrive by `POST /ingest` or `loggerator import`: nothing to connect to.
+    Pushed,
 }
 
 #[derive(Debug)]
@@ -34,6 +36,8 @@ pub struct SourceStatus {
     replayed: AtomicU64,
     lost: AtomicU64,
     attempts: AtomicU64,
+    /// Batches sent to the writer and not answered yet.
+    waiting: AtomicU64,
     /// What the database held for this source when this run started.
     stored_before: u64,
     rejected_before: u64,
@@ -89,6 +93,7 @@ impl SourceStatus {
             replayed: AtomicU64::new(0),
             lost: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
+            waiting: AtomicU64::new(0),
             stored_before,
             rejected_before,
             inner: Mutex::new(Inner {
@@ -136,6 +141,25 @@ impl SourceStatus {
         self.attempts.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Awaits the writer's answer to a batch, counted as waiting meanwhile (whether answered,
+    /// or dropped at shutdown).
+    pub async fn waiting_for_writer<F: std::future::Future>(&self, answer: F) -> F::Output {
+        struct Waiting<'a>(&'a AtomicU64);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.waiting);
+        answer.await
+    }
+
+    /// Batches sent to the writer and not answered yet.
+    pub fn batches_waiting(&self) -> u64 {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     pub fn snapshot(&self) -> SourceSnapshot {
         let inner = self.inner();
         let stored = self.stored.load(Ordering::Relaxed);
@@ -158,5 +182,43 @@ impl SourceStatus {
             total_lines_stored: self.stored_before + stored,
             total_lines_rejected: self.rejected_before + rejected,
         }
+    }
+}
+
+/// Every source of this run: the configured ones, then pushed ones as they appear (or as they
+/// were stored by earlier runs). Shared by `/sources`, `/metrics` and live tail.
+#[derive(Debug, Clone, Default)]
+pub struct SourceList(Arc<RwLock<Vec<Arc<SourceStatus>>>>);
+
+impl SourceList {
+    pub fn new(sources: Vec<Arc<SourceStatus>>) -> Self {
+        Self(Arc::new(RwLock::new(sources)))
+    }
+
+    pub fn all(&self) -> Vec<Arc<SourceStatus>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn find(&self, address: &str) -> Option<Arc<SourceStatus>> {
+        let sources = self.0.read().unwrap_or_else(|e| e.into_inner());
+        sources.iter().find(|s| s.address == address).cloned()
+    }
+
+    /// The status of a pushed source, added the first time it is asked for.
+    pub fn pushed(
+        &self,
+        id: i64,
+        address: &str,
+        stored_before: u64,
+        rejected_before: u64,
+    ) -> Arc<SourceStatus> {
+        let mut sources = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = sources.iter().find(|s| s.id == id) {
+            return known.clone();
+        }
+        let status = SourceStatus::resumed(id, address.to_owned(), stored_before, rejected_before);
+        status.set_state(SourceState::Pushed);
+        sources.push(status.clone());
+        status
     }
 }

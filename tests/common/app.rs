@@ -131,6 +131,26 @@ pub async fn get_text(url: &str, headers: &[(&str, &str)]) -> (u16, String, Stri
     )
 }
 
+/// `POST url` with a text body: the status, content type and body.
+pub async fn post_text(url: &str, body: &str) -> (u16, String, String) {
+    let mut response = Client::default()
+        .post(url)
+        .send_body(body.to_owned())
+        .await
+        .expect("a response");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let body = response.body().limit(MAX_BODY_BYTES).await.expect("a body");
+    (
+        response.status().as_u16(),
+        content_type,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
 /// The URL of a `Link: <URL>; rel="next"` header.
 pub fn next_url(link: &str) -> String {
     link.strip_prefix('<')

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod counts;
 pub mod process;
 pub mod proxy;
 
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use loggerator::batch::{Entry, StreamMark};
+use loggerator::batch::{Entry, StreamMark, StreamProgress};
 use loggerator::db::connection::{open_reader, open_writer};
 use loggerator::db::schema::log_lines;
 use loggerator::db::store::LogStore;
@@ -84,7 +85,12 @@ pub fn store_entries(db: &TempDb, source: &str, entries: &[Entry]) {
     for batch in entries.chunks(10) {
         stream.position += batch.len() as u64;
         store
-            .write_batch(&mut conn, id, batch, &stream)
+            .write_batch(
+                &mut conn,
+                id,
+                batch,
+                &StreamProgress::Source(stream.clone()),
+            )
             .expect("write batch");
     }
 }
@@ -104,6 +110,8 @@ pub fn service_config(db: &TempDb, sources: Vec<String>) -> ServiceConfig {
         max_push_bytes: 1 << 20,
         max_queries_in_flight: 64,
         segment_rows: TEST_SEGMENT_ROWS * 25,
+        retention: Default::default(),
+        retention_check: Duration::from_millis(50),
         ingest: IngestConfig {
             batch_size: 500,
             flush_interval: Duration::from_millis(20),

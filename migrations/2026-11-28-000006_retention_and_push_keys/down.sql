@@ -1,0 +1,3 @@
+DROP TABLE keyed_streams;
+ALTER TABLE segments DROP COLUMN received_until;
+ALTER TABLE segments DROP COLUMN received_from;

@@ -1,0 +1,252 @@
+//! Retention: `--retention-days` (by when lines were received, not their own dates, which may
+//! be years old) and `--max-db-bytes` (pages in use, since the file never shrinks: freed pages
+//! are reused by later inserts).
+//!
+//! Whole segments go, oldest first, and never the one being filled. A segment is deleted a
+//! chunk of keys at a time, each chunk one transaction that also subtracts its rows from every
+//! count table, so counts and `/stats` stay exact at every commit and the writer holds the lock
+//! only briefly (the scheduler sizes chunks to about [`STEP_TARGET`]). Readers keep their
+//! snapshot: a query running across a drop sees the rows as they were when it started, and a
+//! cursor taken before a drop resumes at the next row still stored.
+//!
+//! Rejected lines follow the same rules by their own `received_at`, and so do the marks of
+//! keyed streams (pushed bodies, imported files): once their lines are gone, importing a file
+//! again stores it again.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+use super::schema::segments;
+use super::store::LogStore;
+use super::DbError;
+
+/// How long one retention transaction should hold the write lock.
+pub const STEP_TARGET: Duration = Duration::from_millis(40);
+
+/// What to keep. Both `None`: keep everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionRules {
+    /// Lines received longer ago than this go.
+    pub max_age_secs: Option<i64>,
+    /// Above this many bytes of pages in use, the oldest segments go.
+    pub max_used_bytes: Option<u64>,
+}
+
+impl RetentionRules {
+    pub fn keeps_everything(&self) -> bool {
+        self.max_age_secs.is_none() && self.max_used_bytes.is_none()
+    }
+}
+
+/// What one step deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retained {
+    /// Stored lines deleted (with their keys and counts).
+    pub lines: u64,
+    /// Rejected lines deleted.
+    pub rejected: u64,
+    /// Keyed-stream marks deleted.
+    pub marks: u64,
+    /// The segment this step emptied and removed.
+    pub dropped_segment: Option<DroppedSegment>,
+    /// How long the step's transaction took.
+    pub took: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DroppedSegment {
+    pub id: i64,
+    pub received_from: i64,
+    pub received_until: i64,
+}
+
+impl Retained {
+    /// Nothing was due: retention is done until more lines age or arrive.
+    pub fn nothing(&self) -> bool {
+        self.lines == 0 && self.rejected == 0 && self.marks == 0 && self.dropped_segment.is_none()
+    }
+}
+
+#[derive(QueryableByName)]
+struct Pages {
+    #[diesel(sql_type = BigInt)]
+    pages: i64,
+}
+
+/// Bytes of the database in pages that hold data: the file's pages less the free ones.
+pub fn used_bytes(conn: &mut SqliteConnection) -> Result<u64, DbError> {
+    let mut pages = |pragma: &str| -> Result<i64, DbError> {
+        Ok(
+            diesel::sql_query(format!("SELECT {pragma} AS pages FROM pragma_{pragma}()"))
+                .get_result::<Pages>(conn)?
+                .pages,
+        )
+    };
+    let used = pages("page_count")? - pages("freelist_count")?;
+    Ok((used.max(0) as u64) * pages("page_size")? as u64)
+}
+
+/// One bounded step: up to `chunk` keys of the oldest segment due, or else up to `chunk`
+/// rejected lines and marks due. Each in one transaction.
+pub fn step(
+    conn: &mut SqliteConnection,
+    store: &mut LogStore,
+    rules: RetentionRules,
+    chunk: i64,
+    now: i64,
+) -> Result<Retained, DbError> {
+    if rules.keeps_everything() {
+        return Ok(Retained::default());
+    }
+    let started = std::time::Instant::now();
+    let age_cutoff = rules.max_age_secs.map(|age| now - age);
+    let mut retained = conn.immediate_transaction(|conn| -> Result<Retained, DbError> {
+        let over_size = match rules.max_used_bytes {
+            Some(max) => used_bytes(conn)? > max,
+            None => false,
+        };
+        let oldest: Option<(i64, i64, i64)> = segments::table
+            .select((
+                segments::id,
+                segments::received_from,
+                segments::received_until,
+            ))
+            .order(segments::id)
+            .first(conn)
+            .optional()?;
+        if let Some((id, received_from, received_until)) = oldest {
+            let aged = age_cutoff.is_some_and(|cutoff| received_until < cutoff);
+            if id < store.open_segment() && (aged || over_size) {
+                let lines = delete_keys(conn, id, chunk)?;
+                let mut retained = Retained {
+                    lines,
+                    ..Retained::default()
+                };
+                if lines < chunk as u64 {
+                    diesel::delete(segments::table.find(id)).execute(conn)?;
+                    store.dropped_before(id + 1);
+                    retained.dropped_segment = Some(DroppedSegment {
+                        id,
+                        received_from,
+                        received_until,
+                    });
+                }
+                return Ok(retained);
+            }
+        }
+        // Rejected lines: past the age, or (over the size) older than every line kept.
+        let kept_from: Option<i64> = segments::table
+            .select(diesel::dsl::min(segments::received_from))
+            .first(conn)?;
+        let size_cutoff = if over_size { kept_from } else { None };
+        let cutoff = age_cutoff.max(size_cutoff);
+        let Some(cutoff) = cutoff else {
+            return Ok(Retained::default());
+        };
+        let rejected = diesel::sql_query(
+            "DELETE FROM rejected_lines WHERE id IN \
+             (SELECT id FROM rejected_lines WHERE received_at < ?1 ORDER BY id LIMIT ?2)",
+        )
+        .bind::<BigInt, _>(cutoff)
+        .bind::<BigInt, _>(chunk)
+        .execute(conn)? as u64;
+        let marks = match age_cutoff {
+            Some(cutoff) => diesel::sql_query(
+                "DELETE FROM keyed_streams WHERE (source_id, key) IN \
+                 (SELECT source_id, key FROM keyed_streams WHERE updated_at < ?1 LIMIT ?2)",
+            )
+            .bind::<BigInt, _>(cutoff)
+            .bind::<BigInt, _>(chunk)
+            .execute(conn)? as u64,
+            None => 0,
+        };
+        Ok(Retained {
+            rejected,
+            marks,
+            ..Retained::default()
+        })
+    })?;
+    retained.took = started.elapsed();
+    Ok(retained)
+}
+
+/// The floor of `date / unit` in SQL (SQLite's `/` truncates towards zero): the day or hour
+/// of a date as the count tables key it (`div_euclid`).
+fn floor_div(unit: i64) -> String {
+    format!("(date / {unit} - (date % {unit} < 0))")
+}
+
+/// Deletes the first `chunk` keys of `segment` in (date, id) order, their lines, and their
+/// share of every count table. Returns how many.
+fn delete_keys(conn: &mut SqliteConnection, segment: i64, chunk: i64) -> Result<u64, DbError> {
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS retiring (date INTEGER, id INTEGER, code INTEGER, \
+         method_id INTEGER, user_id INTEGER, source_id INTEGER, size INTEGER); \
+         DELETE FROM temp.retiring;",
+    )?;
+    let taken = diesel::sql_query(
+        "INSERT INTO temp.retiring SELECT date, id, code, method_id, user_id, source_id, size \
+         FROM log_keys WHERE segment = ?1 ORDER BY date, id LIMIT ?2",
+    )
+    .bind::<BigInt, _>(segment)
+    .bind::<BigInt, _>(chunk)
+    .execute(conn)? as u64;
+    if taken == 0 {
+        return Ok(0);
+    }
+    let day = floor_div(crate::limits::SECONDS_PER_DAY);
+    let hour = floor_div(crate::limits::SECONDS_PER_HOUR);
+    // Each count table: subtract the chunk's tallies, then remove the keys that reached 0.
+    let tables: [(&str, String, &[&str]); 3] = [
+        (
+            "day_counts",
+            format!("{day} AS day, source_id, code, method_id, user_id"),
+            &["day", "source_id", "code", "method_id", "user_id"],
+        ),
+        (
+            "hour_counts",
+            format!("{hour} AS hour, source_id, code"),
+            &["hour", "source_id", "code"],
+        ),
+        (
+            "key_counts",
+            "source_id, code, method_id, user_id".to_owned(),
+            &["source_id", "code", "method_id", "user_id"],
+        ),
+    ];
+    for (table, key, columns) in tables {
+        let matched = columns
+            .iter()
+            .map(|c| format!("{table}.{c} = r.{c}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let grouping = (1..=columns.len())
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        conn.batch_execute(&format!(
+            "UPDATE {table} SET n = {table}.n - r.n, bytes = {table}.bytes - r.bytes \
+             FROM (SELECT {key}, count(*) AS n, sum(size) AS bytes FROM temp.retiring \
+                   GROUP BY {grouping}) AS r \
+             WHERE {matched}; \
+             DELETE FROM {table} WHERE n <= 0 AND ({columns}) IN \
+             (SELECT {key} FROM temp.retiring);",
+            columns = columns.join(", "),
+        ))?;
+    }
+    conn.batch_execute("DELETE FROM log_lines WHERE id IN (SELECT id FROM temp.retiring);")?;
+    diesel::sql_query(
+        "DELETE FROM log_keys WHERE segment = ?1 AND (date, id) IN \
+         (SELECT date, id FROM temp.retiring)",
+    )
+    .bind::<BigInt, _>(segment)
+    .execute(conn)?;
+    diesel::sql_query("UPDATE segments SET rows = rows - ?2 WHERE id = ?1")
+        .bind::<BigInt, _>(segment)
+        .bind::<BigInt, _>(taken as i64)
+        .execute(conn)?;
+    Ok(taken)
+}

@@ -1,0 +1,278 @@
+//! Retention: `--retention-days` by when lines were received, `--max-db-bytes` by pages in use;
+//! oldest segments first, never the open one; counts exact after every drop; a cursor and
+//! queries running across a drop; freed pages reused.
+
+mod common;
+
+use std::time::Duration;
+
+use awc::Client;
+use common::app::TestApp;
+use common::counts::assert_keys_and_counts_agree_with_lines;
+use common::{eventually, service_config, store_entries, store_lines, temp_db, TempDb};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use loggerator::batch::Entry;
+use loggerator::db::connection::{open_reader, open_writer};
+use loggerator::db::retention::{used_bytes, RetentionRules};
+use loggerator::emulator::LineGenerator;
+use serde_json::Value;
+
+const DAY: i64 = 86_400;
+
+#[derive(QueryableByName)]
+struct N {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn scalar(db: &TempDb, sql: &str) -> i64 {
+    let mut conn = open_reader(&db.path).unwrap();
+    diesel::sql_query(sql).get_result::<N>(&mut conn).unwrap().n
+}
+
+fn ids(db: &TempDb, sql: &str) -> Vec<i64> {
+    let mut conn = open_reader(&db.path).unwrap();
+    diesel::sql_query(sql)
+        .load::<N>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.n)
+        .collect()
+}
+
+/// As if the segments before `segment` had received their lines `days` ago.
+fn age_segments_before(db: &TempDb, segment: i64, days: i64) {
+    let mut conn = open_writer(&db.path).unwrap();
+    conn.batch_execute(&format!(
+        "UPDATE segments SET received_from = received_from - {s}, \
+         received_until = received_until - {s} WHERE id < {segment}",
+        s = days * DAY
+    ))
+    .unwrap();
+}
+
+fn lines(count: usize, seed: u64) -> Vec<String> {
+    let mut generator = LineGenerator::new(seed);
+    (0..count).map(|_| generator.next_line()).collect()
+}
+
+async fn spawn_with_rules(db: TempDb, rules: RetentionRules) -> TestApp {
+    let mut config = service_config(&db, vec![]);
+    config.retention = rules;
+    TestApp::spawn_with(db, config).await
+}
+
+fn days(n: i64) -> RetentionRules {
+    RetentionRules {
+        max_age_secs: Some(n * DAY),
+        max_used_bytes: None,
+    }
+}
+
+/// The sum of `/stats?by=code`'s groups.
+async fn stats_total(app: &TestApp) -> i64 {
+    let stats = app.get("/stats?by=code").await;
+    assert_eq!(stats.status, 200, "{}", stats.body);
+    stats
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["count"].as_i64().unwrap())
+        .sum()
+}
+
+#[actix_rt::test]
+async fn lines_received_before_the_retention_period_go_and_every_count_stays_exact() {
+    let db = temp_db();
+    // 100 segments of 20 lines (the tests' segment size), and rejected lines.
+    store_lines(&db, "src:1", &lines(2_000, 21));
+    let rejected: Vec<Entry> = (0..10)
+        .map(|i| Entry::rejected(format!("bad {i}").into_bytes(), "test"))
+        .collect();
+    store_entries(&db, "src:1", &rejected);
+    age_segments_before(&db, 50, 30);
+    open_writer(&db.path)
+        .unwrap()
+        .batch_execute(&format!(
+            "UPDATE rejected_lines SET received_at = received_at - {} WHERE id <= 4",
+            30 * DAY
+        ))
+        .unwrap();
+    let kept = scalar(
+        &db,
+        "SELECT count(*) AS n FROM log_keys WHERE segment >= 50",
+    );
+    assert_eq!(kept, 1_000);
+
+    let app = spawn_with_rules(db, days(7)).await;
+    eventually(
+        "the old segments to go",
+        Duration::from_secs(20),
+        || async { (app.count("").await == kept).then_some(()) },
+    )
+    .await;
+    eventually(
+        "old rejected lines to go",
+        Duration::from_secs(20),
+        || async {
+            let rejected = app.get("/rejected?limit=100").await.body;
+            (rejected.as_array().unwrap().len() == 6).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(stats_total(&app).await, kept);
+    let (_, _, metrics) = common::app::get_text(&app.url("/metrics"), &[]).await;
+    assert!(
+        metrics.contains("loggerator_retention_lines_deleted_total 1004\n"),
+        "1,000 stored and 4 rejected lines: {metrics}"
+    );
+    assert_eq!(
+        scalar(&app.db, "SELECT min(id) AS n FROM segments"),
+        50,
+        "the oldest went first, the rest stayed"
+    );
+    let (db, _) = app.stop().await;
+    assert_keys_and_counts_agree_with_lines(&db.path, kept as usize);
+}
+
+#[actix_rt::test]
+async fn a_cursor_and_queries_running_across_a_drop_see_only_rows_still_stored() {
+    let db = temp_db();
+    store_lines(&db, "src:1", &lines(2_000, 22));
+    let app = spawn_with_rules(db, days(7)).await;
+    let first = app.get("/logs?limit=300").await;
+    assert_eq!(first.status, 200);
+    let next = first.next.clone().expect("a next page");
+    let last = first.body.as_array().unwrap().last().unwrap().clone();
+    let (last_date, last_id) = (
+        chrono::DateTime::parse_from_rfc3339(last["date"].as_str().unwrap())
+            .unwrap()
+            .timestamp(),
+        last["id"].as_i64().unwrap(),
+    );
+
+    // Queries keep running while the segments go.
+    let base = app.base.clone();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let querying = {
+        let stop = stop.clone();
+        actix_rt::spawn(async move {
+            let client = Client::default();
+            let mut totals = Vec::new();
+            while !stop.is_cancelled() {
+                let mut response = client
+                    .get(format!("{base}/logs/count"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status().as_u16(), 200);
+                let body: Value = response.json().await.unwrap();
+                totals.push(body["count"].as_i64().unwrap());
+            }
+            totals
+        })
+    };
+    age_segments_before(&app.db, 80, 8);
+    let kept = scalar(
+        &app.db,
+        "SELECT count(*) AS n FROM log_keys WHERE segment >= 80",
+    );
+    eventually("the drop", Duration::from_secs(20), || async {
+        (app.count("").await == kept).then_some(())
+    })
+    .await;
+    stop.cancel();
+    let totals = querying.await.unwrap();
+    assert!(!totals.is_empty());
+    assert!(
+        totals.windows(2).all(|w| w[0] >= w[1])
+            && totals.iter().all(|&t| (kept..=2_000).contains(&t)),
+        "every count was a committed state, and none came back: {totals:?}"
+    );
+
+    // The cursor taken before the drop goes on with the rows still stored after it.
+    let mut seen = Vec::new();
+    let mut url = Some(next);
+    while let Some(page) = url {
+        let reply = common::app::get(&page).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        seen.extend(
+            reply
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_i64().unwrap()),
+        );
+        url = reply.next;
+    }
+    let expected = ids(
+        &app.db,
+        &format!(
+            "SELECT id AS n FROM log_keys WHERE (date, id) < ({last_date}, {last_id}) \
+             ORDER BY date DESC, id DESC"
+        ),
+    );
+    assert!(expected.iter().all(|&id| id > 80 * 20));
+    assert_eq!(seen, expected);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn past_the_size_limit_the_oldest_segments_go_and_their_pages_are_reused() {
+    let db = temp_db();
+    store_lines(&db, "src:1", &lines(4_000, 23));
+    let used = used_bytes(&mut open_reader(&db.path).unwrap()).unwrap();
+    let limit = used / 2;
+    let app = spawn_with_rules(
+        db,
+        RetentionRules {
+            max_age_secs: None,
+            max_used_bytes: Some(limit),
+        },
+    )
+    .await;
+    eventually(
+        "the database to shrink below the limit",
+        Duration::from_secs(20),
+        || async {
+            let now = used_bytes(&mut open_reader(&app.db.path).unwrap()).unwrap();
+            (now <= limit).then_some(())
+        },
+    )
+    .await;
+    // Oldest first: what is left is the newest segments, up to the last one.
+    let segments = ids(&app.db, "SELECT id AS n FROM segments ORDER BY id");
+    assert!(segments.len() < 200 && segments.len() > 10, "{segments:?}");
+    assert_eq!(*segments.last().unwrap(), 199);
+    assert!(
+        segments.windows(2).all(|w| w[1] == w[0] + 1),
+        "{segments:?}"
+    );
+    let kept = app.count("").await;
+    assert_eq!(stats_total(&app).await, kept);
+
+    // The file does not grow for new lines while freed pages are left.
+    let pages = || scalar(&app.db, "SELECT page_count AS n FROM pragma_page_count()");
+    let before = pages();
+    let body: String = lines(300, 24).iter().map(|l| format!("{l}\n")).collect();
+    let mut response = Client::default()
+        .post(app.url("/ingest?source=more"))
+        .send_body(body)
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "{:?}",
+        response.body().await
+    );
+    assert_eq!(app.count("source=push:more").await, 300);
+    assert!(pages() <= before, "{} pages, {before} before", pages());
+    let (db, _) = app.stop().await;
+    let stored = scalar(&db, "SELECT count(*) AS n FROM log_keys");
+    assert_keys_and_counts_agree_with_lines(&db.path, stored as usize);
+}

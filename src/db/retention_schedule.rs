@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use actix::Addr;
-use log::{info, warn};
+use log::{debug, info, warn};
 use tokio_util::sync::CancellationToken;
 
 use super::retention::{RetentionRules, STEP_TARGET};
@@ -58,6 +58,10 @@ async fn pass(
         if retained.nothing() {
             break;
         }
+        debug!(
+            "retention: step of {chunk}: {} lines, {} rejected in {:?}",
+            retained.lines, retained.rejected, retained.took
+        );
         deleted.0 += retained.lines;
         deleted.1 += retained.rejected;
         if let Some(segment) = retained.dropped_segment {

@@ -220,10 +220,17 @@ async fn post_part(
                 }
                 failure
             }
-            Err(e) => DestinationError::Unreachable {
-                url: url.clone(),
-                reason: e.to_string(),
-            },
+            Err(e) => {
+                let failure = DestinationError::Unreachable {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                };
+                // A certificate that is not trusted stays so: no use sending again.
+                if e.to_string().contains("certificate") {
+                    return Err(failure);
+                }
+                failure
+            }
         };
         if attempt >= ATTEMPTS {
             return Err(failure);

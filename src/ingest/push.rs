@@ -7,9 +7,11 @@
 //! retry stores nothing twice and a retry of a body cut short stores only the rest. Without a
 //! key, delivery is at least once.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use actix::Recipient;
+use actix::{MailboxError, Recipient};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -19,7 +21,7 @@ use tokio_util::codec::FramedRead;
 use super::framing::{Frame, LineCodec};
 use super::replay::ReplayGuard;
 use super::status::SourceStatus;
-use crate::batch::{Entry, StreamMark, StreamProgress, WriteBatch, WriteError};
+use crate::batch::{Entry, StreamMark, StreamProgress, WriteBatch, WriteError, WriteSummary};
 
 /// How bodies are cut into batches, and how large one may be.
 #[derive(Debug, Clone, Copy)]
@@ -123,7 +125,11 @@ struct Push<'a> {
     summary: PushSummary,
     batch: Vec<Entry>,
     batch_bytes: usize,
+    /// The batch the writer is committing while the next one is read and parsed.
+    in_flight: Option<Pin<Box<dyn Future<Output = Answer>>>>,
 }
+
+type Answer = Result<Result<WriteSummary, WriteError>, MailboxError>;
 
 impl<'a> Push<'a> {
     fn new(writer: &'a Recipient<WriteBatch>, target: &PushTarget, config: PushConfig) -> Self {
@@ -145,10 +151,19 @@ impl<'a> Push<'a> {
             },
             batch: Vec::new(),
             batch_bytes: 0,
+            in_flight: None,
         }
     }
 
+    /// Reads the body; once it ends, or fails, waits for the batch in flight, so the summary
+    /// counts every batch the writer took.
     async fn read(&mut self, body: impl AsyncRead + Unpin) -> Result<(), PushError> {
+        let read = self.read_batches(body).await;
+        let settled = self.settle().await;
+        read.and(settled)
+    }
+
+    async fn read_batches(&mut self, body: impl AsyncRead + Unpin) -> Result<(), PushError> {
         let mut frames = FramedRead::new(body, LineCodec::new(self.config.max_line_bytes));
         let mut body_bytes: u64 = 0;
         self.guard.connected();
@@ -190,12 +205,16 @@ impl<'a> Push<'a> {
         self.commit().await
     }
 
-    /// Stores the batch with the stream's mark; its lines count once committed.
+    /// Sends the batch with the stream's mark once the one before is committed, and goes on
+    /// without waiting for it: reading and parsing overlap the writer's commit. One batch at
+    /// most is in flight, so a failure stops the body before anything after it is sent, and
+    /// the marks commit in order.
     async fn commit(&mut self) -> Result<(), PushError> {
         self.batch_bytes = 0;
         if self.batch.is_empty() {
             return Ok(());
         }
+        self.settle().await?;
         let stream = match &self.key {
             Some(key) => StreamProgress::Keyed {
                 key: key.clone(),
@@ -208,11 +227,23 @@ impl<'a> Push<'a> {
             entries: Arc::new(std::mem::take(&mut self.batch)),
             stream,
         });
-        let answer = match &self.status {
-            Some(status) => status.waiting_for_writer(sent).await,
-            None => sent.await,
+        let status = self.status.clone();
+        self.in_flight = Some(Box::pin(async move {
+            match status {
+                Some(status) => status.waiting_for_writer(sent).await,
+                None => sent.await,
+            }
+        }));
+        Ok(())
+    }
+
+    /// Waits for the batch in flight; its lines count once committed.
+    async fn settle(&mut self) -> Result<(), PushError> {
+        let Some(answer) = self.in_flight.take() else {
+            return Ok(());
         };
         let written = answer
+            .await
             .map_err(|_| PushError::WriterGone)?
             .map_err(PushError::Write)?;
         self.summary.stored += written.stored;

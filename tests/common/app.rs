@@ -117,7 +117,23 @@ pub async fn get_text(url: &str, headers: &[(&str, &str)]) -> (u16, String, Stri
     for &(name, value) in headers {
         request = request.insert_header((name, value));
     }
-    let mut response = request.send().await.expect("a response");
+    text_of(request.send().await.expect("a response")).await
+}
+
+/// `POST url` with a text body: the status, the Content-Type and the body as text.
+pub async fn post_text(url: &str, body: &str) -> (u16, String, String) {
+    let response = Client::default()
+        .post(url)
+        .send_body(body.to_owned())
+        .await
+        .expect("a response");
+    text_of(response).await
+}
+
+async fn text_of<S>(mut response: awc::ClientResponse<S>) -> (u16, String, String)
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+{
     let content_type = response
         .headers()
         .get("content-type")
@@ -128,26 +144,6 @@ pub async fn get_text(url: &str, headers: &[(&str, &str)]) -> (u16, String, Stri
         response.status().as_u16(),
         content_type,
         String::from_utf8(body.to_vec()).expect("UTF-8"),
-    )
-}
-
-/// `POST url` with a text body: the status, content type and body.
-pub async fn post_text(url: &str, body: &str) -> (u16, String, String) {
-    let mut response = Client::default()
-        .post(url)
-        .send_body(body.to_owned())
-        .await
-        .expect("a response");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap_or_default().to_owned())
-        .unwrap_or_default();
-    let body = response.body().limit(MAX_BODY_BYTES).await.expect("a body");
-    (
-        response.status().as_u16(),
-        content_type,
-        String::from_utf8_lossy(&body).into_owned(),
     )
 }
 

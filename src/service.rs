@@ -267,6 +267,7 @@ impl Service {
                 .configure(http::routes)
                 .split_for_parts();
             app.app_data(state.clone())
+                .configure(http::ui::routes)
                 .configure(|cfg| http::docs(cfg, document))
                 .wrap(middleware::from_fn(http::auth::check_access))
                 .wrap(middleware::from_fn(http::metrics::record))

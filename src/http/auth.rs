@@ -1,7 +1,7 @@
 //! Access control: with tokens configured (`--tokens-file`), every data endpoint needs
 //! `Authorization: Bearer TOKEN` with the scope it takes; the live tail also takes
 //! `access_token=TOKEN`, since browsers' `EventSource` cannot set headers. `/healthz`, the
-//! OpenAPI document and the docs page hold no data and stay open. Without tokens everything is
+//! OpenAPI document, the docs page and the web page's files hold no data and stay open. Without tokens everything is
 //! open (and the service refuses to listen beyond loopback unless told it may).
 
 use actix_web::body::MessageBody;
@@ -22,6 +22,7 @@ const STREAM: &str = "/logs/stream";
 pub fn required_scope(path: &str) -> Option<Scope> {
     match path {
         "/healthz" | "/openapi.json" | "/docs" => None,
+        page if super::ui::is_page(page) => None,
         docs if docs.starts_with("/docs/") => None,
         "/metrics" => Some(Scope::Metrics),
         "/ingest" => Some(Scope::Ingest),

@@ -16,6 +16,7 @@ pub mod rejected;
 pub mod sources;
 pub mod stats;
 pub mod tail;
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,750 @@
+// loggerator's page: the query API in a browser. No framework and no build step; it asks the
+// API only for what it shows: a page of lines, the count, a histogram, four short top lists.
+"use strict";
+
+const FILTERS = ["code", "method", "user", "ip", "path", "q", "source", "since", "until", "order"];
+const PAGE_ROWS = 50;
+const TOP_ROWS = 8;
+const TAIL_ROWS = 500; // live lines kept on the page; older ones leave it
+const HOUR = 3600;
+const DAY = 86400;
+const TOKEN_KEY = "loggerator-token";
+// What /stats and /logs/count read at most before refusing (see README, `GET /stats`): the
+// page asks only for what can be answered, since a refusal costs the service that much work.
+const LINE_SCAN_MAX = 500000;
+const KEY_SCAN_MAX = 2000000;
+
+const $ = (id) => document.getElementById(id);
+const fmt = new Intl.NumberFormat("en");
+
+const state = {
+  view: "logs",
+  next: null, // the Link of the last page shown
+  rejectedNext: null,
+  generation: 0, // bumped by each query, so that late answers of an older one are dropped
+  tail: null,
+  histogram: null,
+};
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+async function api(path) {
+  const headers = { Accept: "application/json" };
+  if (token()) headers.Authorization = `Bearer ${token()}`;
+  const response = await fetch(path, { headers });
+  let body = null;
+  try {
+    body = await response.json();
+  } catch (_) {
+    body = null;
+  }
+  if (!response.ok) {
+    const message = (body && body.error) || response.statusText;
+    const error = new ApiError(response.status, message);
+    if (response.status === 401 || response.status === 403) authProblem(error);
+    throw error;
+  }
+  return { body, next: nextLink(response.headers.get("Link")) };
+}
+
+function nextLink(header) {
+  const match = header && header.match(/<([^>]+)>;\s*rel="next"/);
+  if (!match) return null;
+  const url = new URL(match[1], location.href);
+  return url.pathname + url.search;
+}
+
+// --- messages and tokens -------------------------------------------------------------------
+
+function showMessage(text) {
+  const box = $("message");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+function authProblem(error) {
+  if (error.status === 401) {
+    showMessage(`401: ${error.message}`);
+    $("token-reason").textContent = token()
+      ? "The token was not accepted. Enter another."
+      : "This service needs a token to show its logs.";
+    if (!$("token-dialog").open) $("token-dialog").showModal();
+  } else {
+    showMessage(`403: ${error.message}`);
+  }
+}
+
+function setUpToken() {
+  $("token-button").addEventListener("click", () => {
+    $("token-reason").textContent = token() ? "A token is in use for this tab." : "No token is in use.";
+    $("token-dialog").showModal();
+  });
+  $("token-form").addEventListener("submit", () => {
+    const value = $("token-input").value.trim();
+    if (!value) return;
+    sessionStorage.setItem(TOKEN_KEY, value);
+    $("token-input").value = "";
+    showMessage("");
+    show(state.view, false);
+  });
+  $("token-forget").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    $("token-dialog").close();
+    show(state.view, false);
+  });
+}
+
+// --- the query in the form and in the URL -------------------------------------------------
+
+function formQuery() {
+  const params = new URLSearchParams();
+  for (const name of FILTERS) {
+    const value = $(`f-${name}`).value.trim();
+    if (value) params.set(name, value);
+  }
+  return params;
+}
+
+function fillForm(params) {
+  for (const name of FILTERS) $(`f-${name}`).value = params.get(name) || "";
+}
+
+function pageUrl(params) {
+  const all = new URLSearchParams(params);
+  if (state.view !== "logs") all.set("view", state.view);
+  const search = all.toString();
+  return search ? `?${search}` : location.pathname;
+}
+
+function apiQuery(extra) {
+  const params = formQuery();
+  for (const [key, value] of Object.entries(extra || {})) params.set(key, value);
+  return params.toString();
+}
+
+// --- the logs view ------------------------------------------------------------------------
+
+async function runQuery(push) {
+  const params = formQuery();
+  if (push) history.pushState(null, "", pageUrl(params));
+  showMessage("");
+  const generation = ++state.generation;
+  setDownloads();
+  const counted = loadCount(generation);
+  // With path or q every breakdown reads lines; without, only by=path does (and by=ip, keys).
+  const readsLines = params.has("path") || params.has("q");
+  const within = (max) => counted.then((n) => n !== null && n <= max);
+  const jobs = [
+    loadRows(generation),
+    counted,
+    readsLines ? within(LINE_SCAN_MAX).then((ok) => (ok ? loadHistogram(generation) : noHistogram(generation))) : loadHistogram(generation),
+  ];
+  for (const key of ["user", "code", "path", "ip"]) {
+    const max = readsLines || key === "path" ? LINE_SCAN_MAX : key === "ip" ? KEY_SCAN_MAX : null;
+    jobs.push(max === null ? loadTop(key, generation) : within(max).then((ok) => (ok ? loadTop(key, generation) : tooMany(key, generation))));
+  }
+  if ($("tail-switch").checked) startTail();
+  await Promise.allSettled(jobs);
+}
+
+function report(error) {
+  if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return;
+  showMessage(error instanceof ApiError ? `${error.status}: ${error.message}` : `The service could not be reached: ${error.message}`);
+}
+
+async function loadRows(generation) {
+  const body = document.querySelector("#rows tbody");
+  $("more").hidden = true;
+  try {
+    const page = await api(`/logs?${apiQuery({ limit: PAGE_ROWS })}`);
+    if (generation !== state.generation) return;
+    body.replaceChildren(...page.body.map(rowOf));
+    state.next = page.next;
+    $("more").hidden = !page.next;
+    // For measuring the first paint with results (see README, "Web page").
+    if (!performance.getEntriesByName("rows-shown").length) performance.mark("rows-shown");
+  } catch (error) {
+    if (generation === state.generation) {
+      body.replaceChildren();
+      report(error);
+    }
+  }
+}
+
+async function loadMore() {
+  if (!state.next) return;
+  const generation = state.generation;
+  $("more").disabled = true;
+  try {
+    const page = await api(state.next);
+    if (generation !== state.generation) return;
+    document.querySelector("#rows tbody").append(...page.body.map(rowOf));
+    state.next = page.next;
+    $("more").hidden = !page.next;
+  } catch (error) {
+    report(error);
+  } finally {
+    $("more").disabled = false;
+  }
+}
+
+// The count of matches, shown; resolves to it, or null when there is none.
+async function loadCount(generation) {
+  const count = $("count");
+  count.textContent = "…";
+  try {
+    const answer = await api(`/logs/count?${apiQuery()}`);
+    if (generation !== state.generation) return null;
+    count.dataset.count = answer.body.count;
+    count.textContent = `${fmt.format(answer.body.count)} matching ${answer.body.count === 1 ? "line" : "lines"}`;
+    return answer.body.count;
+  } catch (error) {
+    if (generation !== state.generation) return null;
+    delete count.dataset.count;
+    count.textContent = error instanceof ApiError && error.status === 400 ? "Matching lines (too many to count with these filters)" : "Matching lines";
+    return null;
+  }
+}
+
+function classOf(code) {
+  return `c${String(code)[0]}xx`;
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text === null || text === undefined ? "-" : String(text);
+  if (className) td.className = className;
+  return td;
+}
+
+function rowOf(row) {
+  const tr = document.createElement("tr");
+  tr.dataset.id = row.id;
+  const toggle = document.createElement("button");
+  toggle.type = "button";
+  toggle.className = "expand";
+  toggle.textContent = "▸";
+  toggle.setAttribute("aria-expanded", "false");
+  toggle.setAttribute("aria-label", `Details of line ${row.id}`);
+  toggle.addEventListener("click", () => toggleDetail(tr, toggle, row));
+  const first = document.createElement("td");
+  first.append(toggle);
+  tr.append(
+    first,
+    cell(row.date.replace("T", " ").replace("Z", "")),
+    cell(row.code, `code ${classOf(row.code)}`),
+    cell(row.method),
+    cell(row.url, "url"),
+    cell(row.user),
+    cell(row.ip),
+    cell(row.size === null ? "-" : fmt.format(row.size), "num"),
+    cell(row.source),
+  );
+  return tr;
+}
+
+function toggleDetail(tr, toggle, row) {
+  const open = toggle.getAttribute("aria-expanded") === "true";
+  if (open) {
+    tr.nextElementSibling.remove();
+  } else {
+    const detail = document.createElement("tr");
+    detail.className = "detail";
+    const td = document.createElement("td");
+    td.colSpan = 9;
+    const list = document.createElement("dl");
+    for (const [name, value] of Object.entries(row)) {
+      if (name === "line") continue;
+      const dt = document.createElement("dt");
+      dt.textContent = name;
+      const dd = document.createElement("dd");
+      dd.textContent = value === null ? "-" : String(value);
+      list.append(dt, dd);
+    }
+    const line = document.createElement("pre");
+    line.className = "line";
+    line.textContent = row.line;
+    td.append(list, line);
+    detail.append(td);
+    tr.after(detail);
+  }
+  toggle.setAttribute("aria-expanded", String(!open));
+  toggle.textContent = open ? "▸" : "▾";
+}
+
+function setDownloads() {
+  for (const id of ["dl-ndjson", "dl-csv", "dl-text"]) {
+    const link = $(id);
+    link.href = `/logs?${apiQuery({ format: link.dataset.format })}`;
+  }
+}
+
+// With a token the download cannot be a plain link (it would go without the header): it is
+// fetched, then saved. Without one the browser streams it to disk.
+async function download(event) {
+  if (!token()) return;
+  event.preventDefault();
+  const link = event.currentTarget;
+  try {
+    const response = await fetch(link.href, { headers: { Authorization: `Bearer ${token()}` } });
+    if (!response.ok) throw new ApiError(response.status, (await response.json()).error);
+    const url = URL.createObjectURL(await response.blob());
+    const save = document.createElement("a");
+    save.href = url;
+    save.download = link.getAttribute("download");
+    save.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (error) {
+    report(error);
+  }
+}
+
+// --- histogram ----------------------------------------------------------------------------
+
+function parseInstant(text) {
+  if (!text) return null;
+  const value = /^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : ms / 1000;
+}
+
+function histogramUnit() {
+  const since = parseInstant($("f-since").value.trim());
+  const until = parseInstant($("f-until").value.trim());
+  return since !== null && until !== null && until - since <= 3 * DAY ? "hour" : "day";
+}
+
+async function loadHistogram(generation) {
+  let unit = histogramUnit();
+  let answer;
+  try {
+    try {
+      answer = await api(`/stats?${apiQuery({ by: `${unit},class`, limit: 5000 })}`);
+    } catch (error) {
+      // Hours cannot be split by some filters at every size (see /stats): days can.
+      if (!(error instanceof ApiError && error.status === 400 && unit === "hour")) throw error;
+      unit = "day";
+      answer = await api(`/stats?${apiQuery({ by: `${unit},class`, limit: 5000 })}`);
+    }
+  } catch (error) {
+    if (generation !== state.generation) return;
+    drawHistogram([], unit);
+    $("histogram-note").hidden = false;
+    $("histogram-note").textContent = error instanceof ApiError && error.status === 400 ? `No histogram for these filters: ${error.message}` : "";
+    return;
+  }
+  if (generation !== state.generation) return;
+  $("histogram-note").hidden = true;
+  drawHistogram(answer.body, unit);
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svgElement(name, attributes) {
+  const element = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+  return element;
+}
+
+function drawHistogram(groups, unit) {
+  const step = unit === "hour" ? HOUR : DAY;
+  $("histogram-unit").textContent = `(per ${unit}, by status class)`;
+  const buckets = new Map();
+  for (const group of groups) {
+    const start = parseInstant(group.key[0]);
+    if (start === null) continue;
+    const bucket = buckets.get(start) || { start, total: 0, classes: {} };
+    bucket.classes[group.key[1]] = (bucket.classes[group.key[1]] || 0) + group.count;
+    bucket.total += group.count;
+    buckets.set(start, bucket);
+  }
+  const list = [...buckets.values()].sort((a, b) => a.start - b.start);
+  const chart = $("histogram");
+  const width = Math.max(chart.clientWidth, 300);
+  const height = 150;
+  const pad = { left: 4, right: 4, top: 6, bottom: 18 };
+  const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, role: "group", "aria-label": "Matching lines over time" });
+  state.histogram = null;
+  if (list.length === 0) {
+    const text = svgElement("text", { x: width / 2, y: height / 2, "text-anchor": "middle" });
+    text.textContent = "No lines match.";
+    svg.append(text);
+    chart.replaceChildren(svg);
+    return;
+  }
+  const from = list[0].start;
+  const to = list[list.length - 1].start + step;
+  const span = to - from;
+  const x = (t) => pad.left + ((t - from) / span) * (width - pad.left - pad.right);
+  const max = Math.max(...list.map((b) => b.total));
+  const y = (n) => ((height - pad.top - pad.bottom) * n) / max;
+  const barWidth = Math.max(1, x(from + step) - x(from) - 1);
+  for (const bucket of list) {
+    let top = height - pad.bottom;
+    const group = svgElement("g", {});
+    for (const cls of ["2xx", "3xx", "1xx", "4xx", "5xx"]) {
+      const n = bucket.classes[cls] || 0;
+      if (!n) continue;
+      const h = y(n);
+      top -= h;
+      group.append(svgElement("rect", { x: x(bucket.start), y: top, width: barWidth, height: h, class: `c${cls}` }));
+    }
+    // One focusable target per bucket: Enter narrows the range to it.
+    const label = `${new Date(bucket.start * 1000).toISOString().slice(0, unit === "hour" ? 13 : 10)}${unit === "hour" ? ":00" : ""}: ${fmt.format(bucket.total)} lines`;
+    const target = svgElement("rect", {
+      x: x(bucket.start), y: pad.top, width: barWidth, height: height - pad.top - pad.bottom,
+      fill: "transparent", class: "bar", tabindex: "0", role: "button", "aria-label": label,
+      "data-start": bucket.start,
+    });
+    const title = svgElement("title", {});
+    title.textContent = label;
+    target.append(title);
+    target.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        narrow(bucket.start, bucket.start + step);
+      }
+    });
+    group.append(target);
+    svg.append(group);
+  }
+  for (const t of [from, to]) {
+    const text = svgElement("text", { x: t === from ? pad.left : width - pad.right, y: height - 4, "text-anchor": t === from ? "start" : "end" });
+    text.textContent = new Date(t * 1000).toISOString().slice(0, unit === "hour" ? 16 : 10).replace("T", " ");
+    svg.append(text);
+  }
+  const selection = svgElement("rect", { class: "selection", y: 0, height, width: 0, x: 0, visibility: "hidden" });
+  svg.append(selection);
+  chart.replaceChildren(svg);
+  state.histogram = { svg, selection, from, step, span, width, pad, toTime: (px) => from + ((px - pad.left) / (width - pad.left - pad.right)) * span };
+}
+
+function svgX(event) {
+  const box = state.histogram.svg.getBoundingClientRect();
+  return ((event.clientX - box.left) / box.width) * state.histogram.width;
+}
+
+function setUpHistogramDrag() {
+  const chart = $("histogram");
+  let start = null;
+  chart.addEventListener("pointerdown", (event) => {
+    if (!state.histogram) return;
+    start = svgX(event);
+    chart.setPointerCapture(event.pointerId);
+  });
+  chart.addEventListener("pointermove", (event) => {
+    if (start === null || !state.histogram) return;
+    const now = svgX(event);
+    const { selection } = state.histogram;
+    selection.setAttribute("x", Math.min(start, now));
+    selection.setAttribute("width", Math.abs(now - start));
+    selection.setAttribute("visibility", "visible");
+  });
+  chart.addEventListener("pointerup", (event) => {
+    if (start === null || !state.histogram) return;
+    const end = svgX(event);
+    const h = state.histogram;
+    const [a, b] = [Math.min(start, end), Math.max(start, end)];
+    start = null;
+    h.selection.setAttribute("visibility", "hidden");
+    // A click picks its bucket; a drag, the buckets it crossed.
+    const first = Math.floor((h.toTime(a) - h.from) / h.step) * h.step + h.from;
+    const last = Math.floor((h.toTime(b) - h.from) / h.step) * h.step + h.from + h.step;
+    narrow(Math.max(first, h.from), Math.min(last, h.from + h.span));
+  });
+}
+
+function narrow(since, until) {
+  const iso = (t) => new Date(t * 1000).toISOString().replace(".000Z", "Z");
+  $("f-since").value = iso(since);
+  $("f-until").value = iso(until);
+  runQuery(true);
+}
+
+function noHistogram(generation) {
+  if (generation !== state.generation) return;
+  drawHistogram([], histogramUnit());
+  $("histogram-note").hidden = false;
+  $("histogram-note").textContent = "Too many lines to chart with a path or text filter; narrow the query with other filters or a time range.";
+}
+
+// --- top values ---------------------------------------------------------------------------
+
+function tooMany(key, generation) {
+  if (generation !== state.generation) return;
+  $(`top-${key}`).replaceChildren(note("Too many lines to rank; narrow the query."));
+}
+
+async function loadTop(key, generation) {
+  const list = $(`top-${key}`);
+  try {
+    const answer = await api(`/stats?${apiQuery({ by: key, limit: TOP_ROWS })}`);
+    if (generation !== state.generation) return;
+    list.replaceChildren(...answer.body.map((group) => topItem(key, group)));
+    if (answer.body.length === 0) list.replaceChildren(note("none"));
+  } catch (error) {
+    if (generation !== state.generation) return;
+    list.replaceChildren(note(error instanceof ApiError && error.status === 400 ? "Too many lines to rank; narrow the query." : "Not available."));
+  }
+}
+
+function note(text) {
+  const li = document.createElement("li");
+  li.className = "muted";
+  li.textContent = text;
+  return li;
+}
+
+function humanBytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i += 1;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+function topItem(key, group) {
+  const li = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  const value = group.key === null ? "-" : String(group.key);
+  button.textContent = value;
+  button.title = `Filter by ${key} ${value}`;
+  button.addEventListener("click", () => {
+    $(`f-${key}`).value = value;
+    runQuery(true);
+  });
+  const figures = document.createElement("span");
+  figures.className = "num";
+  figures.textContent = `${fmt.format(group.count)} · ${humanBytes(group.bytes)}`;
+  li.append(button, figures);
+  return li;
+}
+
+// --- live tail ----------------------------------------------------------------------------
+
+function stopTail() {
+  if (state.tail) {
+    state.tail.source.close();
+    clearInterval(state.tail.timer);
+  }
+  state.tail = null;
+  $("tail-rate").textContent = "";
+}
+
+function startTail(resumeAfter) {
+  stopTail();
+  const params = formQuery();
+  params.delete("order");
+  if (token()) params.set("access_token", token());
+  if (resumeAfter) params.set("last_event_id", resumeAfter);
+  const source = new EventSource(`/logs/stream?${params}`);
+  const tail = { source, lastId: resumeAfter || null, paused: false, arrivals: [], timer: null };
+  state.tail = tail;
+  $("tail-pause").hidden = false;
+  $("tail-pause").textContent = "Pause";
+  $("tail-pause").setAttribute("aria-pressed", "false");
+  source.onmessage = (event) => {
+    const row = JSON.parse(event.data);
+    tail.lastId = event.lastEventId || row.id;
+    tail.arrivals.push(Date.now());
+    const tr = rowOf(row);
+    tr.classList.add("fresh", "tail-row");
+    const body = document.querySelector("#rows tbody");
+    body.prepend(tr);
+    const live = body.querySelectorAll("tr.tail-row");
+    if (live.length > TAIL_ROWS) live[live.length - 1].remove();
+  };
+  source.addEventListener("overflow", (event) => {
+    const info = JSON.parse(event.data);
+    tailNotice(`The page fell behind by ${fmt.format(info.missed_batches)} batches; the lines are being read back from the database.`);
+  });
+  source.addEventListener("skipped", (event) => {
+    const info = JSON.parse(event.data);
+    tailNotice(`${fmt.format(info.lines)} lines were missed (ids ${info.from_id} to ${info.to_id}): too many to read back. They can be exported.`);
+  });
+  source.addEventListener("shutdown", () => {
+    tailNotice("The service is shutting down; live tail stopped.");
+    stopTail();
+    $("tail-switch").checked = false;
+  });
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) tailNotice("Live tail lost its connection.");
+  };
+  tail.timer = setInterval(() => {
+    const now = Date.now();
+    tail.arrivals = tail.arrivals.filter((t) => now - t < 5000);
+    $("tail-rate").textContent = `${fmt.format(tail.arrivals.length / 5)} lines/s`;
+  }, 1000);
+}
+
+function tailNotice(text) {
+  const box = $("tail-notice");
+  box.textContent = text;
+  box.hidden = false;
+}
+
+function setUpTail() {
+  $("tail-switch").addEventListener("change", (event) => {
+    $("tail-notice").hidden = true;
+    if (event.target.checked) {
+      startTail();
+    } else {
+      stopTail();
+      $("tail-pause").hidden = true;
+    }
+  });
+  // Pausing closes the stream and keeps the last id: resuming reads back what came meanwhile.
+  $("tail-pause").addEventListener("click", () => {
+    const button = $("tail-pause");
+    if (state.tail && !state.tail.paused) {
+      const lastId = state.tail.lastId;
+      stopTail();
+      state.tail = { paused: true, lastId, source: { close() {} }, timer: null };
+      button.textContent = "Resume";
+      button.setAttribute("aria-pressed", "true");
+      $("tail-rate").textContent = "paused";
+    } else if (state.tail) {
+      startTail(state.tail.lastId);
+    }
+  });
+}
+
+// --- sources and rejected lines -----------------------------------------------------------
+
+async function loadSources() {
+  const body = document.querySelector("#sources tbody");
+  try {
+    const answer = await api("/sources");
+    body.replaceChildren(
+      ...answer.body.map((s) => {
+        const tr = document.createElement("tr");
+        tr.dataset.address = s.address;
+        const error = s.last_error ? `${s.last_error} (${s.last_error_at})` : "";
+        tr.append(
+          cell(s.address),
+          cell(s.state.replace("_", " "), "state"),
+          cell(fmt.format(s.lines_received), "num"),
+          cell(fmt.format(s.lines_stored), "num"),
+          cell(fmt.format(s.lines_rejected), "num"),
+          cell(fmt.format(s.lines_replayed), "num"),
+          cell(fmt.format(s.lines_lost), "num"),
+          cell(fmt.format(s.connection_attempts), "num"),
+          cell(fmt.format(s.total_lines_stored), "num"),
+          cell(error),
+        );
+        return tr;
+      }),
+    );
+    $("source-names").replaceChildren(
+      ...answer.body.map((s) => {
+        const option = document.createElement("option");
+        option.value = s.address;
+        return option;
+      }),
+    );
+  } catch (error) {
+    report(error);
+  }
+}
+
+async function loadRejected(more) {
+  const body = document.querySelector("#rejected tbody");
+  try {
+    const page = await api(more ? state.rejectedNext : `/rejected?limit=${PAGE_ROWS}`);
+    const rows = page.body.map((r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.id = r.id;
+      const line = document.createElement("td");
+      const pre = document.createElement("pre");
+      pre.className = "line";
+      pre.textContent = r.line;
+      line.append(pre);
+      tr.append(cell(r.received_at.replace("T", " ").replace("Z", "")), cell(r.source), cell(r.reason), line);
+      return tr;
+    });
+    if (more) body.append(...rows);
+    else body.replaceChildren(...rows);
+    state.rejectedNext = page.next;
+    $("rejected-more").hidden = !page.next;
+  } catch (error) {
+    report(error);
+  }
+}
+
+// --- views --------------------------------------------------------------------------------
+
+function show(view, push) {
+  state.view = ["logs", "sources", "rejected"].includes(view) ? view : "logs";
+  for (const button of document.querySelectorAll(".tabs button")) {
+    const selected = button.dataset.view === state.view;
+    button.setAttribute("aria-selected", String(selected));
+    button.tabIndex = selected ? 0 : -1;
+    $(`view-${button.dataset.view}`).hidden = !selected;
+  }
+  if (push) history.pushState(null, "", pageUrl(formQuery()));
+  if (state.view === "logs") runQuery(false);
+  if (state.view === "sources") loadSources();
+  if (state.view === "rejected") loadRejected(false);
+}
+
+function fromUrl() {
+  const params = new URLSearchParams(location.search);
+  fillForm(params);
+  show(params.get("view") || "logs", false);
+}
+
+function setUp() {
+  setUpToken();
+  setUpTail();
+  setUpHistogramDrag();
+  $("query").addEventListener("submit", (event) => {
+    event.preventDefault();
+    runQuery(true);
+  });
+  $("clear").addEventListener("click", () => {
+    fillForm(new URLSearchParams());
+    runQuery(true);
+  });
+  $("more").addEventListener("click", loadMore);
+  $("rejected-more").addEventListener("click", () => loadRejected(true));
+  $("sources-refresh").addEventListener("click", loadSources);
+  for (const id of ["dl-ndjson", "dl-csv", "dl-text"]) $(id).addEventListener("click", download);
+  const tabs = [...document.querySelectorAll(".tabs button")];
+  for (const button of tabs) {
+    button.addEventListener("click", () => show(button.dataset.view, true));
+    // Arrow keys move between tabs, as the ARIA tabs pattern has it.
+    button.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (!step) return;
+      const next = tabs[(tabs.indexOf(button) + step + tabs.length) % tabs.length];
+      next.focus();
+      show(next.dataset.view, true);
+    });
+  }
+  window.addEventListener("popstate", fromUrl);
+  fromUrl();
+  // Names for the source field's suggestions.
+  api("/sources").then((answer) => {
+    $("source-names").replaceChildren(
+      ...answer.body.map((s) => {
+        const option = document.createElement("option");
+        option.value = s.address;
+        return option;
+      }),
+    );
+  }).catch(() => {});
+}
+
+document.addEventListener("DOMContentLoaded", setUp);

@@ -262,6 +262,11 @@ async fn the_page_filters_pages_charts_and_tails_the_logs() {
         .unwrap()
         .as_str()
         .contains("code=500"));
+    // The downloads export the same matches.
+    let csv = browser
+        .js("return document.getElementById('dl-csv').getAttribute('href');")
+        .await;
+    assert_eq!(csv, json!("/logs?code=500&format=csv"));
     let api_pages = app.get("/logs?code=500&limit=100").await.body;
     assert_eq!(
         numbers(&browser.js(ROW_IDS).await)[..],
@@ -349,6 +354,72 @@ async fn the_page_filters_pages_charts_and_tails_the_logs() {
     browser
         .until("back to code=500 alone", &format!("return !location.search.includes('since=') && document.getElementById('f-since').value === '' && document.getElementById('count').dataset.count === '{expected}';"))
         .await;
+
+    // Oldest first: the same matches and count, the listing reversed; live tail is off then.
+    browser
+        .js(
+            "const order = document.getElementById('f-order'); order.value = 'asc'; \
+             order.dispatchEvent(new Event('change')); return true;",
+        )
+        .await;
+    let oldest = app.get("/logs?code=500&order=asc&limit=1").await.body;
+    browser
+        .until(
+            "oldest first",
+            &format!(
+                "return location.search.includes('order=asc') \
+            && document.getElementById('count').dataset.count === '{expected}' \
+            && document.querySelector('#rows tbody tr[data-id]').dataset.id === '{}' \
+            && document.getElementById('tail-switch').disabled \
+            && document.querySelectorAll('#histogram rect.bar').length > 0;",
+                oldest[0]["id"]
+            ),
+        )
+        .await;
+    page.back().await.unwrap();
+    browser
+        .until("newest first again", "return !location.search.includes('order=') && !document.getElementById('tail-switch').disabled;")
+        .await;
+
+    // A top user is a filter: clicked, it joins the query.
+    let top_user = browser
+        .until(
+            "a top user",
+            "const b = document.querySelector('#top-user button'); return b && b.textContent;",
+        )
+        .await;
+    let top_user = top_user.as_str().unwrap().to_owned();
+    browser.click("#top-user button").await;
+    let for_user = app.count(&format!("code=500&user={top_user}")).await;
+    browser
+        .until("the top user's count", &format!("return location.search.includes('user=') && document.getElementById('count').dataset.count === '{for_user}';"))
+        .await;
+
+    // A query the API refuses: its reason once, and nothing shown as if it were an answer.
+    browser.click("#clear").await;
+    browser.fill("#f-code", "server error").await;
+    browser.click("#search").await;
+    let message = browser
+        .until(
+            "the refusal",
+            "const m = document.getElementById('message'); \
+            return !m.hidden && document.getElementById('count').textContent === 'No results' \
+            && document.querySelector('#top-user li').textContent === '—' && m.textContent;",
+        )
+        .await;
+    assert!(
+        message
+            .as_str()
+            .unwrap()
+            .starts_with("The query is not valid: "),
+        "{message}"
+    );
+    assert_eq!(
+        browser
+            .js("return document.querySelectorAll('#rows tbody tr').length;")
+            .await,
+        json!(0)
+    );
 
     // Live tail: lines pushed after switching it on appear, filtered like the rest.
     browser.click("#clear").await;

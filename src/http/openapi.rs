@@ -146,6 +146,25 @@ pub struct StatsParams {
     limit: Option<i64>,
 }
 
+/// `POST /ingest`: where the lines go.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PushQuery {
+    /// The name to store the lines under, `push:NAME` (default: the token's name, or `push`).
+    #[param(pattern = "^[A-Za-z0-9._-]{1,100}$")]
+    source: Option<String>,
+}
+
+/// `POST /ingest`: the body's key.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct PushHeaders {
+    /// Names the body (visible ASCII): sent again under the same source, the lines it
+    /// consumed before are skipped.
+    #[param(rename = "Idempotency-Key", pattern = "^[!-~]{1,255}$")]
+    idempotency_key: Option<String>,
+}
+
 /// `GET /logs/stream`: where a reconnecting client resumes.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -17,7 +17,7 @@ use tokio_util::io::StreamReader;
 
 use super::auth::TokenName;
 use super::error::ApiError;
-use super::openapi::ErrorBody;
+use super::openapi::{ErrorBody, PushHeaders, PushQuery};
 use super::params::push_params;
 use super::AppState;
 use crate::batch::WriteError;
@@ -63,10 +63,7 @@ impl Drop for InFlight<'_> {
 /// if it was taken whole); without one, a body sent again is stored again.
 #[utoipa::path(
     tag = "logs",
-    params(
-        ("source" = Option<String>, Query, description = "The name to store the lines under (default: the token's name, or `push`)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Names the body (1 to 255 visible ASCII characters): sent again under the same source, the lines it consumed before are skipped"),
-    ),
+    params(PushQuery, PushHeaders),
     request_body(content = String, content_type = "text/plain", description = "Access-log lines"),
     responses(
         (status = 200, description = "Every line read was stored, kept as rejected, or consumed before under the same key", body = PushSummary),

@@ -108,10 +108,17 @@ function setUpToken() {
 function formQuery() {
   const params = new URLSearchParams();
   for (const name of FILTERS) {
-    const value = $(`f-${name}`).value.trim();
+    let value = $(`f-${name}`).value.trim();
+    if ((name === "since" || name === "until") && value) value = instantOf(value);
     if (value) params.set(name, value);
   }
   return params;
+}
+
+// "2000-07-12 14:00" (what people type) as the API's RFC 3339, in UTC like every date here.
+function instantOf(text) {
+  const match = text.match(/^(\d{4}-\d{2}-\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$/);
+  return match ? `${match[1]}T${match[2]}:${match[3]}:${match[4] || "00"}Z` : text;
 }
 
 function fillForm(params) {
@@ -125,8 +132,10 @@ function pageUrl(params) {
   return search ? `?${search}` : location.pathname;
 }
 
-function apiQuery(extra) {
+// The query for the API; `order` only where it means something (a listing, an export).
+function apiQuery(extra, listing) {
   const params = formQuery();
+  if (!listing) params.delete("order");
   for (const [key, value] of Object.entries(extra || {})) params.set(key, value);
   return params.toString();
 }
@@ -152,20 +161,43 @@ async function runQuery(push) {
     const max = readsLines || key === "path" ? LINE_SCAN_MAX : key === "ip" ? KEY_SCAN_MAX : null;
     jobs.push(max === null ? loadTop(key, generation) : within(max).then((ok) => (ok ? loadTop(key, generation) : tooMany(key, generation))));
   }
+  // Live lines arrive newest last: they belong on top of a newest-first listing only.
+  const oldestFirst = params.get("order") === "asc";
+  $("tail-switch").disabled = oldestFirst;
+  $("tail-switch").parentElement.title = oldestFirst ? "Live tail shows the newest lines first: order by newest first to use it" : "";
+  if (oldestFirst && $("tail-switch").checked) {
+    $("tail-switch").checked = false;
+    stopTail();
+    $("tail-pause").hidden = true;
+  }
   if ($("tail-switch").checked) startTail();
-  await Promise.allSettled(jobs);
+  const [rows] = await Promise.allSettled(jobs);
+  if (rows.status === "fulfilled" && rows.value === "invalid") invalidQuery(generation);
 }
 
 function report(error) {
   if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return;
-  showMessage(error instanceof ApiError ? `${error.status}: ${error.message}` : `The service could not be reached: ${error.message}`);
+  if (error instanceof ApiError && error.status === 400) showMessage(`The query is not valid: ${error.message}`);
+  else if (error instanceof ApiError) showMessage(`The service answered ${error.status}: ${error.message}`);
+  else showMessage(`The service could not be reached: ${error.message}`);
+}
+
+// After a refused page the other answers mean nothing: they are cleared, not shown as results.
+function invalidQuery(generation) {
+  if (generation !== state.generation) return;
+  $("count").textContent = "No results";
+  delete $("count").dataset.count;
+  drawHistogram([], histogramUnit(), "—");
+  $("histogram-note").hidden = true;
+  for (const key of ["user", "code", "path", "ip"]) $(`top-${key}`).replaceChildren(note("—"));
+  for (const id of ["dl-ndjson", "dl-csv", "dl-text"]) $(id).removeAttribute("href");
 }
 
 async function loadRows(generation) {
   const body = document.querySelector("#rows tbody");
   $("more").hidden = true;
   try {
-    const page = await api(`/logs?${apiQuery({ limit: PAGE_ROWS })}`);
+    const page = await api(`/logs?${apiQuery({ limit: PAGE_ROWS }, true)}`);
     if (generation !== state.generation) return;
     body.replaceChildren(...page.body.map(rowOf));
     state.next = page.next;
@@ -177,7 +209,9 @@ async function loadRows(generation) {
       body.replaceChildren();
       report(error);
     }
+    if (error instanceof ApiError && error.status === 400) return "invalid";
   }
+  return "ok";
 }
 
 async function loadMore() {
@@ -235,7 +269,14 @@ function rowOf(row) {
   toggle.textContent = "▸";
   toggle.setAttribute("aria-expanded", "false");
   toggle.setAttribute("aria-label", `Details of line ${row.id}`);
-  toggle.addEventListener("click", () => toggleDetail(tr, toggle, row));
+  toggle.addEventListener("click", (event) => {
+    event.stopPropagation();
+    toggleDetail(tr, toggle, row);
+  });
+  // Anywhere on the row opens it too, unless text is being selected.
+  tr.addEventListener("click", () => {
+    if (!String(window.getSelection())) toggleDetail(tr, toggle, row);
+  });
   const first = document.createElement("td");
   first.append(toggle);
   tr.append(
@@ -284,7 +325,7 @@ function toggleDetail(tr, toggle, row) {
 function setDownloads() {
   for (const id of ["dl-ndjson", "dl-csv", "dl-text"]) {
     const link = $(id);
-    link.href = `/logs?${apiQuery({ format: link.dataset.format })}`;
+    link.href = `/logs?${apiQuery({ format: link.dataset.format }, true)}`;
   }
 }
 
@@ -355,7 +396,7 @@ function svgElement(name, attributes) {
   return element;
 }
 
-function drawHistogram(groups, unit) {
+function drawHistogram(groups, unit, empty) {
   const step = unit === "hour" ? HOUR : DAY;
   $("histogram-unit").textContent = `(per ${unit}, by status class)`;
   const buckets = new Map();
@@ -376,13 +417,17 @@ function drawHistogram(groups, unit) {
   state.histogram = null;
   if (list.length === 0) {
     const text = svgElement("text", { x: width / 2, y: height / 2, "text-anchor": "middle" });
-    text.textContent = "No lines match.";
+    text.textContent = empty || "No lines match.";
     svg.append(text);
     chart.replaceChildren(svg);
     return;
   }
-  const from = list[0].start;
-  const to = list[list.length - 1].start + step;
+  // The axis spans the range asked for, empty buckets included, else the buckets found.
+  const since = parseInstant(formQuery().get("since"));
+  const until = parseInstant(formQuery().get("until"));
+  const floor = (t) => Math.floor(t / step) * step;
+  const from = since !== null ? Math.min(floor(since), list[0].start) : list[0].start;
+  const to = until !== null ? Math.max(Math.ceil(until / step) * step, list[list.length - 1].start + step) : list[list.length - 1].start + step;
   const span = to - from;
   const x = (t) => pad.left + ((t - from) / span) * (width - pad.left - pad.right);
   const max = Math.max(...list.map((b) => b.total));
@@ -394,12 +439,12 @@ function drawHistogram(groups, unit) {
     for (const cls of ["2xx", "3xx", "1xx", "4xx", "5xx"]) {
       const n = bucket.classes[cls] || 0;
       if (!n) continue;
-      const h = y(n);
+      const h = Math.max(y(n), 2);
       top -= h;
       group.append(svgElement("rect", { x: x(bucket.start), y: top, width: barWidth, height: h, class: `c${cls}` }));
     }
     // One focusable target per bucket: Enter narrows the range to it.
-    const label = `${new Date(bucket.start * 1000).toISOString().slice(0, unit === "hour" ? 13 : 10)}${unit === "hour" ? ":00" : ""}: ${fmt.format(bucket.total)} lines`;
+    const label = `${new Date(bucket.start * 1000).toISOString().slice(0, unit === "hour" ? 13 : 10)}${unit === "hour" ? ":00" : ""}: ${fmt.format(bucket.total)} ${bucket.total === 1 ? "line" : "lines"}`;
     const target = svgElement("rect", {
       x: x(bucket.start), y: pad.top, width: barWidth, height: height - pad.top - pad.bottom,
       fill: "transparent", class: "bar", tabindex: "0", role: "button", "aria-label": label,
@@ -544,13 +589,16 @@ function stopTail() {
 }
 
 function startTail(resumeAfter) {
+  // Resuming after a pause goes on counting; a new query starts again.
+  const carried = resumeAfter && state.tail ? state.tail.count || 0 : 0;
   stopTail();
+  $("tail-count").textContent = carried ? `+${fmt.format(carried)} live` : "";
   const params = formQuery();
   params.delete("order");
   if (token()) params.set("access_token", token());
   if (resumeAfter) params.set("last_event_id", resumeAfter);
   const source = new EventSource(`/logs/stream?${params}`);
-  const tail = { source, lastId: resumeAfter || null, paused: false, arrivals: [], timer: null };
+  const tail = { source, lastId: resumeAfter || null, paused: false, arrivals: [], timer: null, count: carried };
   state.tail = tail;
   $("tail-pause").hidden = false;
   $("tail-pause").textContent = "Pause";
@@ -561,6 +609,8 @@ function startTail(resumeAfter) {
     tail.arrivals.push(Date.now());
     const tr = rowOf(row);
     tr.classList.add("fresh", "tail-row");
+    tail.count += 1;
+    $("tail-count").textContent = `+${fmt.format(tail.count)} live`;
     const body = document.querySelector("#rows tbody");
     body.prepend(tr);
     const live = body.querySelectorAll("tr.tail-row");
@@ -609,9 +659,9 @@ function setUpTail() {
   $("tail-pause").addEventListener("click", () => {
     const button = $("tail-pause");
     if (state.tail && !state.tail.paused) {
-      const lastId = state.tail.lastId;
+      const { lastId, count } = state.tail;
       stopTail();
-      state.tail = { paused: true, lastId, source: { close() {} }, timer: null };
+      state.tail = { paused: true, lastId, count, source: { close() {} }, timer: null };
       button.textContent = "Resume";
       button.setAttribute("aria-pressed", "true");
       $("tail-rate").textContent = "paused";
@@ -718,6 +768,7 @@ function setUp() {
     runQuery(true);
   });
   $("more").addEventListener("click", loadMore);
+  $("f-order").addEventListener("change", () => runQuery(true));
   $("rejected-more").addEventListener("click", () => loadRejected(true));
   $("sources-refresh").addEventListener("click", loadSources);
   for (const id of ["dl-ndjson", "dl-csv", "dl-text"]) $(id).addEventListener("click", download);

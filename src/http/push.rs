@@ -64,7 +64,7 @@ impl Drop for InFlight<'_> {
 #[utoipa::path(
     tag = "logs",
     params(PushQuery, PushHeaders),
-    request_body(content = String, content_type = "text/plain", description = "Access-log lines"),
+    request_body(content = Option<String>, content_type = "text/plain", description = "Access-log lines, one a line; an empty or missing body stores nothing"),
     responses(
         (status = 200, description = "Every line read was stored, kept as rejected, or consumed before under the same key", body = PushSummary),
         (status = 400, description = "A parameter or the key is wrong, or the body could not be read", body = ErrorBody),

@@ -576,6 +576,13 @@ async fn with_tokens_the_page_asks_for_one_and_then_shows_the_data() {
             .await,
         json!(0)
     );
+    // Nothing else pretends to answer: no top list says the lines are too many.
+    assert_eq!(
+        browser
+            .js("return document.querySelector('.tops').textContent.includes('Too many');")
+            .await,
+        json!(false)
+    );
     browser.shot("token-prompt").await;
 
     // A token without the read scope: 403, said as such.

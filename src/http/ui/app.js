@@ -151,15 +151,23 @@ async function runQuery(push) {
   const counted = loadCount(generation);
   // With path or q every breakdown reads lines; without, only by=path does (and by=ip, keys).
   const readsLines = params.has("path") || params.has("q");
-  const within = (max) => counted.then((n) => n !== null && n <= max);
+  // "ok" when the count is known and at most `max`; "too-many" past it, or when the count
+  // itself was refused as too large; "failed" when there is no count for another reason.
+  const within = (max) => counted.then((n) => (n === undefined ? "failed" : n !== null && n <= max ? "ok" : "too-many"));
+  const gated = (max, load, refuse) =>
+    within(max).then((verdict) => (verdict === "ok" ? load() : verdict === "too-many" ? refuse() : undefined));
   const jobs = [
     loadRows(generation),
     counted,
-    readsLines ? within(LINE_SCAN_MAX).then((ok) => (ok ? loadHistogram(generation) : noHistogram(generation))) : loadHistogram(generation),
+    readsLines ? gated(LINE_SCAN_MAX, () => loadHistogram(generation), () => noHistogram(generation)) : loadHistogram(generation),
   ];
   for (const key of ["user", "code", "path", "ip"]) {
     const max = readsLines || key === "path" ? LINE_SCAN_MAX : key === "ip" ? KEY_SCAN_MAX : null;
-    jobs.push(max === null ? loadTop(key, generation) : within(max).then((ok) => (ok ? loadTop(key, generation) : tooMany(key, generation))));
+    if (max === null) jobs.push(loadTop(key, generation));
+    else {
+      $(`top-${key}`).replaceChildren();
+      jobs.push(gated(max, () => loadTop(key, generation), () => tooMany(key, generation)));
+    }
   }
   // Live lines arrive newest last: they belong on top of a newest-first listing only.
   const oldestFirst = params.get("order") === "asc";
@@ -231,7 +239,8 @@ async function loadMore() {
   }
 }
 
-// The count of matches, shown; resolves to it, or null when there is none.
+// The count of matches, shown; resolves to it, to null when it was refused as too large to
+// count, or to undefined when there is none for another reason.
 async function loadCount(generation) {
   const count = $("count");
   count.textContent = "…";
@@ -244,8 +253,9 @@ async function loadCount(generation) {
   } catch (error) {
     if (generation !== state.generation) return null;
     delete count.dataset.count;
-    count.textContent = error instanceof ApiError && error.status === 400 ? "Matching lines (too many to count with these filters)" : "Matching lines";
-    return null;
+    const tooMany = error instanceof ApiError && error.status === 400;
+    count.textContent = tooMany ? "Matching lines (too many to count with these filters)" : "Matching lines";
+    return tooMany ? null : undefined;
   }
 }
 
@@ -538,7 +548,7 @@ async function loadTop(key, generation) {
     if (answer.body.length === 0) list.replaceChildren(note("none"));
   } catch (error) {
     if (generation !== state.generation) return;
-    list.replaceChildren(note(error instanceof ApiError && error.status === 400 ? "Too many lines to rank; narrow the query." : "Not available."));
+    list.replaceChildren(note(error instanceof ApiError && error.status === 400 ? "Too many lines to rank; narrow the query." : "—"));
   }
 }
 

@@ -115,7 +115,11 @@ impl Browser {
     /// Evaluates `script` (a function body returning a value) until it returns something
     /// other than null, false or undefined.
     async fn until(&self, what: &str, script: &str) -> Value {
-        let deadline = Instant::now() + WAIT;
+        self.until_within(what, script, WAIT).await
+    }
+
+    async fn until_within(&self, what: &str, script: &str, wait: Duration) -> Value {
+        let deadline = Instant::now() + wait;
         loop {
             let value = self.client.execute(script, vec![]).await.unwrap();
             if !matches!(value, Value::Null | Value::Bool(false)) {
@@ -438,7 +442,8 @@ async fn the_page_filters_pages_charts_and_tails_the_logs() {
     let marker_lines = |n: usize| -> String {
         (0..n)
             .map(|i| {
-                format!("10.9.8.7 - tailer [01/Aug/2000:10:00:{i:02} +0000] \"GET /browser-tail/{i} HTTP/1.0\" 200 12\n")
+                let second = i % 60;
+                format!("10.9.8.7 - tailer [01/Aug/2000:10:00:{second:02} +0000] \"GET /browser-tail/{i} HTTP/1.0\" 200 12\n")
             })
             .collect()
     };
@@ -501,6 +506,28 @@ async fn the_page_filters_pages_charts_and_tails_the_logs() {
             ),
         )
         .await;
+
+    // Paused past what the service reads back (100,000 lines): resumed, the page says how
+    // many lines it missed.
+    browser.click("#tail-pause").await;
+    let batch = marker_lines(10_000);
+    for _ in 0..11 {
+        let (status, _, body) = common::app::post_text(&url, &batch).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    browser.click("#tail-pause").await;
+    // The 100,000 lines read back come first, then the notice.
+    let notice = browser
+        .until_within(
+            "the missed-lines notice",
+            "const n = document.getElementById('tail-notice'); return !n.hidden && n.textContent;",
+            Duration::from_secs(90),
+        )
+        .await;
+    assert!(
+        notice.as_str().unwrap().contains("lines were missed"),
+        "{notice}"
+    );
     browser.click("#tail-switch").await;
 
     // Sources and rejected lines, each in its view.

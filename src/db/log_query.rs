@@ -362,6 +362,7 @@ pub fn count(
         return Ok(0);
     };
     if log_filter.on_lines() {
+        refuse_if_too_broad(conn, &filter, max_scan)?;
         return count_by_lines(conn, &filter, &LineFilter(log_filter), max_scan);
     }
     if !filter.ip_ranges.is_empty() {
@@ -375,20 +376,42 @@ pub fn count(
             )
         });
     }
+    count_from_tables(conn, &filter)
+}
+
+/// The keys a filter without address ranges selects: the count tables' sums, and the keys of
+/// the parts of a range that cut through a day.
+fn count_from_tables(conn: &mut SqliteConnection, filter: &KeyFilter) -> Result<i64, DbError> {
     if filter.since.is_none() && filter.until.is_none() {
-        return total_sum(conn, &filter);
+        return total_sum(conn, filter);
     }
     conn.transaction(|conn| {
         let split = UnitSplit::of(filter.since, filter.until, SECONDS_PER_DAY);
         let mut total = 0;
         if let Some((first_day, end_day)) = split.whole {
-            total += day_sums(conn, &filter, first_day, end_day)?;
+            total += day_sums(conn, filter, first_day, end_day)?;
         }
         for (since, until) in split.edges {
-            total += count_rows(conn, &filter, since, until)?;
+            total += count_rows(conn, filter, since, until)?;
         }
         Ok(total)
     })
+}
+
+/// Refuses up front a reading of lines that would pass `max_lines`, when the count tables say
+/// so: otherwise the refusal comes only after reading that many (seconds, on a large table).
+/// With address ranges the count would itself read keys, so the reading finds out instead.
+pub(crate) fn refuse_if_too_broad(
+    conn: &mut SqliteConnection,
+    filter: &KeyFilter,
+    max_lines: usize,
+) -> Result<(), DbError> {
+    if filter.ip_ranges.is_empty()
+        && count_from_tables(conn, filter)? > i64::try_from(max_lines).unwrap_or(i64::MAX)
+    {
+        return Err(DbError::TooBroad(max_lines));
+    }
+    Ok(())
 }
 
 /// A date range cut at whole units (days, hours): the units wholly inside it, which the count

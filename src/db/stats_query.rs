@@ -365,6 +365,7 @@ fn group_lines(
     max_lines: usize,
     groups: &mut Groups,
 ) -> Result<(), DbError> {
+    log_query::refuse_if_too_broad(conn, filter, max_lines)?;
     let round = log_query::KEYS_PER_SCAN
         .min(max_lines.try_into().unwrap_or(i64::MAX))
         .max(1);

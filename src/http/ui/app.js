@@ -608,7 +608,7 @@ function startTail(resumeAfter) {
   if (token()) params.set("access_token", token());
   if (resumeAfter) params.set("last_event_id", resumeAfter);
   const source = new EventSource(`/logs/stream?${params}`);
-  const tail = { source, lastId: resumeAfter || null, paused: false, arrivals: [], timer: null, count: carried };
+  const tail = { source, lastId: resumeAfter || null, paused: false, arrivals: [], timer: null, count: carried, rows: [] };
   state.tail = tail;
   $("tail-pause").hidden = false;
   $("tail-pause").textContent = "Pause";
@@ -621,10 +621,14 @@ function startTail(resumeAfter) {
     tr.classList.add("fresh", "tail-row");
     tail.count += 1;
     $("tail-count").textContent = `+${fmt.format(tail.count)} live`;
-    const body = document.querySelector("#rows tbody");
-    body.prepend(tr);
-    const live = body.querySelectorAll("tr.tail-row");
-    if (live.length > TAIL_ROWS) live[live.length - 1].remove();
+    document.querySelector("#rows tbody").prepend(tr);
+    // Oldest first out, in constant time: a read-back can bring 100,000 lines at once.
+    tail.rows.push(tr);
+    if (tail.rows.length > TAIL_ROWS) {
+      const oldest = tail.rows.shift();
+      if (oldest.nextElementSibling && oldest.nextElementSibling.classList.contains("detail")) oldest.nextElementSibling.remove();
+      oldest.remove();
+    }
   };
   source.addEventListener("overflow", (event) => {
     const info = JSON.parse(event.data);

@@ -141,13 +141,45 @@ async fn files_are_imported_once_whatever_their_form_and_grown_ones_add_only_new
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("begins with other lines"));
 
+    // A line still being written (no newline yet) waits; once whole, it is stored once.
+    let live = dir.join("live.log");
+    let more = lines(12, 14);
+    let mut text: String = more[..10].iter().map(|l| format!("{l}\n")).collect();
+    text.push_str(&more[10][..20]);
+    std::fs::write(&live, &text).unwrap();
+    let first = import(args(&["--db", &db_arg, &path_arg(&live)]), vec![]).await;
+    let line = summary_of(&first, &path_arg(&live));
+    assert!(
+        line.contains("10 lines: 10 stored") && line.contains("left for the next import"),
+        "{line}"
+    );
+    write_text(&live, &more);
+    let second = import(args(&["--db", &db_arg, &path_arg(&live)]), vec![]).await;
+    let line = summary_of(&second, &path_arg(&live));
+    assert!(
+        line.contains("12 lines: 2 stored, 0 rejected, 10 already"),
+        "{line}"
+    );
+
     let app = TestApp::spawn_on(db, vec![]).await;
-    assert_eq!(app.count("").await, 12_700);
-    assert_eq!(app.count("source=push:import").await, 12_700);
+    let stored = app.get("/logs?source=push:import&limit=1&order=desc").await;
+    assert_eq!(stored.status, 200);
+    assert_eq!(app.count("q=/").await, 12_712);
+    let (rows, _) = app.all_pages("/logs?limit=10000&format=lines").await;
+    assert!(
+        rows.iter().any(|l| l.as_str() == Some(more[10].as_str())),
+        "the whole line is stored"
+    );
+    assert!(
+        !rows.iter().any(|l| l.as_str() == Some(&more[10][..20])),
+        "its cut form is not"
+    );
+    assert_eq!(app.count("").await, 12_712);
+    assert_eq!(app.count("source=push:import").await, 12_712);
     let sources = app.get("/sources").await.body;
     assert_eq!(sources[0]["address"], "push:import");
     assert_eq!(sources[0]["state"], "pushed");
-    assert_eq!(sources[0]["total_lines_stored"], 12_700);
+    assert_eq!(sources[0]["total_lines_stored"], 12_712);
     app.stop().await;
 }
 

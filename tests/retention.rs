@@ -276,3 +276,70 @@ async fn past_the_size_limit_the_oldest_segments_go_and_their_pages_are_reused()
     let stored = scalar(&db, "SELECT count(*) AS n FROM log_keys");
     assert_keys_and_counts_agree_with_lines(&db.path, stored as usize);
 }
+
+#[actix_rt::test]
+async fn a_keyed_stream_is_forgotten_only_once_all_of_its_lines_are_gone() {
+    use loggerator::batch::{StreamMark, StreamProgress};
+    use loggerator::db::store::LogStore;
+    use loggerator::db::writer::register_source;
+    let db = temp_db();
+    {
+        let mut conn = open_writer(&db.path).unwrap();
+        let id = register_source(&mut conn, "push:import").unwrap().id;
+        let mut store = LogStore::load(&mut conn, common::TEST_SEGMENT_ROWS).unwrap();
+        let all = lines(100, 25);
+        let entries: Vec<Entry> = all.iter().map(|l| Entry::from_line(l)).collect();
+        let keyed = |key: &str, n: u64| StreamProgress::Keyed {
+            key: key.into(),
+            mark: StreamMark {
+                fingerprint: vec![7],
+                position: n,
+            },
+        };
+        // A batch goes whole into the open segment: "a" fills segment 0, the next 40 lines
+        // segment 1, and "b" opens segment 2 with the rest, which stays.
+        store
+            .write_batch(&mut conn, id, &entries[..20], &keyed("a", 20))
+            .unwrap();
+        store
+            .write_batch(&mut conn, id, &entries[20..60], &StreamProgress::Untracked)
+            .unwrap();
+        store
+            .write_batch(&mut conn, id, &entries[60..65], &keyed("b", 5))
+            .unwrap();
+        store
+            .write_batch(&mut conn, id, &entries[65..], &StreamProgress::Untracked)
+            .unwrap();
+        // Both marks are old; only "a"'s lines will be.
+        conn.batch_execute(&format!(
+            "UPDATE keyed_streams SET updated_at = updated_at - {}",
+            30 * DAY
+        ))
+        .unwrap();
+    }
+    age_segments_before(&db, 2, 30);
+    let app = spawn_with_rules(db, days(7)).await;
+    eventually(
+        "segments 0 and 1 to go",
+        Duration::from_secs(20),
+        || async { (app.count("").await == 40).then_some(()) },
+    )
+    .await;
+    let keys = || {
+        let mut conn = open_reader(&app.db.path).unwrap();
+        diesel::sql_query("SELECT count(*) AS n FROM keyed_streams WHERE key = 'b'")
+            .get_result::<N>(&mut conn)
+            .unwrap()
+            .n
+    };
+    eventually("the mark of a to go", Duration::from_secs(20), || async {
+        (scalar(
+            &app.db,
+            "SELECT count(*) AS n FROM keyed_streams WHERE key = 'a'",
+        ) == 0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(keys(), 1, "b's lines are stored: its mark stays");
+    app.stop().await;
+}

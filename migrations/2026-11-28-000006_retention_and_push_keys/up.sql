@@ -9,12 +9,15 @@ UPDATE segments SET received_from = unixepoch(), received_until = unixepoch();
 -- Streams that are not a source's one connection: a pushed body sent with an Idempotency-Key,
 -- or a part of an imported file. Each is recognised and resumed like a source's stream (see
 -- src/ingest/replay.rs): the fingerprint of its first lines and how many of its lines were
--- consumed, updated in the transaction of each batch.
+-- consumed, updated in the transaction of each batch. The ids of its last stored and last
+-- rejected line say when retention has deleted all of its lines, and the mark may go too.
 CREATE TABLE keyed_streams (
     source_id INTEGER NOT NULL REFERENCES sources (id),
     key TEXT NOT NULL,
     fingerprint BLOB NOT NULL,
     position INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
+    last_line_id INTEGER NOT NULL DEFAULT 0,
+    last_rejected_id INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (source_id, key)
 ) WITHOUT ROWID;

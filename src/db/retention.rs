@@ -9,9 +9,9 @@
 //! snapshot: a query running across a drop sees the rows as they were when it started, and a
 //! cursor taken before a drop resumes at the next row still stored.
 //!
-//! Rejected lines follow the same rules by their own `received_at`, and so do the marks of
-//! keyed streams (pushed bodies, imported files): once their lines are gone, importing a file
-//! again stores it again.
+//! Rejected lines follow the same rules by their own `received_at`. The marks of keyed streams
+//! (pushed bodies, imported files) go once none of their lines is stored: importing a file
+//! again then stores it again, and never while its lines are still there.
 
 use std::time::Duration;
 
@@ -141,27 +141,28 @@ pub fn step(
             .select(diesel::dsl::min(segments::received_from))
             .first(conn)?;
         let size_cutoff = if over_size { kept_from } else { None };
-        let cutoff = age_cutoff.max(size_cutoff);
-        let Some(cutoff) = cutoff else {
-            return Ok(Retained::default());
-        };
-        let rejected = diesel::sql_query(
-            "DELETE FROM rejected_lines WHERE id IN \
-             (SELECT id FROM rejected_lines WHERE received_at < ?1 ORDER BY id LIMIT ?2)",
-        )
-        .bind::<BigInt, _>(cutoff)
-        .bind::<BigInt, _>(chunk)
-        .execute(conn)? as u64;
-        let marks = match age_cutoff {
+        let rejected = match age_cutoff.max(size_cutoff) {
             Some(cutoff) => diesel::sql_query(
-                "DELETE FROM keyed_streams WHERE (source_id, key) IN \
-                 (SELECT source_id, key FROM keyed_streams WHERE updated_at < ?1 LIMIT ?2)",
+                "DELETE FROM rejected_lines WHERE id IN \
+                 (SELECT id FROM rejected_lines WHERE received_at < ?1 ORDER BY id LIMIT ?2)",
             )
             .bind::<BigInt, _>(cutoff)
             .bind::<BigInt, _>(chunk)
             .execute(conn)? as u64,
             None => 0,
         };
+        // A mark goes once none of its lines is stored any more (ids only grow, and
+        // retention deletes from the oldest): importing the file again then stores it again.
+        let marks = diesel::sql_query(
+            "DELETE FROM keyed_streams WHERE (source_id, key) IN \
+             (SELECT source_id, key FROM keyed_streams \
+              WHERE last_line_id < (SELECT coalesce(min(id), 9223372036854775807) FROM log_lines) \
+              AND last_rejected_id < \
+                  (SELECT coalesce(min(id), 9223372036854775807) FROM rejected_lines) \
+              LIMIT ?1)",
+        )
+        .bind::<BigInt, _>(chunk)
+        .execute(conn)? as u64;
         Ok(Retained {
             rejected,
             marks,

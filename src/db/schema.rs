@@ -66,6 +66,8 @@ diesel::table! {
         fingerprint -> Binary,
         position -> BigInt,
         updated_at -> BigInt,
+        last_line_id -> BigInt,
+        last_rejected_id -> BigInt,
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use diesel::dsl::{max, Eq};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Binary, Bool, Text};
 use diesel::upsert::excluded;
 use log::warn;
 
@@ -332,16 +333,25 @@ fn record_stream(
         return Err(DbError::UnknownSource(source_id));
     }
     if let StreamProgress::Keyed { key, mark } = stream {
-        let row = (
-            keyed_streams::source_id.eq(source_id),
-            keyed_streams::key.eq(&**key),
-            keyed_streams::fingerprint.eq(fingerprint_bytes(&mark.fingerprint)),
-            keyed_streams::position.eq(mark.position as i64),
-            keyed_streams::updated_at.eq(now),
-        );
-        diesel::replace_into(keyed_streams::table)
-            .values(row)
-            .execute(conn)?;
+        // The batch's lines are the newest of their tables: its last ids are the tables' last.
+        diesel::sql_query(
+            "INSERT INTO keyed_streams (source_id, key, fingerprint, position, updated_at, \
+             last_line_id, last_rejected_id) VALUES (?1, ?2, ?3, ?4, ?5, \
+             CASE WHEN ?6 THEN (SELECT max(id) FROM log_lines) ELSE 0 END, \
+             CASE WHEN ?7 THEN (SELECT max(id) FROM rejected_lines) ELSE 0 END) \
+             ON CONFLICT (source_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+             position = excluded.position, updated_at = excluded.updated_at, \
+             last_line_id = max(last_line_id, excluded.last_line_id), \
+             last_rejected_id = max(last_rejected_id, excluded.last_rejected_id)",
+        )
+        .bind::<BigInt, _>(source_id)
+        .bind::<Text, _>(&**key)
+        .bind::<Binary, _>(fingerprint_bytes(&mark.fingerprint))
+        .bind::<BigInt, _>(mark.position as i64)
+        .bind::<BigInt, _>(now)
+        .bind::<Bool, _>(summary.stored > 0)
+        .bind::<Bool, _>(summary.rejected > 0)
+        .execute(conn)?;
     }
     Ok(())
 }

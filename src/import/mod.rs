@@ -50,6 +50,8 @@ pub struct FileSummary {
     pub rejected: u64,
     /// Consumed by an earlier import of the same file.
     pub already: u64,
+    /// Bytes after the file's last newline, left for a later import.
+    pub unfinished: u64,
 }
 
 impl FileSummary {
@@ -77,8 +79,18 @@ pub async fn import_files(
         })?;
         let summary = import_file(file, &shown, source, destination, max_line_bytes).await?;
         println!(
-            "{shown}: {} lines: {} stored, {} rejected, {} already stored by an earlier import",
-            summary.lines, summary.stored, summary.rejected, summary.already
+            "{shown}: {} lines: {} stored, {} rejected, {} already stored by an earlier import{}",
+            summary.lines,
+            summary.stored,
+            summary.rejected,
+            summary.already,
+            match summary.unfinished {
+                0 => String::new(),
+                bytes => format!(
+                    "; the last {bytes} bytes have no newline yet: a line still being written \
+                     is left for the next import"
+                ),
+            }
         );
         summaries.push(summary);
     }
@@ -104,7 +116,16 @@ async fn import_file(
     for number in 0.. {
         part.clear();
         while part.len() < PART_BYTES {
+            let start = part.len();
             if read_line(&mut file.reader, &mut part, max_line_bytes).map_err(read_error)? == 0 {
+                break;
+            }
+            // Only the end of the file leaves a line without its newline: one still being
+            // written, perhaps. Stored now, it would be stored cut short and its whole form
+            // taken later for a line already consumed; it waits for the next import.
+            if part.last() != Some(&b'\n') {
+                summary.unfinished = (part.len() - start) as u64;
+                part.truncate(start);
                 break;
             }
         }

@@ -542,6 +542,23 @@ async fn the_page_filters_pages_charts_and_tails_the_logs() {
         .as_str()
         .contains("view=sources"));
     browser.shot("sources").await;
+    // A source's address opens its lines.
+    browser
+        .click(&format!(
+            "#sources tbody tr[data-address='{source}'] button"
+        ))
+        .await;
+    browser
+        .until(
+            "the source's lines",
+            &format!(
+                "return location.search.includes('source=') \
+            && document.getElementById('f-source').value === '{source}' \
+            && document.getElementById('count').dataset.count === '{LINES}';"
+            ),
+        )
+        .await;
+    browser.click("#tab-sources").await;
     browser.click("#tab-rejected").await;
     browser
         .until("the rejected line", "return [...document.querySelectorAll('#rejected tbody pre')].some(p => p.textContent === 'this is no log line');")

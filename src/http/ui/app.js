@@ -696,8 +696,20 @@ async function loadSources() {
         const tr = document.createElement("tr");
         tr.dataset.address = s.address;
         const error = s.last_error ? `${s.last_error} (${s.last_error_at})` : "";
+        // The address opens the source's lines.
+        const name = document.createElement("td");
+        const open = document.createElement("button");
+        open.type = "button";
+        open.className = "link";
+        open.textContent = s.address;
+        open.title = `Show the lines of ${s.address}`;
+        open.addEventListener("click", () => {
+          fillForm(new URLSearchParams({ source: s.address }));
+          show("logs", true);
+        });
+        name.append(open);
         tr.append(
-          cell(s.address),
+          name,
           cell(s.state.replace("_", " "), "state"),
           cell(fmt.format(s.lines_received), "num"),
           cell(fmt.format(s.lines_stored), "num"),
@@ -785,6 +797,7 @@ function setUp() {
   $("f-order").addEventListener("change", () => runQuery(true));
   $("rejected-more").addEventListener("click", () => loadRejected(true));
   $("sources-refresh").addEventListener("click", loadSources);
+  $("rejected-refresh").addEventListener("click", () => loadRejected(false));
   for (const id of ["dl-ndjson", "dl-csv", "dl-text"]) $(id).addEventListener("click", download);
   const tabs = [...document.querySelectorAll(".tabs button")];
   for (const button of tabs) {

@@ -162,8 +162,6 @@ async fn files_are_imported_once_whatever_their_form_and_grown_ones_add_only_new
     );
 
     let app = TestApp::spawn_on(db, vec![]).await;
-    let stored = app.get("/logs?source=push:import&limit=1&order=desc").await;
-    assert_eq!(stored.status, 200);
     assert_eq!(app.count("q=/").await, 12_712);
     let (rows, _) = app.all_pages("/logs?limit=10000&format=lines").await;
     assert!(

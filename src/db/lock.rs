@@ -37,7 +37,6 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct DbLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl DbLock {
@@ -83,10 +82,6 @@ impl DbLock {
         file.set_len(0).map_err(io)?;
         file.rewind().map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
-        Ok(DbLock { _file: file, path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(DbLock { _file: file })
     }
 }

@@ -69,8 +69,7 @@ pub async fn import_files(
     source: &str,
     destination: &mut Destination,
     max_line_bytes: usize,
-) -> Result<Vec<FileSummary>, ImportError> {
-    let mut summaries = Vec::new();
+) -> Result<(), ImportError> {
     for path in files {
         let shown = path.display().to_string();
         let file = SourceFile::open(path).map_err(|source| ImportError::Read {
@@ -92,9 +91,8 @@ pub async fn import_files(
                 ),
             }
         );
-        summaries.push(summary);
     }
-    Ok(summaries)
+    Ok(())
 }
 
 async fn import_file(

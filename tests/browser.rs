@@ -386,17 +386,45 @@ async fn the_page_filters_pages_charts_and_tails_the_logs() {
         .await;
 
     // A top user is a filter: clicked, it joins the query.
-    let top_user = browser
+    let top_users = browser
         .until(
-            "a top user",
-            "const b = document.querySelector('#top-user button'); return b && b.textContent;",
+            "two top users",
+            "const names = [...document.querySelectorAll('#top-user button')].map(b => b.textContent); \
+             return names.length >= 2 && names;",
         )
         .await;
-    let top_user = top_user.as_str().unwrap().to_owned();
+    let top_users: Vec<String> = serde_json::from_value(top_users).unwrap();
+    let (top_user, second_user) = (top_users[0].clone(), top_users[1].clone());
     browser.click("#top-user button").await;
     let for_user = app.count(&format!("code=500&user={top_user}")).await;
     browser
         .until("the top user's count", &format!("return location.search.includes('user=') && document.getElementById('count').dataset.count === '{for_user}';"))
+        .await;
+
+    // Several users: "+" gives a second input, either user matches, and the URL carries both,
+    // so that loading it fills both inputs again.
+    browser.click("#m-user button.add").await;
+    browser.fill("#m-user .extra input", &second_user).await;
+    browser.click("#search").await;
+    let either = format!("code=500&user={top_user}&user={second_user}");
+    let for_either = app.count(&either).await;
+    assert!(for_either > for_user, "{for_either} for {either}");
+    browser
+        .until("both users' count", &format!("return location.search === '?{either}' && document.getElementById('count').dataset.count === '{for_either}';"))
+        .await;
+    browser.js("window.scrollTo(0, 0); return true;").await;
+    browser.shot("several-users").await;
+    page.goto(&app.url(&format!("/?{either}"))).await.unwrap();
+    let inputs = browser
+        .until("both users in the form", &format!("const values = [...document.querySelectorAll('#m-user input')].map(i => i.value); \
+            return document.getElementById('count').dataset.count === '{for_either}' && values;"))
+        .await;
+    assert_eq!(inputs, json!([top_user, second_user]));
+    // Removing the second leaves the first alone.
+    browser.click("#m-user .extra button.remove").await;
+    browser.click("#search").await;
+    browser
+        .until("one user again", &format!("return document.querySelectorAll('#m-user input').length === 1 && document.getElementById('count').dataset.count === '{for_user}';"))
         .await;
 
     // A query the API refuses: its reason once, and nothing shown as if it were an answer.

@@ -108,11 +108,59 @@ function setUpToken() {
 function formQuery() {
   const params = new URLSearchParams();
   for (const name of FILTERS) {
+    if (REPEATED.includes(name)) {
+      for (const input of inputsOf(name)) if (input.value.trim()) params.append(name, input.value.trim());
+      continue;
+    }
     let value = $(`f-${name}`).value.trim();
     if ((name === "since" || name === "until") && value) value = instantOf(value);
     if (value) params.set(name, value);
   }
   return params;
+}
+
+// The API takes user, path and q several times (any of them matches) but not as comma lists,
+// since a name, a path or a text may hold a comma: each value has an input of its own.
+const REPEATED = ["user", "path", "q"];
+
+function inputsOf(name) {
+  return [...document.querySelectorAll(`#m-${name} input`)];
+}
+
+function addValueInput(name, value) {
+  const field = $(`m-${name}`);
+  const noun = field.dataset.noun;
+  const row = document.createElement("div");
+  row.className = "value extra";
+  const input = document.createElement("input");
+  input.name = name;
+  input.autocomplete = "off";
+  input.value = value;
+  input.setAttribute("aria-label", `Or ${noun}`);
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "quiet remove";
+  remove.textContent = "×";
+  remove.setAttribute("aria-label", `Remove this ${noun}`);
+  remove.title = `Remove this ${noun}`;
+  remove.addEventListener("click", () => {
+    row.remove();
+    $(`f-${name}`).focus();
+  });
+  row.append(input, remove);
+  field.append(row);
+  return input;
+}
+
+// A field's values, replacing what it held: the first in its own input, the rest added.
+function setField(name, values) {
+  if (!REPEATED.includes(name)) {
+    $(`f-${name}`).value = values[0] || "";
+    return;
+  }
+  for (const extra of document.querySelectorAll(`#m-${name} .extra`)) extra.remove();
+  $(`f-${name}`).value = values[0] || "";
+  for (const value of values.slice(1)) addValueInput(name, value);
 }
 
 // "2000-07-12 14:00" (what people type) as the API's RFC 3339, in UTC like every date here.
@@ -122,7 +170,7 @@ function instantOf(text) {
 }
 
 function fillForm(params) {
-  for (const name of FILTERS) $(`f-${name}`).value = params.get(name) || "";
+  for (const name of FILTERS) setField(name, params.getAll(name));
 }
 
 function pageUrl(params) {
@@ -577,7 +625,7 @@ function topItem(key, group) {
   button.textContent = value;
   button.title = `Filter by ${key} ${value}`;
   button.addEventListener("click", () => {
-    $(`f-${key}`).value = value;
+    setField(key, [value]);
     runQuery(true);
   });
   const figures = document.createElement("span");
@@ -793,6 +841,9 @@ function setUp() {
     fillForm(new URLSearchParams());
     runQuery(true);
   });
+  for (const add of document.querySelectorAll("#query button.add")) {
+    add.addEventListener("click", () => addValueInput(add.dataset.name, "").focus());
+  }
   $("more").addEventListener("click", loadMore);
   $("f-order").addEventListener("change", () => runQuery(true));
   $("rejected-more").addEventListener("click", () => loadRejected(true));

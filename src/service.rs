@@ -26,7 +26,9 @@ use crate::db::reader::Reader;
 use crate::db::retention::RetentionRules;
 use crate::db::retention_schedule;
 use crate::db::tail::tail_channel;
-use crate::db::writer::{pushed_sources, Checkpoint, DbWriter, RegisterSource, WriterHooks};
+use crate::db::writer::{
+    pushed_sources, Checkpoint, DbWriter, RegisterSource, WriterHooks, PUSHED_PREFIX,
+};
 use crate::db::DbError;
 use crate::http::metrics::{FilesCollector, HttpMetrics, SourcesCollector};
 use crate::http::{self, AppState, ReaderPool};
@@ -82,6 +84,11 @@ pub enum StartError {
     Locked(#[from] LockError),
     #[error("the database writer stopped during start-up")]
     WriterGone,
+    #[error(
+        "--source {address}: addresses starting with {PUSHED_PREFIX:?} name pushed sources; \
+         give the host by another name or its IP address"
+    )]
+    ReservedSource { address: String },
     #[error(transparent)]
     Tokens(#[from] TokensError),
     #[error(
@@ -199,6 +206,11 @@ impl Service {
         // Each source with its stream as last committed.
         let mut sources: Vec<(Arc<SourceStatus>, Option<StreamMark>)> = Vec::new();
         for address in &config.sources {
+            if address.starts_with(PUSHED_PREFIX) {
+                return Err(StartError::ReservedSource {
+                    address: address.clone(),
+                });
+            }
             if sources.iter().any(|(s, _)| &s.address == address) {
                 warn!("source {address} is listed twice; connecting once");
                 continue;

@@ -241,6 +241,20 @@ fn start_up_errors_exit_1_and_usage_errors_exit_2() {
             1,
             "cannot open database",
         ),
+        // A host named `push` would share its row with the pushed source named after its port.
+        (
+            vec![
+                "serve",
+                "--db",
+                db_path,
+                "--listen",
+                "127.0.0.1:0",
+                "--source",
+                "push:80",
+            ],
+            1,
+            "--source push:80: addresses starting with \"push:\" name pushed sources",
+        ),
         // clap's convention for a command line it cannot take.
         (vec!["serve", "--readers", "many"], 2, "invalid value"),
     ] {

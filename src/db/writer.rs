@@ -260,10 +260,19 @@ pub fn register_source(
     })
 }
 
+/// What a pushed source's address starts with, so that it can never be a TCP source's address:
+/// `serve` refuses a `--source` that starts with it (a host named `push`).
+pub const PUSHED_PREFIX: &str = "push:";
+
+/// The address under which lines pushed as `name` are stored.
+pub fn pushed_address(name: &str) -> String {
+    format!("{PUSHED_PREFIX}{name}")
+}
+
 /// The sources whose lines were pushed (`push:NAME`), as stored.
 pub fn pushed_sources(conn: &mut SqliteConnection) -> Result<Vec<(String, SourceRecord)>, DbError> {
     let addresses: Vec<String> = sources::table
-        .filter(sources::address.like("push:%"))
+        .filter(sources::address.like(format!("{PUSHED_PREFIX}%")))
         .select(sources::address)
         .order(sources::id)
         .load(conn)?;

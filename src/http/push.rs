@@ -21,7 +21,7 @@ use super::openapi::{ErrorBody, PushHeaders, PushQuery};
 use super::params::push_params;
 use super::AppState;
 use crate::batch::WriteError;
-use crate::db::writer::{LoadKeyedStream, RegisterSource};
+use crate::db::writer::{pushed_address, LoadKeyedStream, RegisterSource};
 use crate::ingest::push::{push_lines, PushError, PushFailed, PushSummary, PushTarget};
 
 /// The header that names a body, so that sending it again stores nothing twice.
@@ -98,7 +98,7 @@ pub async fn push(
             summary: PushSummary::default(),
         }));
     }
-    let address = format!("push:{name}");
+    let address = pushed_address(&name);
     // A source pushed before is known by name: no round trip to the writer.
     let status = match state.sources.find(&address) {
         Some(status) => status,

@@ -12,7 +12,7 @@ use thiserror::Error;
 
 use crate::db::health::StorageHealth;
 use crate::db::lock::{DbLock, LockError};
-use crate::db::writer::{Checkpoint, DbWriter, LoadKeyedStream, RegisterSource};
+use crate::db::writer::{pushed_address, Checkpoint, DbWriter, LoadKeyedStream, RegisterSource};
 use crate::db::DbError;
 use crate::ingest::push::{
     check_source_name, push_lines, PushConfig, PushError, PushSummary, PushTarget,
@@ -122,7 +122,7 @@ impl Destination {
                 sources,
                 ..
             } => {
-                let address = format!("push:{source}");
+                let address = pushed_address(source);
                 let source_id = match sources.get(&address) {
                     Some(&id) => id,
                     None => {

@@ -214,6 +214,13 @@ async fn import_into_a_running_service_takes_a_token_and_a_database_takes_one_wr
         .unwrap();
     assert_eq!(serve.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&serve.stderr).contains("in use by another loggerator"));
+    // The same file under another name is the same database.
+    let link = app.db.dir.path().join("link.db");
+    std::os::unix::fs::symlink(&app.db.path, &link).unwrap();
+    let through_link = import(args(&["--db", &path_arg(&link), &path_arg(&file)]), vec![]).await;
+    assert_eq!(through_link.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&through_link.stderr);
+    assert!(stderr.contains("in use by another loggerator"), "{stderr}");
 
     let api = app.base.clone();
     let without = import(args(&["--api", &api, &path_arg(&file)]), vec![]).await;

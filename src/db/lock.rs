@@ -40,9 +40,18 @@ pub struct DbLock {
 }
 
 impl DbLock {
-    /// The lock file of `db`: `DB.lock`.
+    /// The lock file of `db`: `DB.lock` beside the file itself, so that a symlink to the
+    /// database, or another spelling of its path, finds the same lock. A database not yet
+    /// created is named by its directory, resolved, and its file name.
     pub fn path_for(db: &Path) -> PathBuf {
-        let mut name = db.as_os_str().to_owned();
+        let resolved = std::fs::canonicalize(db).ok().or_else(|| {
+            let parent = match db.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            Some(std::fs::canonicalize(parent).ok()?.join(db.file_name()?))
+        });
+        let mut name = resolved.unwrap_or_else(|| db.to_owned()).into_os_string();
         name.push(".lock");
         PathBuf::from(name)
     }

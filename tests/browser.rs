@@ -271,6 +271,16 @@ async fn the_page_filters_pages_charts_and_tails_the_logs() {
         .js("return document.getElementById('dl-csv').getAttribute('href');")
         .await;
     assert_eq!(csv, json!("/logs?code=500&format=csv"));
+    let name = browser
+        .js("return document.getElementById('dl-csv').download;")
+        .await;
+    let name = name.as_str().unwrap();
+    assert!(
+        name.len() == "loggerator-20261128-130512.csv".len()
+            && name.starts_with("loggerator-20")
+            && name.ends_with(".csv"),
+        "{name}"
+    );
     let api_pages = app.get("/logs?code=500&limit=100").await.body;
     assert_eq!(
         numbers(&browser.js(ROW_IDS).await)[..],

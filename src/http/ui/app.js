@@ -380,10 +380,16 @@ function toggleDetail(tr, toggle, row) {
   toggle.textContent = open ? "▸" : "▾";
 }
 
+const DOWNLOAD_EXTENSIONS = { ndjson: "ndjson", csv: "csv", text: "log" };
+
+// Named after the time of the query (UTC), so that downloads of several queries do not
+// overwrite each other: loggerator-20261128-130512.csv.
 function setDownloads() {
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-");
   for (const id of ["dl-ndjson", "dl-csv", "dl-text"]) {
     const link = $(id);
     link.href = `/logs?${apiQuery({ format: link.dataset.format }, true)}`;
+    link.download = `loggerator-${stamp}.${DOWNLOAD_EXTENSIONS[link.dataset.format]}`;
   }
 }
 

@@ -215,8 +215,9 @@ pub struct Tuning {
     /// Serve on a non-loopback address without tokens (refused otherwise).
     #[arg(long, env = "LOGGERATOR_ALLOW_UNAUTHENTICATED")]
     pub allow_unauthenticated: bool,
-    /// Bytes of lines (decompressed) one `POST /ingest` body may hold; past it, 413.
-    #[arg(long, env = "LOGGERATOR_MAX_PUSH_BYTES", default_value_t = DEFAULT_MAX_PUSH_BYTES)]
+    /// Bytes of lines (decompressed) one `POST /ingest` body may hold; past it, 413. Like
+    /// every byte count here, a number or with K, M, G or T (powers of 1024).
+    #[arg(long, env = "LOGGERATOR_MAX_PUSH_BYTES", default_value_t = DEFAULT_MAX_PUSH_BYTES, value_parser = parse_bytes)]
     pub max_push_bytes: u64,
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
     #[arg(long, env = "LOGGERATOR_TLS_CERT", requires = "tls_key")]
@@ -246,13 +247,13 @@ pub struct Tuning {
     #[arg(long, env = "LOGGERATOR_BATCH_SIZE", default_value_t = DEFAULT_BATCH_LINES)]
     pub batch_size: usize,
     /// Bytes of lines per database transaction: a source's batch is sent at this size too.
-    #[arg(long, env = "LOGGERATOR_BATCH_BYTES", default_value_t = DEFAULT_BATCH_BYTES)]
+    #[arg(long, env = "LOGGERATOR_BATCH_BYTES", default_value_t = DEFAULT_BATCH_BYTES, value_parser = parse_bytes_usize)]
     pub batch_bytes: usize,
     /// Longest a received line waits before its batch is committed.
     #[arg(long, env = "LOGGERATOR_FLUSH_INTERVAL_MS", default_value_t = DEFAULT_FLUSH_INTERVAL_MS)]
     pub flush_interval_ms: u64,
     /// Longer lines are rejected (their first bytes kept) and reading goes on.
-    #[arg(long, env = "LOGGERATOR_MAX_LINE_BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    #[arg(long, env = "LOGGERATOR_MAX_LINE_BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES, value_parser = parse_bytes_usize)]
     pub max_line_bytes: usize,
     /// How long one connection attempt may take.
     #[arg(long, env = "LOGGERATOR_CONNECT_TIMEOUT_MS", default_value_t = DEFAULT_CONNECT_TIMEOUT_MS)]
@@ -323,6 +324,10 @@ impl Tuning {
 }
 
 /// `1048576`, `512K`, `100M`, `20G`, `1T` (powers of 1024) as bytes.
+fn parse_bytes_usize(text: &str) -> Result<usize, String> {
+    usize::try_from(parse_bytes(text)?).map_err(|_| format!("{text:?} is too large"))
+}
+
 fn parse_bytes(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let (number, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {

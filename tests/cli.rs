@@ -257,6 +257,12 @@ fn start_up_errors_exit_1_and_usage_errors_exit_2() {
         ),
         // clap's convention for a command line it cannot take.
         (vec!["serve", "--readers", "many"], 2, "invalid value"),
+        // Byte counts take units, and name the ones they take.
+        (
+            vec!["serve", "--max-push-bytes", "2X"],
+            2,
+            "unknown unit in \"2X\"; use K, M, G or T",
+        ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_loggerator"))
             .args(&args)

@@ -252,6 +252,20 @@ async fn import_into_a_running_service_takes_a_token_and_a_database_takes_one_wr
         };
         assert!(summary_of(&sent, &path_arg(&file)).contains(expected));
     }
+    // A service that takes less than a part per request (1 MiB here) is named as the cause,
+    // with the limit that would do.
+    let big = app.db.dir.path().join("big.log");
+    write_text(&big, &lines(15_000, 15));
+    assert!(std::fs::metadata(&big).unwrap().len() > 1 << 20);
+    let refused = import(
+        args(&["--api", &api, "--token", &token, &path_arg(&big)]),
+        vec![],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("answered 413"), "{stderr}");
+    assert!(stderr.contains("--max-push-bytes 9M or more"), "{stderr}");
     let (db, _) = app.stop().await;
     let open = TestApp::spawn_on(db, vec![]).await;
     assert_eq!(open.count("source=push:web").await, 3_000);

@@ -40,6 +40,14 @@ pub enum DestinationError {
     WriterGone,
     #[error("{0}")]
     Push(PushError),
+    #[error(
+        "{url} answered 413: {message}. import sends parts of {} MiB and the line that \
+         reaches it: give the service --max-push-bytes {}M or more, or import with --db while \
+         it is stopped",
+        super::PART_BYTES >> 20,
+        (super::PART_BYTES >> 20) + 1
+    )]
+    PartTooLarge { url: String, message: String },
     #[error("{url} answered {status}: {message}")]
     Refused {
         url: String,
@@ -209,6 +217,13 @@ async fn post_part(
                     .ok()
                     .and_then(|v| v["error"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| String::from_utf8_lossy(&answer).into_owned());
+                // A service whose push limit is below a part can take no part of this file.
+                if status == 413 {
+                    return Err(DestinationError::PartTooLarge {
+                        url: url.clone(),
+                        message,
+                    });
+                }
                 let failure = DestinationError::Refused {
                     url: url.clone(),
                     status,

@@ -14,6 +14,7 @@ use common::{service_config, temp_db};
 use flate2::write::GzEncoder;
 use loggerator::emulator::LineGenerator;
 use loggerator::tokens::{new_token, Scope};
+use sha2::{Digest, Sha256};
 
 fn lines(count: usize, seed: u64) -> Vec<String> {
     let mut generator = LineGenerator::new(seed);
@@ -282,4 +283,57 @@ async fn import_into_a_running_service_takes_a_token_and_a_database_takes_one_wr
         "{}",
         String::from_utf8_lossy(&imported.stderr)
     );
+}
+
+#[actix_rt::test]
+async fn a_failure_part_way_says_what_the_file_stored_before_it() {
+    // Two parts: the first 8 MiB, and the rest.
+    let db = temp_db();
+    let file = db.dir.path().join("two-parts.log");
+    let all = lines(110_000, 16);
+    write_text(&file, &all);
+    let mut bytes = 0;
+    let first_part = all
+        .iter()
+        .take_while(|line| {
+            let before = bytes;
+            bytes += line.len() + 1;
+            before < loggerator::import::PART_BYTES
+        })
+        .count();
+    assert!(first_part < all.len());
+
+    // Another body has already taken the second part's key, so that part is refused.
+    let hash = Sha256::digest(all[0].as_bytes());
+    let hex: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let app = TestApp::spawn_on(db, vec![]).await;
+    let taken = awc::Client::default()
+        .post(app.url("/ingest?source=import"))
+        .insert_header(("Idempotency-Key", format!("import:{hex}:1")))
+        .send_body(lines(100, 99).join("\n") + "\n")
+        .await
+        .unwrap();
+    assert_eq!(taken.status().as_u16(), 200);
+    let (db, _) = app.stop().await;
+
+    let failed = import(
+        args(&["--db", &path_arg(&db.path), &path_arg(&file)]),
+        vec![],
+    )
+    .await;
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "before it, {first_part} lines of the file were stored and 0 rejected: importing it \
+             again stores only the rest"
+        )),
+        "{stderr}"
+    );
+    let open = TestApp::spawn_on(db, vec![]).await;
+    assert_eq!(
+        open.count("source=push:import").await,
+        100 + first_part as i64
+    );
+    open.stop().await;
 }

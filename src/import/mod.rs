@@ -35,11 +35,26 @@ pub enum ImportError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {source}{}", before_failure(done))]
     Store {
         path: String,
         source: DestinationError,
+        /// What the parts before the failing one stored.
+        done: FileSummary,
     },
+}
+
+/// Said after a failure, so that the operator knows the file is partly stored and that the
+/// next import goes on from there (its parts are keyed).
+fn before_failure(done: &FileSummary) -> String {
+    if done.stored == 0 && done.rejected == 0 {
+        return String::new();
+    }
+    format!(
+        "; before it, {} lines of the file were stored and {} rejected: importing it again \
+         stores only the rest",
+        done.stored, done.rejected
+    )
 }
 
 /// What became of one file.
@@ -142,6 +157,7 @@ async fn import_file(
                 .map_err(|e| ImportError::Store {
                     path: shown.to_owned(),
                     source: e,
+                    done: summary.clone(),
                 })?;
         summary.add(&stored);
         progress.set_position(file.bytes_read());

@@ -248,6 +248,107 @@ fn every_query_merges_ordered_key_ranges_of_each_segment_without_a_sort() {
     }
 }
 
+/// Users who hold few rows are read through the user index, an arm per (segment, user), each
+/// in date order and merged without a sort; pages are the same as filtering every row.
+#[test]
+fn rare_users_are_read_through_their_index_and_pages_stay_exact() {
+    let db = temp_db();
+    let mut all = lines();
+    // cy and dee hold 4 of 34 rows (under 1/8), spread over both segments.
+    for (i, (user, code)) in [("cy", 500), ("dee", 200), ("cy", 200), ("dee", 500)]
+        .into_iter()
+        .enumerate()
+    {
+        all.insert(
+            i * 9,
+            format!(
+                r#"10.1.0.{i} - {user} [02/Jul/2000 05:00:00 +0000] "GET /r/{i} HTTP/1.0" {code} {i}"#
+            ),
+        );
+    }
+    store_lines(&db, "src:1", &all);
+    let mut conn = open_reader(&db.path).unwrap();
+    let every = fetch_page(&mut conn, &query(LogFilter::default(), 1000))
+        .unwrap()
+        .rows;
+    assert_eq!(every.len(), 34);
+
+    let rare = |users: &[&str], codes: &[i32]| LogFilter {
+        users: users.iter().map(|u| u.to_string()).collect(),
+        codes: codes.iter().map(|&c| (c, c)).collect(),
+        ..LogFilter::default()
+    };
+    for filter in [
+        rare(&["cy"], &[500]),
+        rare(&["cy", "dee"], &[]),
+        rare(&["cy", "dee"], &[200, 500]),
+        rare(&["cy", "dee", "-"], &[200]),
+    ] {
+        for order in [Order::Desc, Order::Asc] {
+            let plan = explain_page(
+                &mut conn,
+                &LogQuery {
+                    order,
+                    ..query(filter.clone(), 2)
+                },
+            )
+            .unwrap();
+            let text = plan.join(" | ");
+            assert!(!text.contains("TEMP B-TREE"), "sorts: {text}");
+            assert!(text.contains("MERGE (UNION ALL)"), "{text}");
+            for step in plan.iter().filter(|s| s.starts_with("SEARCH")) {
+                assert!(
+                    step.contains("INDEX log_keys_by_user (segment=? AND user_id=?)"),
+                    "{text}"
+                );
+            }
+
+            // Every page, two rows at a time, against the rows filtered by hand.
+            let mut expected: Vec<i64> = every
+                .iter()
+                .filter(|r| {
+                    filter.users.contains(&r.user.clone().unwrap_or("-".into()))
+                        && (filter.codes.is_empty()
+                            || filter.codes.iter().any(|&(c, _)| c == r.code))
+                })
+                .map(|r| r.id)
+                .collect();
+            if order == Order::Asc {
+                expected.reverse();
+            }
+            assert!(!expected.is_empty());
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = fetch_page(
+                    &mut conn,
+                    &LogQuery {
+                        order,
+                        after,
+                        ..query(filter.clone(), 2)
+                    },
+                )
+                .unwrap();
+                seen.extend(page.rows.iter().map(|r| r.id));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, expected, "{filter:?} {order:?}");
+        }
+    }
+
+    // A user who holds half the rows, with a status, is read through the primary key.
+    let plan = explain_page(&mut conn, &query(rare(&["ann"], &[500]), 2)).unwrap();
+    assert!(
+        plan.iter()
+            .filter(|s| s.starts_with("SEARCH"))
+            .all(|s| s.starts_with("SEARCH log_keys USING PRIMARY KEY")),
+        "{plan:?}"
+    );
+}
+
 #[actix_rt::test]
 async fn reader_actors_answer_queries_with_source_addresses() {
     let db = db();

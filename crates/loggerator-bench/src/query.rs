@@ -339,6 +339,21 @@ async fn query_kinds(api: &Api) -> Result<(Vec<Kind>, Vec<String>), BenchError> 
             url: logs(&[("user", "rareuser"), ("limit", PAGE)]),
         },
         Kind {
+            // Two users, one rare: the page's "+" gives such queries.
+            name: "rare+user",
+            url: logs(&[("user", "rareuser"), ("user", user), ("limit", PAGE)]),
+        },
+        Kind {
+            // A rare user and a status class: a top user clicked with a status filtered.
+            name: "rare+5xx",
+            url: logs(&[("user", "rareuser"), ("code", "5xx"), ("limit", PAGE)]),
+        },
+        Kind {
+            // Codes no line has: nothing matches, whatever else is asked.
+            name: "no-match",
+            url: logs(&[("code", "404"), ("user", user), ("limit", PAGE)]),
+        },
+        Kind {
             name: "stats-code",
             url: api.url("/stats?by=code"),
         },

@@ -248,13 +248,14 @@ fn every_query_merges_ordered_key_ranges_of_each_segment_without_a_sort() {
     }
 }
 
-/// Users who hold few rows are read through the user index, an arm per (segment, user), each
-/// in date order and merged without a sort; pages are the same as filtering every row.
+/// Users and sources who hold few rows are read through their index, an arm per (segment,
+/// value), each in date order and merged without a sort; pages are the same as filtering every
+/// row.
 #[test]
-fn rare_users_are_read_through_their_index_and_pages_stay_exact() {
+fn rare_users_and_sources_are_read_through_their_index_and_pages_stay_exact() {
     let db = temp_db();
     let mut all = lines();
-    // cy and dee hold 4 of 34 rows (under 1/8), spread over both segments.
+    // cy and dee hold 4 of the rows (under 1/8), spread over both segments.
     for (i, (user, code)) in [("cy", 500), ("dee", 200), ("cy", 200), ("dee", 500)]
         .into_iter()
         .enumerate()
@@ -266,23 +267,40 @@ fn rare_users_are_read_through_their_index_and_pages_stay_exact() {
             ),
         );
     }
+    // More common lines, so that cy and dee stay rare beside the second source's line.
+    all.extend(lines().into_iter().take(10));
     store_lines(&db, "src:1", &all);
+    // A second source of 3 lines: one of dee's, and ann's and bob's.
+    store_lines(&db, "src:2", &all[8..11]);
     let mut conn = open_reader(&db.path).unwrap();
     let every = fetch_page(&mut conn, &query(LogFilter::default(), 1000))
         .unwrap()
         .rows;
-    assert_eq!(every.len(), 34);
+    assert_eq!(every.len(), 47);
 
     let rare = |users: &[&str], codes: &[i32]| LogFilter {
         users: users.iter().map(|u| u.to_string()).collect(),
         codes: codes.iter().map(|&c| (c, c)).collect(),
         ..LogFilter::default()
     };
-    for filter in [
-        rare(&["cy"], &[500]),
-        rare(&["cy", "dee"], &[]),
-        rare(&["cy", "dee"], &[200, 500]),
-        rare(&["cy", "dee", "-"], &[200]),
+    let from = |sources: &[&str], filter: LogFilter| LogFilter {
+        sources: sources.iter().map(|s| s.to_string()).collect(),
+        ..filter
+    };
+    for (filter, index) in [
+        (rare(&["cy"], &[500]), "log_keys_by_user"),
+        (rare(&["cy", "dee"], &[]), "log_keys_by_user"),
+        (rare(&["cy", "dee"], &[200, 500]), "log_keys_by_user"),
+        (rare(&["cy", "dee", "-"], &[200]), "log_keys_by_user"),
+        (from(&["src:2"], rare(&[], &[])), "log_keys_by_source"),
+        (from(&["src:2"], rare(&[], &[200])), "log_keys_by_source"),
+        // Both rare: the source's 3 rows against cy's and dee's 5.
+        (
+            from(&["src:2"], rare(&["cy", "dee"], &[])),
+            "log_keys_by_source",
+        ),
+        // A common user from a rare source.
+        (from(&["src:2"], rare(&["ann"], &[])), "log_keys_by_source"),
     ] {
         for order in [Order::Desc, Order::Asc] {
             let plan = explain_page(
@@ -296,10 +314,15 @@ fn rare_users_are_read_through_their_index_and_pages_stay_exact() {
             let text = plan.join(" | ");
             assert!(!text.contains("TEMP B-TREE"), "sorts: {text}");
             assert!(text.contains("MERGE (UNION ALL)"), "{text}");
+            let column = if index == "log_keys_by_user" {
+                "user_id"
+            } else {
+                "source_id"
+            };
             for step in plan.iter().filter(|s| s.starts_with("SEARCH")) {
                 assert!(
-                    step.contains("INDEX log_keys_by_user (segment=? AND user_id=?)"),
-                    "{text}"
+                    step.contains(&format!("INDEX {index} (segment=? AND {column}=?)")),
+                    "{filter:?}: {text}"
                 );
             }
 
@@ -307,7 +330,9 @@ fn rare_users_are_read_through_their_index_and_pages_stay_exact() {
             let mut expected: Vec<i64> = every
                 .iter()
                 .filter(|r| {
-                    filter.users.contains(&r.user.clone().unwrap_or("-".into()))
+                    (filter.users.is_empty()
+                        || filter.users.contains(&r.user.clone().unwrap_or("-".into())))
+                        && (filter.sources.is_empty() || filter.sources.contains(&r.source))
                         && (filter.codes.is_empty()
                             || filter.codes.iter().any(|&(c, _)| c == r.code))
                 })

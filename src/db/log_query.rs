@@ -10,7 +10,7 @@ use diesel::sql_types::BigInt;
 use super::ip_key::network_range;
 use super::names::{self, NameTable};
 use super::schema::{day_counts, key_counts, log_lines, sources};
-use super::segment_merge::{self, filter_by_key, KeyFilter};
+use super::segment_merge::{self, filter_by_key, IndexedKey, KeyFilter};
 pub use super::segment_merge::{Key, Order};
 use super::source_names::SourceNames;
 use super::DbError;
@@ -161,34 +161,48 @@ pub(crate) fn key_filter(
         ip_ranges: filter.ips.iter().map(network_range).collect(),
         since: filter.since,
         until: filter.until,
-        by_user: false,
+        indexed: None,
     };
-    keys.by_user = read_by_user(conn, &keys)?;
+    keys.indexed = indexed_key(conn, &keys)?;
     Ok(Some(keys))
 }
 
-/// Whether keys are better read through the user index (see [`KeyFilter::by_user`]). With
-/// only users to match, it is covering and each user's arm is in date order: always. With
-/// other key filters too, each index entry costs a lookup of its row; the index is taken
-/// when the users hold at most 1/8 of the rows, from the count tables (exact, and small).
-fn read_by_user(conn: &mut SqliteConnection, filter: &KeyFilter) -> QueryResult<bool> {
-    if filter.user_ids.is_empty() || filter.user_ids.len() > segment_merge::MAX_INDEXED_USERS {
-        return Ok(false);
+/// Which index, if any, keys are better read through (see [`KeyFilter::indexed`]). With only
+/// users (or only sources) to match, the index is covering and each value's arm is in date
+/// order: always. With other key filters too, each index entry costs a lookup of its row; an
+/// index is taken when its values hold at most 1/8 of the rows, the fewer of the two if both
+/// do, from the count tables (exact, and small).
+fn indexed_key(conn: &mut SqliteConnection, filter: &KeyFilter) -> QueryResult<Option<IndexedKey>> {
+    let usable = |ids: &[i64]| !ids.is_empty() && ids.len() <= segment_merge::MAX_INDEXED_VALUES;
+    let (users, sources) = (usable(&filter.user_ids), usable(&filter.source_ids));
+    let only_keys =
+        filter.codes.is_empty() && filter.method_ids.is_empty() && filter.ip_ranges.is_empty();
+    if only_keys && filter.source_ids.is_empty() && users {
+        return Ok(Some(IndexedKey::User));
     }
-    if filter.codes.is_empty()
-        && filter.method_ids.is_empty()
-        && filter.source_ids.is_empty()
-        && filter.ip_ranges.is_empty()
-    {
-        return Ok(true);
+    if only_keys && filter.user_ids.is_empty() && sources {
+        return Ok(Some(IndexedKey::Source));
     }
     let sum = || diesel::dsl::sql::<BigInt>("coalesce(sum(n), 0)");
-    let users: i64 = key_counts::table
-        .filter(key_counts::user_id.eq_any(&filter.user_ids))
-        .select(sum())
-        .get_result(conn)?;
     let all: i64 = key_counts::table.select(sum()).get_result(conn)?;
-    Ok(users * 8 <= all)
+    let mut best: Option<(i64, IndexedKey)> = None;
+    if users {
+        let rows: i64 = key_counts::table
+            .filter(key_counts::user_id.eq_any(&filter.user_ids))
+            .select(sum())
+            .get_result(conn)?;
+        best = Some((rows, IndexedKey::User));
+    }
+    if sources {
+        let rows: i64 = key_counts::table
+            .filter(key_counts::source_id.eq_any(&filter.source_ids))
+            .select(sum())
+            .get_result(conn)?;
+        if best.is_none_or(|(fewest, _)| rows < fewest) {
+            best = Some((rows, IndexedKey::Source));
+        }
+    }
+    Ok(best.and_then(|(rows, key)| (rows * 8 <= all).then_some(key)))
 }
 
 /// The ids of the sources named by id or address; `None` when sources were named and none

@@ -14,9 +14,40 @@ const ARMS_PER_QUERY: usize = 256;
 // Groups are padded to a power of two: 256 arms, under the limit.
 const _: () = assert!(ARMS_PER_QUERY.next_power_of_two() <= 500);
 
-/// The most users read through `log_keys_by_user`, an arm each per segment; more take the
-/// primary key with the users as a filter.
-pub const MAX_INDEXED_USERS: usize = 16;
+/// The most users (or sources) read through their index, an arm each per segment; more take
+/// the primary key with them as a filter.
+pub const MAX_INDEXED_VALUES: usize = 16;
+
+/// A key whose index (`log_keys_by_user`, `log_keys_by_source`: the key's rows of a segment in
+/// date order) a page may read, one merge arm per (segment, value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexedKey {
+    User,
+    Source,
+}
+
+impl IndexedKey {
+    fn index(self) -> &'static str {
+        match self {
+            IndexedKey::User => "log_keys_by_user",
+            IndexedKey::Source => "log_keys_by_source",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            IndexedKey::User => "user_id",
+            IndexedKey::Source => "source_id",
+        }
+    }
+
+    fn values(self, filter: &KeyFilter) -> &[i64] {
+        match self {
+            IndexedKey::User => &filter.user_ids,
+            IndexedKey::Source => &filter.source_ids,
+        }
+    }
+}
 
 /// Adds the key filter's sources and codes to a boxed query of any table with those columns
 /// (`log_keys` and the count tables): values of one key ORed, keys ANDed.
@@ -76,20 +107,20 @@ pub struct KeyFilter {
     pub since: Option<i64>,
     /// Exclusive.
     pub until: Option<i64>,
-    /// Read keys through `log_keys_by_user`, one merge arm per (segment, user), instead of the
-    /// primary key with the users as a filter. Set by the caller when the users hold few of
+    /// Read keys through this key's index, one merge arm per (segment, value), instead of the
+    /// primary key with the values as a filter. Set by the caller when the values hold few of
     /// the rows: the primary key would then pass over many rows for each one that matches
-    /// (two rare users, or a rare user and a status, took 0.1 to 0.35 s on 10M rows).
-    pub by_user: bool,
+    /// (two rare users, or a rare user and a status, took 0.1 to 0.35 s on 10M rows; a source
+    /// of 20 lines 0.75 s).
+    pub indexed: Option<IndexedKey>,
 }
 
 impl KeyFilter {
     /// Segments per compound SELECT, so that its arms stay within [`ARMS_PER_QUERY`].
     fn segments_per_query(&self) -> usize {
-        if self.by_user {
-            (ARMS_PER_QUERY / self.user_ids.len().next_power_of_two()).max(1)
-        } else {
-            ARMS_PER_QUERY
+        match self.indexed {
+            Some(key) => (ARMS_PER_QUERY / key.values(self).len().next_power_of_two()).max(1),
+            None => ARMS_PER_QUERY,
         }
     }
 }
@@ -253,7 +284,7 @@ impl MergedKeys {
 
 /// The filter with each list padded to a power of two by repeating its last value: the same
 /// rows match, and the cache of prepared statements holds a few shapes, not one per length.
-/// Users read by index are an arm each: they are padded with user -1, which has no rows.
+/// Values read by index are an arm each: they are padded with -1, which has no rows.
 fn padded_filter(filter: &KeyFilter) -> KeyFilter {
     fn pad<T: Clone>(values: &[T]) -> Vec<T> {
         let mut padded = values.to_vec();
@@ -262,18 +293,20 @@ fn padded_filter(filter: &KeyFilter) -> KeyFilter {
         }
         padded
     }
-    let user_ids = if filter.by_user {
-        let mut padded = filter.user_ids.clone();
-        padded.resize(filter.user_ids.len().next_power_of_two(), -1);
-        padded
-    } else {
-        pad(&filter.user_ids)
+    let pad_ids = |key: IndexedKey, ids: &[i64]| {
+        if filter.indexed == Some(key) {
+            let mut padded = ids.to_vec();
+            padded.resize(ids.len().next_power_of_two(), -1);
+            padded
+        } else {
+            pad(ids)
+        }
     };
     KeyFilter {
         codes: pad(&filter.codes),
         method_ids: pad(&filter.method_ids),
-        user_ids,
-        source_ids: pad(&filter.source_ids),
+        user_ids: pad_ids(IndexedKey::User, &filter.user_ids),
+        source_ids: pad_ids(IndexedKey::Source, &filter.source_ids),
         ip_ranges: pad(&filter.ip_ranges),
         ..filter.clone()
     }
@@ -292,34 +325,33 @@ impl RunQueryDsl<SqliteConnection> for MergedKeys {}
 
 impl QueryFragment<Sqlite> for MergedKeys {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        // Read by index, an arm per user (each in date order, as the merge needs); else one
-        // arm per segment, the users (if any) a filter.
-        let arm_users: Vec<Option<&i64>> = if self.filter.by_user {
-            self.filter.user_ids.iter().map(Some).collect()
-        } else {
-            vec![None]
+        // Read by index, an arm per value (each in date order, as the merge needs); else one
+        // arm per segment, the values (if any) a filter.
+        let indexed = self.filter.indexed;
+        let arm_values: Vec<Option<&i64>> = match indexed {
+            Some(key) => key.values(&self.filter).iter().map(Some).collect(),
+            None => vec![None],
         };
         let arms = self
             .segments
             .iter()
-            .flat_map(|segment| arm_users.iter().map(move |user| (segment, *user)));
-        for (i, (segment, user)) in arms.enumerate() {
+            .flat_map(|segment| arm_values.iter().map(move |value| (segment, *value)));
+        for (i, (segment, value)) in arms.enumerate() {
             if i > 0 {
                 out.push_sql(" UNION ALL ");
             }
-            match user {
-                Some(user) => {
-                    out.push_sql(
-                        "SELECT date, id FROM log_keys INDEXED BY log_keys_by_user WHERE segment = ",
-                    );
-                    out.push_bind_param::<BigInt, _>(segment)?;
-                    out.push_sql(" AND user_id = ");
-                    out.push_bind_param::<BigInt, _>(user)?;
-                }
-                None => {
-                    out.push_sql("SELECT date, id FROM log_keys WHERE segment = ");
-                    out.push_bind_param::<BigInt, _>(segment)?;
-                }
+            out.push_sql("SELECT date, id FROM log_keys");
+            if let Some(key) = indexed {
+                out.push_sql(" INDEXED BY ");
+                out.push_sql(key.index());
+            }
+            out.push_sql(" WHERE segment = ");
+            out.push_bind_param::<BigInt, _>(segment)?;
+            if let (Some(key), Some(value)) = (indexed, value) {
+                out.push_sql(" AND ");
+                out.push_sql(key.column());
+                out.push_sql(" = ");
+                out.push_bind_param::<BigInt, _>(value)?;
             }
             for (i, (low, high)) in self.filter.codes.iter().enumerate() {
                 out.push_sql(if i == 0 {
@@ -335,14 +367,24 @@ impl QueryFragment<Sqlite> for MergedKeys {
                 }
             }
             push_ip_ranges(&mut out, &self.filter.ip_ranges)?;
-            let filtered_users: &[i64] = match user {
-                Some(_) => &[],
-                None => &self.filter.user_ids,
+            // The indexed key is the arm's own; the others filter.
+            let unless_indexed = |key: IndexedKey, ids: &'b [i64]| -> &'b [i64] {
+                if indexed == Some(key) {
+                    &[]
+                } else {
+                    ids
+                }
             };
             for (column, ids) in [
                 ("method_id", &self.filter.method_ids[..]),
-                ("user_id", filtered_users),
-                ("source_id", &self.filter.source_ids[..]),
+                (
+                    "user_id",
+                    unless_indexed(IndexedKey::User, &self.filter.user_ids),
+                ),
+                (
+                    "source_id",
+                    unless_indexed(IndexedKey::Source, &self.filter.source_ids),
+                ),
             ] {
                 for (i, id) in ids.iter().enumerate() {
                     out.push_sql(if i == 0 { " AND " } else { ", " });

@@ -1,0 +1,1 @@
+DROP INDEX log_keys_by_source;

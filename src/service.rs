@@ -177,6 +177,11 @@ pub enum Failed {
 impl Service {
     /// Must run inside an actix System.
     pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
+        if let Some(address) = config.sources.iter().find(|a| a.starts_with(PUSHED_PREFIX)) {
+            return Err(StartError::ReservedSource {
+                address: address.clone(),
+            });
+        }
         let tokens = access_control(&config)?;
         let tls = match &config.tls {
             Some(files) => Some(server_config(&files.cert, &files.key)?),
@@ -206,11 +211,6 @@ impl Service {
         // Each source with its stream as last committed.
         let mut sources: Vec<(Arc<SourceStatus>, Option<StreamMark>)> = Vec::new();
         for address in &config.sources {
-            if address.starts_with(PUSHED_PREFIX) {
-                return Err(StartError::ReservedSource {
-                    address: address.clone(),
-                });
-            }
             if sources.iter().any(|(s, _)| &s.address == address) {
                 warn!("source {address} is listed twice; connecting once");
                 continue;

@@ -14,6 +14,35 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+/// `db` with its symlinks resolved, even when the file does not exist yet: SQLite creates the
+/// target of a dangling link, so the link is followed by hand, and a file still to be created
+/// is named by its directory, resolved, and its file name.
+fn resolved(db: &Path) -> PathBuf {
+    let mut path = db.to_owned();
+    // Bounded, for a loop of links (which SQLite could not open either).
+    for _ in 0..16 {
+        if let Ok(real) = std::fs::canonicalize(&path) {
+            return real;
+        }
+        let parent = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        match std::fs::read_link(&path) {
+            // A relative target is relative to the link's directory; `join` keeps an
+            // absolute one as it is.
+            Ok(target) => path = parent.join(target),
+            Err(_) => {
+                return match (std::fs::canonicalize(&parent), path.file_name()) {
+                    (Ok(directory), Some(file)) => directory.join(file),
+                    _ => path,
+                }
+            }
+        }
+    }
+    path
+}
+
 #[derive(Debug, Error)]
 pub enum LockError {
     #[error(
@@ -41,17 +70,9 @@ pub struct DbLock {
 
 impl DbLock {
     /// The lock file of `db`: `DB.lock` beside the file itself, so that a symlink to the
-    /// database, or another spelling of its path, finds the same lock. A database not yet
-    /// created is named by its directory, resolved, and its file name.
+    /// database, or another spelling of its path, finds the same lock.
     pub fn path_for(db: &Path) -> PathBuf {
-        let resolved = std::fs::canonicalize(db).ok().or_else(|| {
-            let parent = match db.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent,
-                _ => Path::new("."),
-            };
-            Some(std::fs::canonicalize(parent).ok()?.join(db.file_name()?))
-        });
-        let mut name = resolved.unwrap_or_else(|| db.to_owned()).into_os_string();
+        let mut name = resolved(db).into_os_string();
         name.push(".lock");
         PathBuf::from(name)
     }
@@ -92,5 +113,27 @@ impl DbLock {
         file.rewind().map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
         Ok(DbLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_symlink_finds_its_targets_lock_even_before_the_database_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.db");
+        let link = dir.path().join("link.db");
+        // Dangling: SQLite would create real.db through it.
+        std::os::unix::fs::symlink("real.db", &link).unwrap();
+        assert_eq!(DbLock::path_for(&link), DbLock::path_for(&real));
+        let held = DbLock::acquire(&link).unwrap();
+        assert!(matches!(
+            DbLock::acquire(&real),
+            Err(LockError::Held { .. })
+        ));
+        drop(held);
+        DbLock::acquire(&real).unwrap();
     }
 }

@@ -546,8 +546,13 @@ pub fn explain_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<Vec<Str
     };
     let after = q.after;
     let segments = segment_merge::segments_for(conn, &filter, after, q.order)?;
+    // A page runs one statement per group of segments, all of the same shape: the first.
+    let group = segments
+        .chunks(filter.segments_per_query())
+        .next()
+        .unwrap_or_default();
     let steps: Vec<(i32, i32, i32, String)> =
-        segment_merge::MergedKeys::new(&segments, &filter, after, q.order, q.limit + 1)
+        segment_merge::MergedKeys::new(group, &filter, after, q.order, q.limit + 1)
             .explain()
             .load(conn)?;
     Ok(steps.into_iter().map(|(_, _, _, detail)| detail).collect())

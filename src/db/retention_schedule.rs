@@ -73,12 +73,12 @@ async fn pass(
                 rfc3339(segment.received_until)
             );
         }
-        chunk = next_chunk(chunk, retained.lines + retained.rejected, retained.took);
-        if retained.dropped_segment.is_some() {
-            // The first step into the next segment reads pages nothing has touched yet: it
-            // ran about twice as long as the steps around it (90 ms on 10M rows).
-            chunk = (chunk / 2).max(CHUNK_RANGE.0);
-        }
+        chunk = next_chunk(
+            chunk,
+            retained.lines,
+            retained.took,
+            retained.dropped_segment.is_some(),
+        );
     }
     if deleted != (0, 0) {
         info!(
@@ -89,17 +89,24 @@ async fn pass(
     chunk
 }
 
-/// The chunk for the next step, from the rate of the last: rows deleted per second, not the
-/// chunk asked for, since the last step of a segment deletes only what is left of it (scaling
-/// by the chunk took such a quick step for a fast one, and the next step ran 100+ ms).
-fn next_chunk(chunk: i64, deleted: u64, took: Duration) -> i64 {
-    if deleted == 0 {
-        return chunk;
+/// The chunk for the next step, from the rate of the last: keys deleted per second, and only
+/// from a step that deleted at least half its chunk of keys. A segment's short last step is
+/// mostly fixed cost, and one that deleted only rejected lines (cheaper) says nothing of keys:
+/// scaling by either took the next step far past the target (100+ ms on 10M rows).
+fn next_chunk(chunk: i64, deleted_keys: u64, took: Duration, dropped_segment: bool) -> i64 {
+    let mut next = chunk;
+    if deleted_keys > 0 && deleted_keys as i64 >= chunk / 2 {
+        let per_second = deleted_keys as f64 / took.as_secs_f64().max(1e-4);
+        let scaled = (per_second * STEP_TARGET.as_secs_f64()) as i64;
+        // At most double at a time: one fast step says little.
+        next = scaled.clamp(CHUNK_RANGE.0, CHUNK_RANGE.1).min(chunk * 2);
     }
-    let per_second = deleted as f64 / took.as_secs_f64().max(1e-4);
-    let scaled = (per_second * STEP_TARGET.as_secs_f64()) as i64;
-    // At most double at a time: one fast step says little.
-    scaled.clamp(CHUNK_RANGE.0, CHUNK_RANGE.1).min(chunk * 2)
+    if dropped_segment {
+        // The first step into the next segment reads pages nothing has touched yet: it ran
+        // about twice as long as the steps around it (90 ms on 10M rows).
+        next = (next / 2).max(CHUNK_RANGE.0);
+    }
+    next
 }
 
 #[cfg(test)]
@@ -107,20 +114,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_segments_short_last_step_does_not_grow_the_chunk() {
-        let target_ms = STEP_TARGET.as_millis() as u64;
-        // 734 of 5,472 keys were left in the segment, deleted in 7 ms: the rate is as before.
-        let rate_per_ms = 734 / 7;
-        let after = next_chunk(5_472, 734, Duration::from_millis(7));
-        assert!(
-            after.abs_diff((rate_per_ms * target_ms) as i64) < 200,
-            "{after}"
+    fn chunks_follow_the_rate_of_full_steps_only() {
+        let ms = Duration::from_millis;
+        // A full step at the target keeps its size; a fast one grows by at most double.
+        assert_eq!(next_chunk(4_000, 4_000, STEP_TARGET, false), 4_000);
+        assert_eq!(next_chunk(1_000, 1_000, ms(1), false), 2_000);
+        // A slow one shrinks to the target's share.
+        let slower = next_chunk(4_000, 4_000, STEP_TARGET * 2, false);
+        assert!(slower.abs_diff(2_000) <= 1, "{slower}");
+        // A segment's short last step (734 of 5,472 keys in 7 ms) keeps the chunk, halved
+        // for the next segment's first, cold step; rejected lines alone keep it too.
+        assert_eq!(next_chunk(5_472, 734, ms(7), true), 2_736);
+        assert_eq!(next_chunk(5_472, 0, ms(1), false), 5_472);
+        // Never below the floor.
+        assert_eq!(
+            next_chunk(300, 300, Duration::from_secs(1), true),
+            CHUNK_RANGE.0
         );
-        assert!(after < 5_472 * 2);
-        // A full step at the target keeps its size; nothing deleted keeps it too.
-        assert_eq!(next_chunk(4_000, 4_000, STEP_TARGET), 4_000);
-        assert_eq!(next_chunk(4_000, 0, Duration::from_millis(1)), 4_000);
-        // A fast full step grows by at most double.
-        assert_eq!(next_chunk(1_000, 1_000, Duration::from_millis(1)), 2_000);
     }
 }

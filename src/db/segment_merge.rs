@@ -117,7 +117,7 @@ pub struct KeyFilter {
 
 impl KeyFilter {
     /// Segments per compound SELECT, so that its arms stay within [`ARMS_PER_QUERY`].
-    fn segments_per_query(&self) -> usize {
+    pub(crate) fn segments_per_query(&self) -> usize {
         match self.indexed {
             Some(key) => (ARMS_PER_QUERY / key.values(self).len().next_power_of_two()).max(1),
             None => ARMS_PER_QUERY,

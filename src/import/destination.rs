@@ -42,8 +42,8 @@ pub enum DestinationError {
     Push(PushError),
     #[error(
         "{url} answered 413: {message}. import sends parts of {} MiB and the line that \
-         reaches it: give the service --max-push-bytes {}M or more, or import with --db while \
-         it is stopped",
+         reaches it: give the service --max-push-bytes {}M or more (and any proxy in between \
+         a body limit as large), or import with --db while it is stopped",
         super::PART_BYTES >> 20,
         (super::PART_BYTES >> 20) + 1
     )]

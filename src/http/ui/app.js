@@ -155,7 +155,8 @@ function addValueInput(name, value) {
 // A field's values, replacing what it held: the first in its own input, the rest added.
 function setField(name, values) {
   if (!REPEATED.includes(name)) {
-    $(`f-${name}`).value = values[0] || "";
+    // Repeats of a comma-list filter (`code=500&code=404`) mean what the comma list means.
+    $(`f-${name}`).value = values.join(",");
     return;
   }
   for (const extra of document.querySelectorAll(`#m-${name} .extra`)) extra.remove();

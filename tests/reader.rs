@@ -248,6 +248,33 @@ fn every_query_merges_ordered_key_ranges_of_each_segment_without_a_sort() {
     }
 }
 
+/// The ids of every page of `filter` in `order`, `limit` at a time, following `next`.
+fn ids_page_by_page(
+    conn: &mut SqliteConnection,
+    filter: &LogFilter,
+    order: Order,
+    limit: i64,
+) -> Vec<i64> {
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = fetch_page(
+            conn,
+            &LogQuery {
+                order,
+                after,
+                ..query(filter.clone(), limit)
+            },
+        )
+        .unwrap();
+        seen.extend(page.rows.iter().map(|r| r.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return seen,
+        }
+    }
+}
+
 /// Users and sources who hold few rows are read through their index, an arm per (segment,
 /// value), each in date order and merged without a sort; pages are the same as filtering every
 /// row.
@@ -344,25 +371,11 @@ fn rare_users_and_sources_are_read_through_their_index_and_pages_stay_exact() {
                 expected.reverse();
             }
             assert!(!expected.is_empty());
-            let mut seen = Vec::new();
-            let mut after = None;
-            loop {
-                let page = fetch_page(
-                    &mut conn,
-                    &LogQuery {
-                        order,
-                        after,
-                        ..query(filter.clone(), 2)
-                    },
-                )
-                .unwrap();
-                seen.extend(page.rows.iter().map(|r| r.id));
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => break,
-                }
-            }
-            assert_eq!(seen, expected, "{filter:?} {order:?}");
+            assert_eq!(
+                ids_page_by_page(&mut conn, &filter, order, 2),
+                expected,
+                "{filter:?} {order:?}"
+            );
         }
     }
 
@@ -417,25 +430,11 @@ fn many_users_over_many_segments_page_exactly_across_statements() {
             expected.reverse();
         }
         assert_eq!(expected.len(), 176);
-        let mut seen = Vec::new();
-        let mut after = None;
-        loop {
-            let page = fetch_page(
-                &mut conn,
-                &LogQuery {
-                    order,
-                    after,
-                    ..query(filter.clone(), 7)
-                },
-            )
-            .unwrap();
-            seen.extend(page.rows.iter().map(|r| r.id));
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
-        assert_eq!(seen, expected, "{order:?}");
+        assert_eq!(
+            ids_page_by_page(&mut conn, &filter, order, 7),
+            expected,
+            "{order:?}"
+        );
     }
 }
 

@@ -153,7 +153,7 @@ pub(crate) fn key_filter(
     let Some(source_ids) = source_ids(conn, &filter.sources)? else {
         return Ok(None);
     };
-    let mut keys = KeyFilter {
+    Ok(Some(KeyFilter {
         codes: filter.codes.clone(),
         method_ids,
         user_ids,
@@ -162,9 +162,17 @@ pub(crate) fn key_filter(
         since: filter.since,
         until: filter.until,
         indexed: None,
-    };
-    keys.indexed = indexed_key(conn, &keys)?;
-    Ok(Some(keys))
+    }))
+}
+
+/// The filter with the index its keys are best read through, for the queries that read keys
+/// ([`segment_merge::first_keys`]); counts and breakdowns from the count tables need none.
+pub(crate) fn for_reading_keys(
+    conn: &mut SqliteConnection,
+    filter: KeyFilter,
+) -> QueryResult<KeyFilter> {
+    let indexed = indexed_key(conn, &filter)?;
+    Ok(KeyFilter { indexed, ..filter })
 }
 
 /// Which index, if any, keys are better read through (see [`KeyFilter::indexed`]). With only
@@ -259,10 +267,16 @@ pub fn fetch_page(
         return Ok(empty);
     };
     // The count tables know at once when no stored row has these codes, methods, users and
-    // sources; the keys would be read to the end to find out (0.7 s on 10M rows).
-    if total_sum(conn, &filter)? == 0 {
+    // sources; the keys would be read to the end to find out (0.7 s on 10M rows). Without any
+    // of them only an empty database has none, and its page is empty at once anyway.
+    let keyed = !(filter.codes.is_empty()
+        && filter.method_ids.is_empty()
+        && filter.user_ids.is_empty()
+        && filter.source_ids.is_empty());
+    if keyed && total_sum(conn, &filter)? == 0 {
         return Ok(empty);
     }
+    let filter = for_reading_keys(conn, filter)?;
     let lines = LineFilter(&q.filter);
     // Keys are read in rounds: one of `limit + 1` (the extra one only tells whether another
     // page exists), or, when lines must be looked at, rounds of a few thousand until enough
@@ -409,6 +423,7 @@ pub fn count(
     };
     if log_filter.on_lines() {
         refuse_if_too_broad(conn, &filter, max_scan)?;
+        let filter = for_reading_keys(conn, filter)?;
         return count_by_lines(conn, &filter, &LineFilter(log_filter), max_scan);
     }
     if !filter.ip_ranges.is_empty() {
@@ -544,6 +559,7 @@ pub fn explain_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<Vec<Str
     let Some(filter) = key_filter(conn, &q.filter)? else {
         return Ok(Vec::new());
     };
+    let filter = for_reading_keys(conn, filter)?;
     let after = q.after;
     let segments = segment_merge::segments_for(conn, &filter, after, q.order)?;
     // A page runs one statement per group of segments, all of the same shape: the first.

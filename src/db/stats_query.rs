@@ -366,6 +366,7 @@ fn group_lines(
     groups: &mut Groups,
 ) -> Result<(), DbError> {
     log_query::refuse_if_too_broad(conn, filter, max_lines)?;
+    let filter = &log_query::for_reading_keys(conn, filter.clone())?;
     let round = log_query::KEYS_PER_SCAN
         .min(max_lines.try_into().unwrap_or(i64::MAX))
         .max(1);

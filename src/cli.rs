@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::db::retention::RetentionRules;
+use crate::http::caps::CapsConfig;
 use crate::ingest::backoff::BackoffConfig;
 use crate::ingest::IngestConfig;
 use crate::limits::*;
@@ -215,6 +216,14 @@ pub struct Tuning {
     /// Serve on a non-loopback address without tokens (refused otherwise).
     #[arg(long, env = "LOGGERATOR_ALLOW_UNAUTHENTICATED")]
     pub allow_unauthenticated: bool,
+    /// Without tokens, a host name requests may give besides loopback names and the listen
+    /// address (DNS rebinding defence); repeat it, or separate names with commas in the env.
+    #[arg(
+        long = "allowed-host",
+        env = "LOGGERATOR_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
     /// Bytes of lines (decompressed) one `POST /ingest` body may hold; past it, 413. Like
     /// every byte count here, a number or with K, M, G or T (powers of 1024).
     #[arg(long, env = "LOGGERATOR_MAX_PUSH_BYTES", default_value_t = DEFAULT_MAX_PUSH_BYTES, value_parser = parse_bytes)]
@@ -225,6 +234,19 @@ pub struct Tuning {
     /// The private key of --tls-cert (PEM).
     #[arg(long, env = "LOGGERATOR_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Live tails (`/logs/stream`) open at once; more get 503 with Retry-After.
+    #[arg(long, env = "LOGGERATOR_MAX_TAIL_FOLLOWERS", default_value_t = DEFAULT_MAX_TAIL_FOLLOWERS)]
+    pub max_tail_followers: usize,
+    /// Bytes of events one live tail holds for a slow client (K, M, G, T); past it the client
+    /// falls behind and is resumed from the database.
+    #[arg(long, env = "LOGGERATOR_TAIL_BUFFER_BYTES", default_value_t = DEFAULT_TAIL_BUFFER_BYTES, value_parser = parse_bytes_usize)]
+    pub tail_buffer_bytes: usize,
+    /// `POST /ingest` bodies read at once; more get 503 with Retry-After.
+    #[arg(long, env = "LOGGERATOR_MAX_PUSHES_IN_FLIGHT", default_value_t = DEFAULT_MAX_PUSHES_IN_FLIGHT)]
+    pub max_pushes_in_flight: usize,
+    /// Distinct pushed sources (`push:NAME`); a push that would add one more gets 422.
+    #[arg(long, env = "LOGGERATOR_MAX_PUSHED_SOURCES", default_value_t = DEFAULT_MAX_PUSHED_SOURCES)]
+    pub max_pushed_sources: usize,
     /// How often an idle live-tail stream (`/logs/stream`) gets a keep-alive comment.
     #[arg(long, env = "LOGGERATOR_TAIL_KEEP_ALIVE_MS", default_value_t = DEFAULT_TAIL_KEEP_ALIVE_MS)]
     pub tail_keep_alive_ms: u64,
@@ -291,6 +313,13 @@ impl Tuning {
             tail_keep_alive: Duration::from_millis(self.tail_keep_alive_ms.max(1)),
             tokens_file: self.tokens_file.clone(),
             allow_unauthenticated: self.allow_unauthenticated,
+            allowed_hosts: self.allowed_hosts.clone(),
+            caps: CapsConfig {
+                max_tail_followers: self.max_tail_followers.max(1),
+                tail_buffer_bytes: self.tail_buffer_bytes.max(1),
+                max_pushes_in_flight: self.max_pushes_in_flight.max(1),
+                max_pushed_sources: self.max_pushed_sources,
+            },
             max_push_bytes: self.max_push_bytes,
             tls: self
                 .tls_cert

@@ -17,7 +17,8 @@
 //! db                         DbWriter, readers, checkpointer: tables, queries, rows
 //! batch, emulator            what travels from ingest to the writer; a stand-in source
 //! parse                      access-log lines
-//! limits, priority, time, tls, tokens   numbers and defaults, thread priority, RFC 3339, HTTPS, API tokens
+//! limits, priority, reason, time, tls, tokens   numbers and defaults, thread priority, reason codes,
+//!                            RFC 3339, HTTPS, API tokens
 //! ```
 
 pub mod batch;
@@ -32,6 +33,7 @@ pub mod ingest;
 pub mod limits;
 pub mod parse;
 pub mod priority;
+pub mod reason;
 pub mod service;
 pub mod time;
 pub mod tls;

@@ -92,6 +92,16 @@ pub const TAIL_REPLAY_CHUNK: i64 = 2_000;
 /// The most lines a follower reads back to catch up (with `Last-Event-ID`, or after falling
 /// behind): beyond it, a `skipped` event names the lines passed over.
 pub const TAIL_REPLAY_MAX: usize = 100_000;
+/// Live tails open at once: each holds a task and up to [`DEFAULT_TAIL_BUFFER_BYTES`].
+pub const DEFAULT_MAX_TAIL_FOLLOWERS: usize = 64;
+/// Bytes of events one live tail's buffer holds (besides [`TAIL_CLIENT_BUFFER`] events): 64
+/// followers then hold 64 MiB at most, where 1,024 events of 64 KiB lines could be 64 MiB each.
+pub const DEFAULT_TAIL_BUFFER_BYTES: usize = 1024 * 1024;
+/// `POST /ingest` bodies read at once: each can hold a batch of `--batch-bytes` before it
+/// is committed.
+pub const DEFAULT_MAX_PUSHES_IN_FLIGHT: usize = 16;
+/// Distinct pushed sources (`push:NAME`): each is a `/sources` row and metric series for good.
+pub const DEFAULT_MAX_PUSHED_SOURCES: usize = 1_000;
 /// How often an idle live-tail stream gets a keep-alive comment, so proxies keep it open.
 pub const DEFAULT_TAIL_KEEP_ALIVE_MS: u64 = 15_000;
 

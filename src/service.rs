@@ -30,12 +30,14 @@ use crate::db::writer::{
     pushed_sources, Checkpoint, DbWriter, RegisterSource, WriterHooks, PUSHED_PREFIX,
 };
 use crate::db::DbError;
+use crate::http::auth::AllowedHosts;
+use crate::http::caps::{Caps, CapsConfig};
 use crate::http::metrics::{FilesCollector, HttpMetrics, SourcesCollector};
 use crate::http::{self, AppState, ReaderPool};
 use crate::ingest::push::PushConfig;
 use crate::ingest::{IngestActor, IngestConfig, Shutdown, SourceList, SourceStatus};
 use crate::tls::{server_config, TlsError};
-use crate::tokens::{Tokens, TokensError};
+use crate::tokens::{TokenStore, TokensError};
 use prometheus_client::registry::Registry;
 
 /// How long shutdown waits for the sources' last lines to be committed.
@@ -56,6 +58,11 @@ pub struct ServiceConfig {
     pub tokens_file: Option<PathBuf>,
     /// Serve beyond loopback without tokens.
     pub allow_unauthenticated: bool,
+    /// Host names a request without tokens may give, besides loopback ones and the listen
+    /// address's.
+    pub allowed_hosts: Vec<String>,
+    /// What clients can make the service hold.
+    pub caps: CapsConfig,
     /// Serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<TlsFiles>,
     /// Bytes of lines one `POST /ingest` body may hold.
@@ -127,9 +134,9 @@ pub struct Service {
 
 /// The tokens, if configured; refuses to listen beyond loopback without them unless allowed,
 /// and warns of tokens sent in clear text beyond loopback.
-fn access_control(config: &ServiceConfig) -> Result<Option<Arc<Tokens>>, StartError> {
+fn access_control(config: &ServiceConfig) -> Result<Option<Arc<TokenStore>>, StartError> {
     let tokens = match &config.tokens_file {
-        Some(path) => Some(Arc::new(Tokens::load(path)?)),
+        Some(path) => Some(Arc::new(TokenStore::open(path)?)),
         None => None,
     };
     let addresses: Vec<SocketAddr> = config
@@ -160,9 +167,27 @@ fn access_control(config: &ServiceConfig) -> Result<Option<Arc<Tokens>>, StartEr
         _ => {}
     }
     if let Some(tokens) = &tokens {
-        info!("access control on: {} tokens", tokens.len());
+        info!("access control on: {} tokens", tokens.current().len());
     }
     Ok(tokens)
+}
+
+/// Reads the tokens file again at each SIGHUP, until `halt`; a file that does not load leaves
+/// the tokens in force.
+async fn reload_on_hangup(tokens: Arc<TokenStore>, halt: CancellationToken) {
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(e) => return warn!("SIGHUP will not reload the tokens file: {e}"),
+    };
+    loop {
+        tokio::select! {
+            _ = halt.cancelled() => return,
+            _ = hangups.recv() => match tokens.reload() {
+                Ok(count) => info!("SIGHUP: tokens file read again, {count} tokens"),
+                Err(e) => error!("SIGHUP: the tokens in force stay: {e}"),
+            },
+        }
+    }
 }
 
 /// Why the service ended badly, for the exit code.
@@ -249,6 +274,9 @@ impl Service {
         registry.register_collector(Box::new(FilesCollector(config.db.clone())));
         // Cancelled at shutdown: every source stops reading, and every live tail ends.
         let halt = CancellationToken::new();
+        if let Some(tokens) = &tokens {
+            actix_rt::spawn(reload_on_hangup(tokens.clone(), halt.clone()));
+        }
         let state = web::Data::new(AppState {
             readers: ReaderPool::new(readers, config.max_queries_in_flight, config.query_timeout),
             sources: source_list,
@@ -257,6 +285,7 @@ impl Service {
             tail_keep_alive: config.tail_keep_alive,
             halt: halt.clone(),
             tokens,
+            allowed_hosts: AllowedHosts::new(&config.listen, &config.allowed_hosts),
             metrics: Arc::new(registry),
             http_metrics,
             writer: writer.clone(),
@@ -267,6 +296,7 @@ impl Service {
                 max_body_bytes: config.max_push_bytes,
             },
             pushes: Default::default(),
+            caps: Caps::new(config.caps),
         });
         let listen_error = |source| StartError::Listen {
             address: config.listen.clone(),
@@ -281,13 +311,15 @@ impl Service {
             app.app_data(state.clone())
                 .configure(http::ui::routes)
                 .configure(|cfg| http::docs(cfg, document))
-                .wrap(middleware::from_fn(http::auth::check_access))
+                .wrap(middleware::from_fn(http::auth::check_host))
+                // No answer is ever to be sniffed into something it is not (a line as HTML).
+                .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .wrap(middleware::from_fn(http::metrics::record))
                 .wrap(middleware::Compress::default())
                 // The request line without tokens (`%r` would log an `access_token`).
                 .wrap(
-                    middleware::Logger::new("%{request}xi %s %b %Dms")
-                        .custom_request_replace("request", http::auth::logged_request_line),
+                    middleware::Logger::new(http::request_log::FORMAT)
+                        .custom_request_replace("request", http::request_log::logged_request_line),
                 )
         })
         // Signals are ours to handle: shutdown must also flush the sources.

@@ -1,18 +1,25 @@
 //! API tokens: who may do what. The tokens file (`--tokens-file`) holds, one token a line, its
-//! name, its scopes and the SHA-256 of the token, never the token itself:
+//! name, its scopes and the SHA-256 of the token, never the token itself; an ingest token may
+//! be bound to the pushed sources it may write (`sources=` names, or prefixes ending in `*`):
 //!
 //! ```text
-//! # name   scopes         sha256 of the token (hex)
+//! # name   scopes         sha256 of the token (hex)   [sources it may push to]
 //! alice    read,metrics   3f5a...c2
-//! shipper  ingest         9b1e...07
+//! shipper  ingest         9b1e...07                   sources=web-*,db-1
 //! ```
+//!
+//! The file is read at start and again on SIGHUP ([`TokenStore::reload`]), so a token can be
+//! revoked without a restart. A file that others may write is refused: whoever can write it
+//! can grant themselves every scope. Others may read it (it holds only hashes).
 //!
 //! `loggerator token new NAME --scope read` prints a fresh token and the line to add. A
 //! presented token is hashed and compared with every hash in constant time, so neither the
 //! comparison's duration nor its early exit tells how much of a guess was right.
 
 use std::fmt;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -67,11 +74,49 @@ pub struct TokenEntry {
     pub name: String,
     pub scopes: Vec<Scope>,
     pub sha256: [u8; 32],
+    /// The pushed sources it may write; `None`: any.
+    pub sources: Option<Vec<SourcePattern>>,
 }
 
 impl TokenEntry {
     pub fn allows(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin)
+    }
+
+    /// Whether it may push to the source `push:NAME`.
+    pub fn may_push_to(&self, name: &str) -> bool {
+        self.sources
+            .as_ref()
+            .is_none_or(|patterns| patterns.iter().any(|p| p.matches(name)))
+    }
+}
+
+/// A pushed source's name, or a prefix of names (written with a trailing `*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourcePattern {
+    Name(String),
+    Prefix(String),
+}
+
+impl SourcePattern {
+    fn parse(text: &str) -> Option<SourcePattern> {
+        let pattern = match text.strip_suffix('*') {
+            Some(prefix) => SourcePattern::Prefix(prefix.to_owned()),
+            None => SourcePattern::Name(text.to_owned()),
+        };
+        let body = match &pattern {
+            SourcePattern::Name(name) => name,
+            SourcePattern::Prefix(prefix) => prefix,
+        };
+        // A lone `*` would be every source: leave the field out for that.
+        (!body.is_empty() && !body.contains('*')).then_some(pattern)
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        match self {
+            SourcePattern::Name(exact) => exact == name,
+            SourcePattern::Prefix(prefix) => name.starts_with(prefix.as_str()),
+        }
     }
 }
 
@@ -87,21 +132,69 @@ pub enum TokensError {
     },
     #[error("{path} holds no token: with no token every request would be refused")]
     Empty { path: String },
+    #[error(
+        "{path} may be written by others (mode {mode:o}): whoever can write it can grant \
+         themselves every scope; chmod go-w it"
+    )]
+    Writable { path: String, mode: u32 },
+}
+
+/// The tokens file and the tokens it held when last read.
+#[derive(Debug)]
+pub struct TokenStore {
+    path: PathBuf,
+    current: RwLock<Arc<Tokens>>,
+}
+
+impl TokenStore {
+    pub fn open(path: &Path) -> Result<TokenStore, TokensError> {
+        Ok(TokenStore {
+            path: path.to_owned(),
+            current: RwLock::new(Arc::new(Tokens::load(path)?)),
+        })
+    }
+
+    /// The tokens in force.
+    pub fn current(&self) -> Arc<Tokens> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the file again; on an error the tokens in force stay. Returns how many there are.
+    pub fn reload(&self) -> Result<usize, TokensError> {
+        let tokens = Arc::new(Tokens::load(&self.path)?);
+        let count = tokens.len();
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = tokens;
+        Ok(count)
+    }
 }
 
 /// The configured tokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tokens {
-    entries: Vec<TokenEntry>,
+    entries: Vec<Arc<TokenEntry>>,
 }
 
 impl Tokens {
     pub fn load(path: &Path) -> Result<Tokens, TokensError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| TokensError::Read {
+        let read_error = |e: std::io::Error| TokensError::Read {
             path: shown.clone(),
             reason: e.to_string(),
-        })?;
+        };
+        let mode = std::fs::metadata(path)
+            .map_err(read_error)?
+            .permissions()
+            .mode();
+        if mode & 0o022 != 0 {
+            return Err(TokensError::Writable {
+                path: shown,
+                mode: mode & 0o7777,
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(read_error)?;
         let tokens = Self::parse(&text, &shown)?;
         if tokens.entries.is_empty() {
             return Err(TokensError::Empty { path: shown });
@@ -111,7 +204,7 @@ impl Tokens {
 
     /// The tokens of a file's text; `path` only names it in errors.
     pub fn parse(text: &str, path: &str) -> Result<Tokens, TokensError> {
-        let mut entries: Vec<TokenEntry> = Vec::new();
+        let mut entries: Vec<Arc<TokenEntry>> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or_default().trim();
             if line.is_empty() {
@@ -123,11 +216,16 @@ impl Tokens {
                 reason,
             };
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let [name, scopes, hash] = fields[..] else {
-                return Err(bad(format!(
-                    "expected `NAME SCOPES SHA256` (three fields), found {}",
-                    fields.len()
-                )));
+            let (name, scopes, hash, sources) = match fields[..] {
+                [name, scopes, hash] => (name, scopes, hash, None),
+                [name, scopes, hash, sources] => (name, scopes, hash, Some(sources)),
+                _ => {
+                    return Err(bad(format!(
+                        "expected `NAME SCOPES SHA256 [sources=NAMES]` (three or four fields), \
+                         found {}",
+                        fields.len()
+                    )))
+                }
             };
             let scopes = scopes
                 .split(',')
@@ -142,28 +240,30 @@ impl Tokens {
             let sha256 = decode_sha256(hash).ok_or_else(|| {
                 bad("the third field must be the token's SHA-256, 64 hex digits".to_owned())
             })?;
+            let sources = sources.map(parse_sources).transpose().map_err(bad)?;
             if entries.iter().any(|e| e.name == name) {
                 return Err(bad(format!("the name {name:?} is used twice")));
             }
             if entries.iter().any(|e| e.sha256 == sha256) {
                 return Err(bad("this token is listed twice".to_owned()));
             }
-            entries.push(TokenEntry {
+            entries.push(Arc::new(TokenEntry {
                 name: name.to_owned(),
                 scopes,
                 sha256,
-            });
+                sources,
+            }));
         }
         Ok(Tokens { entries })
     }
 
     /// The entry of a presented token, if it is one. Every hash is compared, in constant time.
-    pub fn find(&self, presented: &str) -> Option<&TokenEntry> {
+    pub fn find(&self, presented: &str) -> Option<Arc<TokenEntry>> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = None;
         for entry in &self.entries {
             if bool::from(entry.sha256.ct_eq(&digest)) {
-                found = Some(entry);
+                found = Some(entry.clone());
             }
         }
         found
@@ -176,6 +276,23 @@ impl Tokens {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// The fourth field: `sources=` and a comma-separated list of names and `prefix*`es.
+fn parse_sources(field: &str) -> Result<Vec<SourcePattern>, String> {
+    let list = field
+        .strip_prefix("sources=")
+        .ok_or_else(|| format!("the fourth field must be sources=NAMES, not {field:?}"))?;
+    list.split(',')
+        .map(|item| {
+            SourcePattern::parse(item).ok_or_else(|| {
+                format!(
+                    "sources= takes names and prefixes ending in `*` (one `*`, at the end, \
+                     after at least one character), not {item:?}"
+                )
+            })
+        })
+        .collect()
 }
 
 fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
@@ -241,7 +358,7 @@ mod tests {
     fn bad_lines_are_refused_with_their_number() {
         let hash = sha256_hex("x");
         for (text, wanted) in [
-            ("a read".to_owned(), "three fields"),
+            ("a read".to_owned(), "three or four fields"),
             (format!("a write {hash}"), "unknown scope"),
             ("a read abc".to_owned(), "64 hex digits"),
             (
@@ -249,11 +366,60 @@ mod tests {
                 "used twice",
             ),
             (format!("a read {hash}\nb ingest {hash}"), "listed twice"),
+            (format!("a ingest {hash} web-*"), "sources=NAMES"),
+            (format!("a ingest {hash} sources=*"), "not \"*\""),
+            (format!("a ingest {hash} sources=a,"), "not \"\""),
+            (format!("a ingest {hash} sources=w*b"), "not \"w*b\""),
+            (format!("a ingest {hash} sources=a b"), "found 5"),
         ] {
             let error = Tokens::parse(&text, "tokens.txt").unwrap_err().to_string();
             assert!(error.contains(wanted), "{text}: {error}");
             assert!(error.starts_with("tokens.txt, line "), "{error}");
         }
+    }
+
+    #[test]
+    fn a_token_bound_to_sources_pushes_only_to_them() {
+        let hash = sha256_hex("x");
+        let tokens = Tokens::parse(&format!("a ingest {hash} sources=web-*,db-1"), "t").unwrap();
+        let entry = tokens.find("x").unwrap();
+        for name in ["web-", "web-1", "web-eu-2", "db-1"] {
+            assert!(entry.may_push_to(name), "{name}");
+        }
+        for name in ["db-10", "db", "we", "api", "push"] {
+            assert!(!entry.may_push_to(name), "{name}");
+        }
+        let free = Tokens::parse(&format!("a ingest {hash}"), "t").unwrap();
+        assert!(free.find("x").unwrap().may_push_to("anything"));
+    }
+
+    #[test]
+    fn a_file_others_may_write_is_refused_and_a_readable_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        let (token, line) = new_token("a", &[Scope::Read]);
+        std::fs::write(&path, line).unwrap();
+        for mode in [0o620, 0o602, 0o666] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let error = TokenStore::open(&path).unwrap_err();
+            assert!(
+                matches!(error, TokensError::Writable { .. }),
+                "{mode:o}: {error}"
+            );
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let store = TokenStore::open(&path).unwrap();
+        assert!(store.current().find(&token).is_some());
+
+        // A reload takes a revocation, and keeps the tokens in force when the file is refused.
+        let (other, other_line) = new_token("b", &[Scope::Read]);
+        std::fs::write(&path, &other_line).unwrap();
+        assert_eq!(store.reload().unwrap(), 1);
+        assert!(store.current().find(&token).is_none());
+        assert!(store.current().find(&other).is_some());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(store.reload().is_err());
+        assert!(store.current().find(&other).is_some());
     }
 
     impl Tokens {

@@ -215,6 +215,23 @@ async fn default_limit_is_one_hundred_with_a_next_link() {
     let next = reply.next.expect("a Link header with rel=\"next\"");
     assert!(next.starts_with(&f.app.url("/logs?")), "{next}");
     assert!(next.contains("cursor="), "{next}");
+
+    // The link is relative: forwarded headers, which any client may write, cannot point a
+    // client that follows it (and sends its token) at another host.
+    for (name, value) in [
+        ("X-Forwarded-Host", "evil.example"),
+        ("Forwarded", "host=evil.example;proto=https"),
+    ] {
+        let response = awc::Client::default()
+            .get(f.app.url("/logs?limit=1"))
+            .insert_header((name, value))
+            .send()
+            .await
+            .unwrap();
+        let link = response.headers().get("link").unwrap().to_str().unwrap();
+        assert!(link.starts_with("</logs?limit=1&cursor="), "{link}");
+        assert!(!link.contains("evil"), "{link}");
+    }
 }
 
 #[actix_rt::test]
@@ -574,4 +591,51 @@ async fn exports_stream_every_match_in_order_in_each_format() {
         (reply.status, reply.body["parameter"].as_str()),
         (400, Some("limit"))
     );
+}
+
+#[actix_rt::test]
+async fn csv_shows_formula_like_cells_as_text_unless_told_to_keep_them() {
+    let db = temp_db();
+    // What a hostile client can put in a log: a user, a referer and a user agent that a
+    // spreadsheet would run.
+    let line = r#"10.0.0.1 - =cmd|x!A0 [09/May/2018:16:00:39 +0000] "GET /a HTTP/1.1" 200 12 "@SUM(1+1)*cmd|' /C calc'!A0" "+HYPERLINK(1)""#;
+    let absent = r#"10.0.0.2 - - [09/May/2018:16:00:40 +0000] "GET /b HTTP/1.1" 200 12 "-" "-""#;
+    store_lines(&db, "src:1", &[line.to_owned(), absent.to_owned()]);
+    let app = TestApp::spawn_on(db, vec![]).await;
+    let csv = |query: &'static str| {
+        let url = app.url(query);
+        async move { common::app::get_text(&url, &[]).await.2 }
+    };
+    let neutral = csv("/logs?format=csv&order=asc").await;
+    let row = neutral.lines().nth(1).unwrap();
+    assert!(row.contains(",'=cmd|x!A0,"), "{row}");
+    assert!(row.contains(",'@SUM(1+1)*cmd|' /C calc'!A0,"), "{row}");
+    assert!(row.contains(",'+HYPERLINK(1),"), "{row}");
+    // The line itself starts with its address: nothing to neutralise.
+    assert!(
+        row.ends_with(&format!("\"{}\"", line.replace('"', "\"\""))),
+        "{row}"
+    );
+    // "-" is the log's "absent": left alone.
+    let absent_row = neutral.lines().nth(2).unwrap();
+    assert!(absent_row.contains(",-,-,"), "{absent_row}");
+    assert!(!absent_row.contains("'-"), "{absent_row}");
+
+    let kept = csv("/logs?format=csv&order=asc&formulas=keep").await;
+    assert!(
+        kept.lines().nth(1).unwrap().contains(",=cmd|x!A0,"),
+        "{kept}"
+    );
+    // NDJSON and text stay byte-exact.
+    let text = csv("/logs?format=text&order=asc").await;
+    assert_eq!(text, format!("{line}\n{absent}\n"));
+    let ndjson = csv("/logs?format=ndjson&order=asc").await;
+    assert!(ndjson.contains(r#""user":"=cmd|x!A0""#), "{ndjson}");
+    // The choice is the CSV's alone.
+    let reply = app.get("/logs?formulas=keep").await;
+    assert_eq!(
+        (reply.status, reply.body["parameter"].as_str()),
+        (400, Some("formulas"))
+    );
+    app.stop().await;
 }

@@ -10,6 +10,7 @@ use common::{service_config, temp_db};
 use loggerator::service::{Service, StartError};
 use loggerator::tokens::{new_token, Scope};
 use serde_json::Value;
+use std::time::Duration;
 
 struct Tokens {
     read: String,
@@ -158,4 +159,170 @@ async fn beyond_loopback_the_service_needs_tokens_or_an_explicit_allowance() {
     config.tokens_file = Some(path);
     let error = Service::start(config).await.err().expect("refused");
     assert!(error.to_string().contains("line 1"), "{error}");
+}
+
+/// Status and JSON body of a request with `headers`.
+async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &str,
+) -> (u16, Value) {
+    let client = Client::default();
+    let mut request = match method {
+        "POST" => client.post(app.url(path)),
+        _ => client.get(app.url(path)),
+    };
+    for (name, value) in headers {
+        request = request.insert_header((*name, value.clone()));
+    }
+    let mut response = request.send_body(body.to_owned()).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.body().limit(1 << 24).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[actix_rt::test]
+async fn without_tokens_only_loopback_hosts_and_allowed_names_get_in() {
+    let db = temp_db();
+    let mut config = service_config(&db, vec![]);
+    config.allowed_hosts = vec!["Logs.Example".to_owned()];
+    let app = TestApp::spawn_with(db, config).await;
+    let port = app.service.http_addr.port();
+    // A page on a name that resolves to 127.0.0.1 (DNS rebinding) names its own host.
+    for host in [
+        "evil.example".to_owned(),
+        format!("evil.example:{port}"),
+        format!("localhost.evil.example:{port}"),
+        format!("10.1.2.3:{port}"),
+    ] {
+        let (status, body) = send(&app, "GET", "/logs", &[("Host", host.clone())], "").await;
+        assert_eq!(status, 421, "{host}");
+        assert!(
+            body["error"].as_str().unwrap().contains("--allowed-host"),
+            "{body}"
+        );
+    }
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_owned(),
+        format!("logs.example:{port}"),
+    ] {
+        let (status, body) = send(&app, "GET", "/logs", &[("Host", host.clone())], "").await;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    app.stop().await;
+
+    // With tokens, the token decides, whatever the host.
+    let (app, tokens) = app_with_tokens().await;
+    let bearer = format!("Bearer {}", tokens.read);
+    let headers = [
+        ("Host", "evil.example".to_owned()),
+        ("Authorization", bearer),
+    ];
+    let (status, _) = send(&app, "GET", "/logs", &headers, "").await;
+    assert_eq!(status, 200);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn without_tokens_writes_come_only_from_the_services_own_origin() {
+    let app = TestApp::spawn(vec![]).await;
+    let own = app.base.clone();
+    let line = format!("{}\n", common::fixture_lines()[0]);
+    let refused = [
+        vec![("Origin", "http://localhost:3000".to_owned())],
+        vec![("Origin", "https://evil.example".to_owned())],
+        vec![("Origin", own.replace("http:", "https:"))],
+        vec![("Origin", "null".to_owned())],
+        vec![("Sec-Fetch-Site", "cross-site".to_owned())],
+        vec![("Sec-Fetch-Site", "same-site".to_owned())],
+    ];
+    for headers in &refused {
+        let (status, body) = send(&app, "POST", "/ingest", headers, &line).await;
+        assert_eq!(status, 403, "{headers:?}");
+        assert!(body["error"].as_str().unwrap().contains("origin"), "{body}");
+    }
+    assert_eq!(app.count("").await, 0, "a refused write stored nothing");
+    let admitted = [
+        vec![],
+        vec![("Origin", own.clone())],
+        vec![
+            ("Origin", own.clone()),
+            ("Sec-Fetch-Site", "same-origin".to_owned()),
+        ],
+        vec![("Sec-Fetch-Site", "none".to_owned())],
+        vec![("Sec-Fetch-Site", "same-origin".to_owned())],
+    ];
+    for headers in &admitted {
+        let (status, body) = send(&app, "POST", "/ingest", headers, &line).await;
+        assert_eq!(status, 200, "{headers:?}: {body}");
+    }
+    // Reads from another origin are the browser's to refuse (no CORS headers are sent).
+    let cross = [("Origin", "http://localhost:3000".to_owned())];
+    let (status, _) = send(&app, "GET", "/logs/count", &cross, "").await;
+    assert_eq!(status, 200);
+    common::eventually("the admitted lines", Duration::from_secs(10), || async {
+        (app.count("").await == admitted.len() as i64).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn an_ingest_token_bound_to_sources_writes_and_claims_keys_only_there() {
+    let db = temp_db();
+    let (bound, bound_line) = new_token("web", &[Scope::Ingest]);
+    let path = db.dir.path().join("tokens.txt");
+    let (admin, admin_line) = new_token("root", &[Scope::Admin]);
+    std::fs::write(
+        &path,
+        format!("{bound_line} sources=web-*,api\n{admin_line}\n"),
+    )
+    .unwrap();
+    let mut config = service_config(&db, vec![]);
+    config.tokens_file = Some(path);
+    let app = TestApp::spawn_with(db, config).await;
+    let line = format!("{}\n", common::fixture_lines()[0]);
+    let auth = ("Authorization", format!("Bearer {bound}"));
+    for (query, wanted) in [
+        ("?source=web-1", 200),
+        ("?source=api", 200),
+        ("?source=db-1", 403),
+        ("?source=apis", 403),
+        // Its own name is not among its sources.
+        ("", 403),
+    ] {
+        let (status, body) = send(
+            &app,
+            "POST",
+            &format!("/ingest{query}"),
+            std::slice::from_ref(&auth),
+            &line,
+        )
+        .await;
+        assert_eq!(status, wanted, "{query}: {body}");
+        if wanted == 403 {
+            assert!(
+                body["error"].as_str().unwrap().contains("may not push"),
+                "{body}"
+            );
+        }
+    }
+    // A key under a source it may not write is neither used nor claimed.
+    let keyed = [auth.clone(), ("Idempotency-Key", "k1".to_owned())];
+    let (status, _) = send(&app, "POST", "/ingest?source=db-1", &keyed, &line).await;
+    assert_eq!(status, 403);
+    let as_admin = [("Authorization", format!("Bearer {admin}"))];
+    let (status, sources) = send(&app, "GET", "/sources", &as_admin, "").await;
+    assert_eq!(status, 200);
+    let text = sources.to_string();
+    assert!(
+        text.contains("push:web-1") && !text.contains("push:db-1"),
+        "{text}"
+    );
+    app.stop().await;
 }

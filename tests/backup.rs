@@ -117,3 +117,55 @@ async fn healthcheck_exits_0_for_a_healthy_service_and_1_otherwise() {
     down.extend(["--timeout-ms".to_owned(), "2000".to_owned()]);
     assert_eq!(healthcheck(down).await, Some(1));
 }
+
+/// The permission bits of `path`.
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[actix_rt::test]
+async fn the_files_the_service_makes_are_its_owners_alone_whatever_the_umask() {
+    let db = temp_db();
+    let path = db.path.to_str().unwrap().to_owned();
+    // umask 000: without care, every file would be readable and writable by anyone.
+    let running = common::process::spawn_program(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "umask 000; exec {LOGGERATOR} serve --source '' --db {path} --listen 127.0.0.1:0"
+            ),
+        ],
+    );
+    let base = running.find("http://");
+    // A push makes the WAL and the shared memory file.
+    let pushed = awc::Client::default()
+        .post(format!("{base}/ingest"))
+        .send_body("127.0.0.1 - - [09/May/2018:16:00:39 +0000] \"GET /a HTTP/1.0\" 200 1\n")
+        .await
+        .unwrap();
+    assert_eq!(pushed.status().as_u16(), 200);
+    let out = db.dir.path().join("copy.db");
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "umask 000; exec {LOGGERATOR} backup --db {path} {}",
+                out.display()
+            ),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let file = std::path::PathBuf::from(format!("{path}{suffix}"));
+        assert_eq!(mode_of(&file), 0o600, "{}", file.display());
+    }
+    assert_eq!(mode_of(&out), 0o600, "the backup");
+    assert!(running.terminate().success());
+}

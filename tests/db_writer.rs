@@ -577,7 +577,9 @@ async fn a_panic_in_the_writer_is_answered_as_an_error_and_the_writer_goes_on() 
         matches!(&failed, Err(WriteError::Unavailable(reason)) if reason.contains("panicked")),
         "{failed:?}"
     );
-    assert!(health.problem().unwrap().reason.contains("panicked"));
+    let problem = health.problem().unwrap();
+    assert_eq!(problem.reason, loggerator::reason::Reason::WriterPanicked);
+    assert!(problem.detail.contains("panicked"), "{}", problem.detail);
     assert_eq!(counts(&db.path), (0, 0));
 
     // The same writer, on a fresh connection, stores the next batch; storage is healthy again.

@@ -69,10 +69,13 @@ async fn a_full_disk_makes_the_service_unhealthy_and_ingest_resumes_once_there_i
         (reply.status == 503).then_some(reply.body)
     })
     .await;
+    assert_eq!(unhealthy["code"], "disk_full", "{unhealthy}");
+    // What it means, and never the error's own text (it may name files).
     assert!(
         unhealthy["reason"].as_str().unwrap().contains("full"),
         "{unhealthy}"
     );
+    assert!(!unhealthy.to_string().contains('/'), "{unhealthy}");
     // Still serving what was committed: the count agrees with the source's (read on both sides
     // of it, should a commit slip through meanwhile).
     let stored = || async {

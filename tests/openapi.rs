@@ -121,5 +121,39 @@ async fn the_docs_page_is_served_from_the_binary_and_other_methods_get_405() {
     let missing = get(&app.url("/nowhere")).await;
     assert_eq!(missing.status, 404);
     assert!(matches!(missing.body["error"], Value::String(_)));
+
+    // Every answer says not to sniff; the docs page is held to its own files.
+    let client = awc::Client::default();
+    for path in [
+        "/logs",
+        "/logs?limit=x",
+        "/nowhere",
+        "/healthz",
+        "/openapi.json",
+        "/docs/",
+        "/",
+    ] {
+        let response = client.get(app.url(path)).send().await.unwrap();
+        let sniff = response.headers().get("x-content-type-options");
+        assert_eq!(
+            sniff.map(|v| v.to_str().unwrap()),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+    for path in ["/docs/", "/docs/swagger-initializer.js"] {
+        let response = client.get(app.url(path)).send().await.unwrap();
+        let policy = response.headers().get("content-security-policy").unwrap();
+        let policy = policy.to_str().unwrap();
+        assert!(policy.contains("default-src 'self'"), "{path}: {policy}");
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+        assert!(
+            !policy.contains("script-src"),
+            "no script exception: {policy}"
+        );
+    }
     app.stop().await;
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use super::connection::establish;
+use super::connection::{create_private, establish};
 use super::DbError;
 
 /// Copies the database at `db` to `out`, a file that must not exist yet; returns its size.
@@ -25,8 +25,15 @@ pub fn backup(db: &Path, out: &Path) -> Result<u64, DbError> {
         )));
     }
     let mut conn = establish(db)?;
-    diesel::sql_query("VACUUM INTO ?")
+    // Made empty and private first (VACUUM INTO takes an empty file): SQLite would make it
+    // as the umask says.
+    create_private(out).map_err(|e| DbError::Backup(format!("{}: {e}", out.display())))?;
+    let copied = diesel::sql_query("VACUUM INTO ?")
         .bind::<Text, _>(out.to_string_lossy().into_owned())
-        .execute(&mut conn)?;
+        .execute(&mut conn);
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(out);
+        return Err(e.into());
+    }
     Ok(std::fs::metadata(out).map_or(0, |m| m.len()))
 }

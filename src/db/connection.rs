@@ -42,8 +42,30 @@ pub(crate) fn establish(path: &Path) -> Result<SqliteConnection, DbError> {
     Ok(conn)
 }
 
+/// Creates `path` empty, readable and writable by its owner only, unless it exists. The
+/// service's files hold people's access logs: SQLite gives the WAL and shared-memory files the
+/// database file's mode, so a database made here keeps all of them private whatever the umask.
+pub fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        // The umask may have taken bits from the mode asked for (even the owner's).
+        Ok(file) => file.set_permissions(std::fs::Permissions::from_mode(0o600)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The single writing connection. Migrations only ever add: existing data is never dropped.
 pub fn open_writer(path: &Path) -> Result<SqliteConnection, DbError> {
+    create_private(path).map_err(|e| DbError::Create {
+        path: path.display().to_string(),
+        source: e,
+    })?;
     let mut conn = establish(path)?;
     // WAL lets the readers query while the writer commits; NORMAL sync is durable across
     // process crashes in WAL mode and only risks the last commits on power loss.

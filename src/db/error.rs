@@ -6,6 +6,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use thiserror::Error;
 
 use crate::batch::WriteError;
+use crate::reason::Reason;
 
 #[derive(Debug, Error)]
 pub enum DbError {
@@ -14,6 +15,12 @@ pub enum DbError {
         path: String,
         #[source]
         source: diesel::ConnectionError,
+    },
+    #[error("cannot create database {path}: {source}")]
+    Create {
+        path: String,
+        #[source]
+        source: std::io::Error,
     },
     #[error("cannot migrate database: {0}")]
     Migration(String),
@@ -65,7 +72,38 @@ const TRANSIENT_MESSAGES: &[&str] = &[
     "no transaction is active",
 ];
 
+/// What SQLite's messages mean for `/healthz`, first match wins; anything else is
+/// [`Reason::StorageFailing`].
+const STORAGE_REASONS: &[(&str, Reason)] = &[
+    ("database or disk is full", Reason::DiskFull),
+    ("disk I/O error", Reason::StorageIo),
+    (
+        "attempt to write a readonly database",
+        Reason::StorageReadOnly,
+    ),
+    ("access permission denied", Reason::StorageReadOnly),
+    ("database is locked", Reason::StorageLocked),
+    ("database table is locked", Reason::StorageLocked),
+    ("database disk image is malformed", Reason::StorageCorrupt),
+    ("file is not a database", Reason::StorageCorrupt),
+];
+
 impl DbError {
+    /// Why storage fails, as a code: what `/healthz` says instead of the error's text.
+    pub fn reason(&self) -> Reason {
+        let DbError::Query(DieselError::DatabaseError(_, info)) = self else {
+            return match self {
+                DbError::Panicked(_) => Reason::WriterPanicked,
+                DbError::Open { .. } | DbError::Create { .. } => Reason::DatabaseUnopenable,
+                _ => Reason::StorageFailing,
+            };
+        };
+        STORAGE_REASONS
+            .iter()
+            .find(|(message, _)| info.message().contains(message))
+            .map_or(Reason::StorageFailing, |&(_, reason)| reason)
+    }
+
     /// What a batch's sender is told. Refused: the database turned down something in the batch
     /// (a constraint, a trigger, a data error), which the writer then takes apart line by line.
     /// Unavailable: the database's own state (full, I/O error, locked, read-only) or anything

@@ -8,11 +8,15 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use crate::limits::REOPEN_PATIENCE;
+use crate::reason::Reason;
 
 /// Why storage is not healthy, and since when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    pub reason: String,
+    /// What `/healthz` says.
+    pub reason: Reason,
+    /// The error itself, for the log and the exit message only: it may name files.
+    pub detail: String,
     pub since: SystemTime,
 }
 
@@ -45,18 +49,18 @@ impl StorageHealth {
     }
 
     /// The database cannot be opened again: unhealthy for good, and the service stops.
-    pub fn give_up(&self, reason: impl Into<String>) {
+    pub fn give_up(&self, detail: impl Into<String>) {
         if !self.gave_up.is_cancelled() {
-            self.failing(reason);
+            self.failing(Reason::DatabaseUnopenable, detail);
             self.gave_up.cancel();
         }
     }
 
-    /// The reason, once the writer has given up.
+    /// The error, once the writer has given up.
     pub fn gave_up(&self) -> Option<String> {
         self.gave_up
             .is_cancelled()
-            .then(|| self.problem().map(|p| p.reason).unwrap_or_default())
+            .then(|| self.problem().map(|p| p.detail).unwrap_or_default())
     }
 
     /// Resolves when the writer gives up.
@@ -71,14 +75,15 @@ impl StorageHealth {
 
     /// A commit failed (or the writer recovers from a panic): unhealthy from the first failure on.
     /// Once given up, the reason stays the one given then.
-    pub fn failing(&self, reason: impl Into<String>) {
+    pub fn failing(&self, reason: Reason, detail: impl Into<String>) {
         let mut slot = self.problem_slot();
         if self.gave_up.is_cancelled() && slot.is_some() {
             return;
         }
         let since = slot.as_ref().map_or_else(SystemTime::now, |p| p.since);
         *slot = Some(Problem {
-            reason: reason.into(),
+            reason,
+            detail: detail.into(),
             since,
         });
     }

@@ -10,7 +10,7 @@ use diesel::SqliteConnection;
 
 use super::connection::open_reader;
 use super::log_query::{self, LogFilter, LogPage, LogQuery, LogRow};
-use super::rejected_query::{self, RejectedRow};
+use super::rejected_query::{self, RejectedPage, RejectedRow};
 use super::source_names::SourceNames;
 use super::stats_query::{self, StatRow, StatsQuery};
 use super::sync_actors::{start_sync_actors, ThreadPriority};
@@ -77,10 +77,7 @@ pub struct QueryTail {
 /// A page of rejected lines (newest first), and the id to continue below if more exist.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(Vec<RejectedRow>, Option<i64>), DbError>")]
-pub struct QueryRejected {
-    pub before_id: Option<i64>,
-    pub limit: i64,
-}
+pub struct QueryRejected(pub RejectedPage);
 
 impl Handler<QueryLogs> for Reader {
     type Result = Result<LogPage, DbError>;
@@ -119,6 +116,6 @@ impl Handler<QueryRejected> for Reader {
     type Result = Result<(Vec<RejectedRow>, Option<i64>), DbError>;
 
     fn handle(&mut self, msg: QueryRejected, _: &mut Self::Context) -> Self::Result {
-        rejected_query::fetch_rejected(&mut self.conn, &mut self.sources, msg.before_id, msg.limit)
+        rejected_query::fetch_rejected(&mut self.conn, &mut self.sources, msg.0)
     }
 }

@@ -1,5 +1,6 @@
 //! The query behind `GET /rejected`.
 
+use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 
@@ -31,28 +32,47 @@ pub struct RejectedRow {
     pub reason: String,
 }
 
-/// A page of rejected lines, newest first, with the id to continue below if more exist.
+/// How far a page of rejected lines goes.
+#[derive(Debug, Clone, Copy)]
+pub struct RejectedPage {
+    /// Below this id; `None`: from the newest.
+    pub before_id: Option<i64>,
+    pub limit: i64,
+    /// The page stops once its lines hold this many bytes (rejected lines may be up to
+    /// `--max-line-bytes` each: 10,000 of them would be hundreds of MB).
+    pub max_bytes: usize,
+}
+
+/// A page of rejected lines, newest first, with the id to continue below if more exist. Rows
+/// are read one at a time, so that a page cut short by its byte budget never loads the rest.
 pub fn fetch_rejected(
     conn: &mut SqliteConnection,
     sources: &mut SourceNames,
-    before_id: Option<i64>,
-    limit: i64,
+    page: RejectedPage,
 ) -> Result<(Vec<RejectedRow>, Option<i64>), DbError> {
     let mut query = rejected_lines::table.into_boxed();
-    if let Some(id) = before_id {
+    if let Some(id) = page.before_id {
         query = query.filter(rejected_lines::id.lt(id));
     }
-    let mut stored: Vec<StoredRejected> = query
+    let rows = query
         .order(rejected_lines::id.desc())
-        .limit(limit + 1)
+        .limit(page.limit + 1)
         .select(StoredRejected::as_select())
-        .load(conn)?;
-    let next = if stored.len() as i64 > limit {
-        stored.truncate(limit as usize);
-        stored.last().map(|r| r.id)
-    } else {
-        None
-    };
+        .load_iter::<StoredRejected, DefaultLoadingMode>(conn)?;
+    let mut stored = Vec::new();
+    let mut bytes = 0;
+    let mut more = false;
+    for row in rows {
+        let row = row?;
+        let full = stored.len() as i64 >= page.limit || bytes >= page.max_bytes;
+        if full && !stored.is_empty() {
+            more = true;
+            break;
+        }
+        bytes += row.line.len();
+        stored.push(row);
+    }
+    let next = more.then(|| stored.last().map(|r| r.id)).flatten();
     let rows = stored
         .into_iter()
         .map(|r| {

@@ -23,6 +23,7 @@ use super::sync_actors::{start_sync_actors, ThreadPriority};
 use super::tail::{Committed, TailSender};
 use super::DbError;
 use crate::batch::{StreamMark, WriteBatch, WriteError, WriteSummary};
+use crate::reason::Reason;
 
 pub struct DbWriter {
     conn: SqliteConnection,
@@ -112,8 +113,10 @@ impl DbWriter {
             Err(panicked) => {
                 let reason = panic_message(&panicked).to_owned();
                 error!("the database writer panicked ({reason}); opening a fresh connection");
-                self.health
-                    .failing(format!("the database writer panicked: {reason}"));
+                self.health.failing(
+                    Reason::WriterPanicked,
+                    format!("the database writer panicked: {reason}"),
+                );
                 if let Err(e) = self.reopen() {
                     error!("cannot open a fresh connection: {e}");
                 }
@@ -312,8 +315,10 @@ impl Handler<WriteBatch> for DbWriter {
                     msg.entries.len(),
                     msg.source_id
                 );
-                self.health
-                    .failing(format!("the database writer cannot commit: {e}"));
+                self.health.failing(
+                    e.reason(),
+                    format!("the database writer cannot commit: {e}"),
+                );
                 Err(e.to_write_error())
             }
         }

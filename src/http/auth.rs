@@ -1,54 +1,72 @@
-//! Access control: with tokens configured (`--tokens-file`), every data endpoint needs
-//! `Authorization: Bearer TOKEN` with the scope it takes; the live tail also takes
-//! `access_token=TOKEN`, since browsers' `EventSource` cannot set headers. `/healthz`, the
-//! OpenAPI document, the docs page and the web page's files hold no data and stay open. Without tokens everything is
-//! open (and the service refuses to listen beyond loopback unless told it may).
+//! Access control. With tokens configured (`--tokens-file`), each operation needs
+//! `Authorization: Bearer TOKEN` with the scope [`super::routes`] gives it; the live tail also
+//! takes `access_token=TOKEN`, since browsers' `EventSource` cannot set headers. The check runs
+//! on the route the router picked (a middleware on each route), never on the path's text: a
+//! percent-encoded spelling reaches the route it decodes to, and that route's check.
+//!
+//! Without tokens, only loopback callers are let in ([`check_host`]): a request must name a
+//! loopback host (or the listen address, or an `--allowed-host`), so a page whose name resolves
+//! to 127.0.0.1 (DNS rebinding) cannot read; and a write must come from the service's own
+//! origin, so another site's page cannot post lines.
+
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::header::{AUTHORIZATION, HOST, ORIGIN};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
 
 use super::error::ApiError;
 use super::params::query_value;
 use super::AppState;
-use crate::tokens::Scope;
+use crate::tokens::{Scope, TokenEntry};
 
-/// The path that takes its token from the query string too.
-const STREAM: &str = "/logs/stream";
+/// What a route needs to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Nothing: it holds no data (`/healthz`, the documentation, the page's files).
+    Open,
+    /// A token with this scope, as a bearer.
+    Bearer(Scope),
+    /// A `read` token, as a bearer or as `access_token=` (the live tail, for `EventSource`).
+    BearerOrQuery,
+}
 
-/// The scope a path needs; `None` for the open ones.
-pub fn required_scope(path: &str) -> Option<Scope> {
-    match path {
-        "/healthz" | "/openapi.json" | "/docs" => None,
-        page if super::ui::is_page(page) => None,
-        docs if docs.starts_with("/docs/") => None,
-        "/metrics" => Some(Scope::Metrics),
-        "/ingest" => Some(Scope::Ingest),
-        // Every other path, unknown ones too: an anonymous client learns nothing of which
-        // paths exist.
-        _ => Some(Scope::Read),
+impl Access {
+    /// The scope this needs, if any.
+    pub fn scope(self) -> Option<Scope> {
+        match self {
+            Access::Open => None,
+            Access::Bearer(scope) => Some(scope),
+            Access::BearerOrQuery => Some(Scope::Read),
+        }
     }
 }
 
-/// The name of the token a request was let in with, for handlers that need it.
+/// The token a request was let in with, for handlers that need it (its name names pushes,
+/// its sources bound them).
 #[derive(Debug, Clone)]
-pub struct TokenName(pub String);
+pub struct Granted(pub Arc<TokenEntry>);
 
-pub async fn check_access(
+/// Lets a request that `access` admits on to its route, else answers 401 or 403.
+pub async fn require(
+    access: Access,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let tokens = req
         .app_data::<web::Data<AppState>>()
         .and_then(|state| state.tokens.clone());
-    if let (Some(tokens), Some(scope)) = (tokens, required_scope(req.path())) {
+    if let (Some(tokens), Some(scope)) = (tokens, access.scope()) {
         let presented = bearer(&req).or_else(|| {
-            (req.path() == STREAM)
+            (access == Access::BearerOrQuery)
                 .then(|| query_value(req.query_string(), "access_token"))
                 .flatten()
         });
+        let tokens = tokens.current();
         let refusal = match presented.as_deref().map(|t| tokens.find(t)) {
             None => Some(ApiError::Unauthorized { presented: false }),
             Some(None) => Some(ApiError::Unauthorized { presented: true }),
@@ -57,7 +75,7 @@ pub async fn check_access(
                 scope,
             }),
             Some(Some(entry)) => {
-                req.extensions_mut().insert(TokenName(entry.name.clone()));
+                req.extensions_mut().insert(Granted(entry));
                 None
             }
         };
@@ -77,22 +95,101 @@ fn bearer(req: &ServiceRequest) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
-/// The request line as the request log writes it, with any `access_token` value hidden.
-pub fn logged_request_line(req: &ServiceRequest) -> String {
-    let query = req.query_string();
-    let query = if query.is_empty() {
-        String::new()
-    } else {
-        let parts: Vec<String> = query
-            .split('&')
-            .map(|part| match part.split_once('=') {
-                Some((name, _)) if name == "access_token" => format!("{name}=REDACTED"),
-                _ => part.to_owned(),
-            })
-            .collect();
-        format!("?{}", parts.join("&"))
+/// Who may call without tokens: the host names a request may give, besides loopback ones.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedHosts {
+    /// Lower-case names and addresses, without ports.
+    names: Vec<String>,
+}
+
+impl AllowedHosts {
+    /// `--allowed-host` names, and the host of the listen address.
+    pub fn new(listen: &str, extra: &[String]) -> AllowedHosts {
+        let listen_host = split_host(listen).to_ascii_lowercase();
+        let mut names: Vec<String> = extra.iter().map(|n| n.to_ascii_lowercase()).collect();
+        names.push(listen_host);
+        AllowedHosts { names }
+    }
+
+    /// Whether a `Host` header's value names this service for a caller without a token.
+    pub fn admits(&self, host: &str) -> bool {
+        let name = split_host(host).to_ascii_lowercase();
+        is_loopback_name(&name) || self.names.contains(&name)
+    }
+}
+
+/// The host part of `host[:port]` or `[v6][:port]`, brackets kept off.
+fn split_host(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
+fn is_loopback_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Without tokens: a request must name an allowed host, and a write must come from the
+/// service's own origin (or from no page at all, as curl's do). With tokens both are left to
+/// the token, which another site's page does not have.
+pub async fn check_host(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Ok(next.call(req).await?.map_into_left_body());
     };
-    format!("{} {}{query} {:?}", req.method(), req.path(), req.version())
+    if state.tokens.is_none() {
+        if let Some(refusal) = refuse_host(&req, &state.allowed_hosts) {
+            let response = refusal.error_response();
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+fn refuse_host(req: &ServiceRequest, allowed: &AllowedHosts) -> Option<ApiError> {
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    // A request with no host at all comes from no browser (they always send one).
+    if let Some(host) = &host {
+        if !allowed.admits(host) {
+            return Some(ApiError::HostNotAllowed(host.clone()));
+        }
+    }
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && !same_origin(req, host.as_deref()) {
+        return Some(ApiError::CrossOrigin);
+    }
+    None
+}
+
+/// Whether a write comes from the service's own origin: `Origin` equal to it, or no `Origin`
+/// and `Sec-Fetch-Site` absent, `none` or `same-origin`. Same-site is not enough: another
+/// port on localhost is another origin.
+fn same_origin(req: &ServiceRequest, host: Option<&str>) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    match header(ORIGIN.as_str()) {
+        Some(origin) => {
+            let scheme = req.connection_info().scheme().to_owned();
+            host.is_some_and(|host| origin.eq_ignore_ascii_case(&format!("{scheme}://{host}")))
+        }
+        None => matches!(
+            header("sec-fetch-site"),
+            None | Some("none") | Some("same-origin")
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -100,41 +197,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn data_paths_need_read_and_the_documentation_is_open() {
-        for open in [
-            "/healthz",
-            "/openapi.json",
-            "/docs",
-            "/docs/",
-            "/docs/index.css",
+    fn loopback_names_the_listen_host_and_allowed_names_are_admitted() {
+        let allowed = AllowedHosts::new("0.0.0.0:8000", &["Logs.Example".to_owned()]);
+        for host in [
+            "localhost",
+            "localhost:8000",
+            "LOCALHOST:1",
+            "app.localhost:3000",
+            "127.0.0.1",
+            "127.0.0.2:8000",
+            "[::1]:8000",
+            "[::1]",
+            "0.0.0.0:8000",
+            "logs.example:8000",
+            "logs.example",
         ] {
-            assert_eq!(required_scope(open), None, "{open}");
+            assert!(allowed.admits(host), "{host}");
         }
-        for data in [
-            "/logs",
-            "/logs/count",
-            "/logs/stream",
-            "/stats",
-            "/sources",
-            "/rejected",
+        for host in [
+            "evil.example",
+            "evil.example:8000",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io",
+            "10.0.0.1:8000",
+            "[::2]:8000",
+            "",
         ] {
-            assert_eq!(required_scope(data), Some(Scope::Read), "{data}");
+            assert!(!allowed.admits(host), "{host}");
         }
-        assert_eq!(required_scope("/docsx"), Some(Scope::Read));
-        assert_eq!(required_scope("/metrics"), Some(Scope::Metrics));
-        assert_eq!(required_scope("/ingest"), Some(Scope::Ingest));
-    }
-
-    #[test]
-    fn the_logged_request_line_hides_tokens() {
-        let req = actix_web::test::TestRequest::get()
-            .uri("/logs/stream?code=500&access_token=lgr_secret&user=a")
-            .to_srv_request();
-        let line = logged_request_line(&req);
-        assert!(!line.contains("lgr_secret"), "{line}");
-        assert_eq!(
-            line,
-            "GET /logs/stream?code=500&access_token=REDACTED&user=a HTTP/1.1"
-        );
     }
 }

@@ -1,6 +1,6 @@
-//! Errors at the HTTP boundary, each with an explicit status and a JSON body
-//! `{"error": "..."}`. Internal failures are logged in full and reported to the client only as
-//! "internal error".
+//! Errors at the HTTP boundary, each mapped here once to its status and its reason code, with a
+//! JSON body `{"code": ..., "error": ...}` (and `parameter` for a bad one). Internal failures
+//! are logged in full and reported to the client only by their code.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -9,6 +9,7 @@ use serde_json::json;
 use thiserror::Error;
 
 use crate::db::DbError;
+use crate::reason::Reason;
 use crate::tokens::Scope;
 
 #[derive(Debug, Error)]
@@ -25,13 +26,33 @@ pub enum ApiError {
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
-    Conflict(String),
+    KeyInUse(String),
     #[error("{0}")]
-    Unprocessable(String),
+    KeyReused(String),
     #[error("{}", if *presented { "the token is not valid" } else { "a token is required: Authorization: Bearer TOKEN" })]
     Unauthorized { presented: bool },
     #[error("the token {name:?} does not have the {scope} scope this needs")]
     Forbidden { name: String, scope: Scope },
+    #[error("the token {token:?} may not push to the source {name:?}")]
+    SourceForbidden { token: String, name: String },
+    #[error(
+        "the host {0:?} is not this service's: without tokens, requests must name a loopback \
+         host, the listen address or an --allowed-host"
+    )]
+    HostNotAllowed(String),
+    #[error(
+        "a write must come from this service's own origin: another site's page may not post here"
+    )]
+    CrossOrigin,
+    #[error(
+        "{limit} pushed sources exist (--max-pushed-sources): push to one of them, or raise the \
+         cap; nothing was stored"
+    )]
+    TooManyPushedSources { limit: usize },
+    #[error("{limit} live tails are open (--max-tail-followers); retry later")]
+    TooManyFollowers { limit: usize },
+    #[error("{limit} pushed bodies are being read (--max-pushes-in-flight); retry shortly")]
+    TooManyPushes { limit: usize },
     #[error("too many queries in flight; retry shortly")]
     Busy,
     #[error("query timed out")]
@@ -49,40 +70,81 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    /// Its status and reason code: the one place either is decided.
+    fn classify(&self) -> (StatusCode, Reason) {
+        match self {
+            ApiError::BadParameter { .. } => (StatusCode::BAD_REQUEST, Reason::BadParameter),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Reason::NotFound),
+            ApiError::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, Reason::MethodNotAllowed)
+            }
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, Reason::BodyTooLarge),
+            ApiError::KeyInUse(_) => (StatusCode::CONFLICT, Reason::KeyInUse),
+            ApiError::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, Reason::KeyReused),
+            ApiError::Unauthorized { presented: false } => {
+                (StatusCode::UNAUTHORIZED, Reason::TokenRequired)
+            }
+            ApiError::Unauthorized { presented: true } => {
+                (StatusCode::UNAUTHORIZED, Reason::TokenInvalid)
+            }
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, Reason::ScopeMissing),
+            ApiError::SourceForbidden { .. } => (StatusCode::FORBIDDEN, Reason::SourceNotAllowed),
+            ApiError::HostNotAllowed(_) => {
+                (StatusCode::MISDIRECTED_REQUEST, Reason::HostNotAllowed)
+            }
+            ApiError::CrossOrigin => (StatusCode::FORBIDDEN, Reason::CrossOrigin),
+            ApiError::TooManyPushedSources { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Reason::TooManyPushedSources,
+            ),
+            ApiError::TooManyFollowers { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, Reason::TooManyFollowers)
+            }
+            ApiError::TooManyPushes { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, Reason::TooManyPushes)
+            }
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, Reason::Busy),
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, Reason::Timeout),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Reason::Unavailable),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, Reason::Internal),
+        }
+    }
+
+    /// Seconds a client should wait before trying again, for refusals that pass.
+    fn retry_after(&self) -> Option<&'static str> {
+        match self {
+            ApiError::Busy | ApiError::Timeout | ApiError::TooManyPushes { .. } => Some("1"),
+            ApiError::TooManyFollowers { .. } => Some("10"),
+            _ => None,
+        }
+    }
+
+    pub fn reason(&self) -> Reason {
+        self.classify().1
+    }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::Busy | ApiError::Timeout | ApiError::Unavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.classify().0
     }
 
     fn error_response(&self) -> HttpResponse {
+        let code = self.reason();
         let body = match self {
             ApiError::BadParameter { parameter, message } => {
-                json!({ "error": message, "parameter": parameter })
+                json!({ "code": code, "error": message, "parameter": parameter })
             }
             ApiError::Internal(e) => {
                 error!("internal error: {e:?}");
-                json!({ "error": self.to_string() })
+                json!({ "code": code, "error": self.to_string() })
             }
-            _ => json!({ "error": self.to_string() }),
+            _ => json!({ "code": code, "error": self.to_string() }),
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Busy | ApiError::Timeout) {
-            response.insert_header(("Retry-After", "1"));
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header(("Retry-After", seconds));
         }
         if let ApiError::MethodNotAllowed { allowed, .. } = self {
             response.insert_header(("Allow", *allowed));

@@ -7,6 +7,8 @@
 //! committed during an export appear in it if they sort after the chunk being read (with the
 //! default newest-first order, lines of dates older than the export's position).
 
+use std::borrow::Cow;
+
 use actix_web::web::Bytes;
 use actix_web::HttpResponse;
 use futures_util::stream;
@@ -14,7 +16,7 @@ use log::error;
 
 use super::error::ApiError;
 use super::logs::LogView;
-use super::params::{Format, ListParams};
+use super::params::{Format, Formulas, ListParams};
 use super::AppState;
 use crate::db::log_query::{Key, LogQuery, LogRow};
 use crate::db::reader::QueryLogs;
@@ -118,7 +120,7 @@ async fn next_chunk(
         out.extend_from_slice(CSV_HEADER.as_bytes());
     }
     for row in &page.rows {
-        write_row(&mut out, params.format, row);
+        write_row(&mut out, params, row);
     }
     if let Some(left) = &mut progress.left {
         *left -= page.rows.len() as i64;
@@ -128,8 +130,8 @@ async fn next_chunk(
     Ok(Bytes::from(out))
 }
 
-fn write_row(out: &mut Vec<u8>, format: Format, row: &LogRow) {
-    match format {
+fn write_row(out: &mut Vec<u8>, params: &ListParams, row: &LogRow) {
+    match params.format {
         Format::Text => {
             out.extend_from_slice(row.line.as_bytes());
             out.push(b'\n');
@@ -140,29 +142,68 @@ fn write_row(out: &mut Vec<u8>, format: Format, row: &LogRow) {
                 .from_writer(&mut *out);
             let code = row.code.to_string();
             let size = row.size.map(|s| s.to_string()).unwrap_or_default();
+            // The numbers and the date are the service's own; the text is the client's.
+            let formulas = params.formulas;
+            let text = |cell| text_cell(cell, formulas);
             let fields = [
-                &row.id.to_string(),
-                &row.source,
-                &row.ip,
-                row.user.as_deref().unwrap_or(""),
-                &crate::time::rfc3339(row.date),
-                &row.method,
-                &row.url,
-                &row.protocol,
-                &code,
-                &size,
-                row.referer.as_deref().unwrap_or(""),
-                row.user_agent.as_deref().unwrap_or(""),
-                &row.line,
+                Cow::Owned(row.id.to_string()),
+                text(&row.source),
+                text(&row.ip),
+                text(row.user.as_deref().unwrap_or("")),
+                Cow::Owned(crate::time::rfc3339(row.date)),
+                text(&row.method),
+                text(&row.url),
+                text(&row.protocol),
+                Cow::Borrowed(code.as_str()),
+                Cow::Borrowed(size.as_str()),
+                text(row.referer.as_deref().unwrap_or("")),
+                text(row.user_agent.as_deref().unwrap_or("")),
+                text(&row.line),
             ];
             // Writing to a Vec cannot fail.
-            let _ = writer.write_record(fields);
+            let _ = writer.write_record(fields.iter().map(|f| f.as_bytes()));
             let _ = writer.flush();
         }
         _ => {
             // Serializing plain strings and numbers cannot fail.
             let _ = serde_json::to_writer(&mut *out, &LogView(row));
             out.push(b'\n');
+        }
+    }
+}
+
+/// A text cell as a spreadsheet should see it: one that starts like a formula gets a `'` in
+/// front, so that it is shown, not run (`=cmd|' /C calc'!A0` from a user agent). A lone `-` is
+/// the log's "absent" and stays.
+fn text_cell(cell: &str, formulas: Formulas) -> Cow<'_, str> {
+    let formula = cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && cell != "-";
+    if formula && formulas == Formulas::Neutralize {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_that_start_like_formulas_are_shown_as_text() {
+        for (cell, shown) in [
+            ("=cmd|x!A0", "'=cmd|x!A0"),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("-", "-"),
+            ("", ""),
+            ("Mozilla/5.0", "Mozilla/5.0"),
+            ("a=b", "a=b"),
+        ] {
+            assert_eq!(text_cell(cell, Formulas::Neutralize), shown, "{cell:?}");
+            assert_eq!(text_cell(cell, Formulas::Keep), cell, "{cell:?}");
         }
     }
 }

@@ -63,7 +63,7 @@ impl Serialize for LogView<'_> {
         (status = 500, description = "Internal error (details are logged, not sent)", body = ErrorBody),
     ),
 )]
-#[get("/logs")]
+#[get("")] // /logs: see `super::routes`
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let accept = req
         .headers()
@@ -127,7 +127,7 @@ struct CountView {
         (status = 500, description = "Internal error (details are logged, not sent)", body = ErrorBody),
     ),
 )]
-#[get("/logs/count")]
+#[get("")] // /logs/count: see `super::routes`
 pub async fn count(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let filter = count_params(req.query_string())?;
     // Only `path` and `q` read lines; the other filters are keys.

@@ -240,7 +240,7 @@ impl Collector for FilesCollector {
         (status = 500, description = "Internal error", body = ErrorBody),
     ),
 )]
-#[get("/metrics")]
+#[get("")] // /metrics: see `super::routes`
 pub async fn scrape(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut text = String::new();
     prometheus_client::encoding::prometheus_text::encode(&mut text, &state.metrics)

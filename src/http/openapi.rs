@@ -129,6 +129,11 @@ pub struct PageParams {
     /// `desc` (newest first, the default) or `asc`.
     #[param(value_type = Option<String>, pattern = "^(desc|asc)$")]
     order: Option<String>,
+    /// `format=csv` only: `neutralize` (default) prefixes `'` to text cells that start with
+    /// `=`, `+`, `-`, `@`, tab or CR, so a spreadsheet shows them rather than runs them; `keep`
+    /// writes them as stored.
+    #[param(value_type = Option<String>, pattern = "^(neutralize|keep)$")]
+    formulas: Option<String>,
 }
 
 /// `GET /stats`: what to group by, and how many groups.
@@ -182,6 +187,16 @@ pub struct TailParams {
 pub struct RejectedParams {
     /// Rows per page, 1 to 10,000 (default 100).
     #[param(minimum = 1)]
+    limit: Option<i64>,
+    /// The `cursor` of the previous page's next link.
+    cursor: Option<String>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SourcesParams {
+    /// Sources per page, 1 to 10,000 (default 1,000).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<i64>,
     /// The `cursor` of the previous page's next link.
     cursor: Option<String>,
@@ -241,6 +256,8 @@ pub struct CountBody {
 /// Every error's body.
 #[derive(ToSchema)]
 pub struct ErrorBody {
+    /// What went wrong, for a program: stable across releases (README, "Reason codes").
+    code: crate::reason::Reason,
     /// What went wrong, for a person to read.
     error: String,
     /// The parameter at fault (400 only).
@@ -251,7 +268,9 @@ pub struct ErrorBody {
 pub struct HealthBody {
     /// `ok` or `unhealthy`.
     status: String,
-    /// Why storage is unhealthy.
+    /// Why storage is unhealthy, as a code.
+    code: Option<crate::reason::Reason>,
+    /// What the code means.
     reason: Option<String>,
     /// Since when, RFC 3339.
     since: Option<String>,

@@ -1,10 +1,13 @@
 //! The `Link: <URL>; rel="next"` header of paged listings, as GitHub's API does it: the body
-//! stays a plain array and the way on is in a header.
+//! stays a plain array and the way on is in a header. The URL is relative (path and query,
+//! RFC 8288 resolves it against the request's): a host taken from the request's headers
+//! (`Host`, `X-Forwarded-Host`, `Forwarded`) is the client's to write, and a client that
+//! followed a link to another host would send its bearer token there.
 
 use actix_web::http::header::LINK;
 use actix_web::HttpRequest;
 
-/// The request's own URL with `cursor` set to `cursor`, as a Link header.
+/// The request's own path and query with `cursor` set to `cursor`, as a Link header.
 pub fn next_link(
     req: &HttpRequest,
     pairs: &[(String, String)],
@@ -17,7 +20,5 @@ pub fn next_link(
         .collect();
     pairs.push(("cursor", cursor));
     let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-    let info = req.connection_info();
-    let url = format!("{}://{}{}?{query}", info.scheme(), info.host(), req.path());
-    (LINK, format!("<{url}>; rel=\"next\""))
+    (LINK, format!("<{}?{query}>; rel=\"next\"", req.path()))
 }

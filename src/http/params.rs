@@ -14,11 +14,13 @@ use crate::db::stats_query::StatKey;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 10_000;
+/// Sources in a page of `/sources`.
+pub const DEFAULT_SOURCES_LIMIT: i64 = 1_000;
 
 const FILTERS: &[&str] = &[
     "code", "method", "user", "source", "ip", "path", "q", "since", "until",
 ];
-const PAGING: &[&str] = &["limit", "cursor", "format", "order"];
+const PAGING: &[&str] = &["limit", "cursor", "format", "order", "formulas"];
 /// Filters that take several values, ORed: repeated (`user=a&user=b`), and for codes, methods,
 /// sources and addresses also comma-separated (`code=500,503`), since none of them can hold a
 /// comma (users, paths and text can: they are given one per parameter).
@@ -58,21 +60,43 @@ pub struct ListParams {
     /// Where the previous page ended, checked against the order and filters.
     pub cursor: Option<Key>,
     pub format: Format,
+    /// CSV only: whether cells that a spreadsheet would run as formulas are neutralised.
+    pub formulas: Formulas,
     /// The parameters as given, to build the next page's link from.
     pub pairs: Vec<(String, String)>,
+}
+
+/// What a CSV export does with cells that start like a formula (`=`, `+`, `-`, `@`, tab, CR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Formulas {
+    /// Prefixed with `'`, so that a spreadsheet shows them as text (OWASP's advice): a log
+    /// line's fields are whatever its client sent.
+    Neutralize,
+    /// Left as stored, for programs that read the CSV (`formulas=keep`).
+    Keep,
 }
 
 /// Decodes `name=value&...` (`+` for a space, `%XX` escapes) strictly: a name or value that is
 /// not UTF-8 once decoded is refused, where serde_urlencoded would put U+FFFD in its place and
 /// the filter would silently match nothing.
+/// A query part's text, decoded as form data (`+` is a space); `None` if not UTF-8.
+fn decode(text: &str) -> Option<String> {
+    let spaced = text.replace('+', " ");
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|text| text.into_owned())
+}
+
+/// The name of a query part (`name=value`) as the parsers read it: decoded, lossily, so that
+/// what chooses parts to hide sees `access%5Ftoken` as `access_token` too.
+pub fn part_name(part: &str) -> String {
+    let name = part.split_once('=').map_or(part, |(name, _)| name);
+    let spaced = name.replace('+', " ");
+    percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
+
 fn decode_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
-    fn decode(text: &str) -> Option<String> {
-        let spaced = text.replace('+', " ");
-        percent_decode_str(&spaced)
-            .decode_utf8()
-            .ok()
-            .map(|text| text.into_owned())
-    }
     query
         .split('&')
         .filter(|part| !part.is_empty())
@@ -310,6 +334,7 @@ pub fn list_params(query: &str, accept: Option<&str>) -> Result<ListParams, ApiE
         order: Order::Desc,
         cursor: None,
         format: Format::Json,
+        formulas: Formulas::Neutralize,
         pairs: Vec::new(),
     };
     let mut position = None;
@@ -346,8 +371,15 @@ pub fn list_params(query: &str, accept: Option<&str>) -> Result<ListParams, ApiE
                     }
                 }
             }
+            "formulas" => params.formulas = formulas_of(value)?,
             _ => {}
         }
+    }
+    if params.format != Format::Csv && pairs.iter().any(|(name, _)| name == "formulas") {
+        return Err(ApiError::bad(
+            "formulas",
+            "formulas applies to format=csv only",
+        ));
     }
     let format_given = pairs.iter().any(|(name, _)| name == "format");
     if !format_given && accept.is_some_and(prefers_ndjson) {
@@ -377,6 +409,17 @@ pub fn list_params(query: &str, accept: Option<&str>) -> Result<ListParams, ApiE
     }
     params.pairs = pairs;
     Ok(params)
+}
+
+fn formulas_of(value: &str) -> Result<Formulas, ApiError> {
+    match value {
+        "neutralize" => Ok(Formulas::Neutralize),
+        "keep" => Ok(Formulas::Keep),
+        _ => Err(ApiError::bad(
+            "formulas",
+            format!("formulas must be \"neutralize\" (the default) or \"keep\", not {value:?}"),
+        )),
+    }
 }
 
 /// Whether an Accept header asks for NDJSON: `application/x-ndjson` with a quality above 0 and
@@ -524,18 +567,30 @@ pub fn stats_params(query: &str) -> Result<StatsParams, ApiError> {
     Ok(StatsParams { filter, by, limit })
 }
 
+/// A listing paged by id (`/rejected`, `/sources`): `limit`, and `cursor` holding the id of
+/// the previous page's last row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectedParams {
+pub struct IdPageParams {
     pub limit: i64,
-    pub before_id: Option<i64>,
+    pub cursor_id: Option<i64>,
     pub pairs: Vec<(String, String)>,
 }
 
-pub fn rejected_params(query: &str) -> Result<RejectedParams, ApiError> {
+/// `/rejected`'s parameters.
+pub fn rejected_params(query: &str) -> Result<IdPageParams, ApiError> {
+    id_page_params(query, DEFAULT_LIMIT)
+}
+
+/// `/sources`' parameters: a page holds every source of most services.
+pub fn sources_params(query: &str) -> Result<IdPageParams, ApiError> {
+    id_page_params(query, DEFAULT_SOURCES_LIMIT)
+}
+
+fn id_page_params(query: &str, default_limit: i64) -> Result<IdPageParams, ApiError> {
     let pairs = pairs_of(query, &[&["limit", "cursor"]])?;
-    let mut params = RejectedParams {
-        limit: DEFAULT_LIMIT,
-        before_id: None,
+    let mut params = IdPageParams {
+        limit: default_limit,
+        cursor_id: None,
         pairs: Vec::new(),
     };
     for (name, value) in &pairs {
@@ -543,7 +598,7 @@ pub fn rejected_params(query: &str) -> Result<RejectedParams, ApiError> {
             "limit" => params.limit = limit_of(value)?,
             "cursor" => {
                 let [id] = cursor::decode(value).ok_or_else(bad_cursor)?;
-                params.before_id = Some(id);
+                params.cursor_id = Some(id);
             }
             _ => {}
         }

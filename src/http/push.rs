@@ -15,7 +15,7 @@ use actix_web::{post, web, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use tokio_util::io::StreamReader;
 
-use super::auth::TokenName;
+use super::auth::Granted;
 use super::error::ApiError;
 use super::openapi::{ErrorBody, PushHeaders, PushQuery};
 use super::params::push_params;
@@ -23,6 +23,7 @@ use super::AppState;
 use crate::batch::WriteError;
 use crate::db::writer::{pushed_address, LoadKeyedStream, RegisterSource};
 use crate::ingest::push::{push_lines, PushError, PushFailed, PushSummary, PushTarget};
+use crate::ingest::SourceStatus;
 
 /// The header that names a body, so that sending it again stores nothing twice.
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
@@ -68,24 +69,35 @@ impl Drop for InFlight<'_> {
     responses(
         (status = 200, description = "Every line read was stored, kept as rejected, or consumed before under the same key", body = PushSummary),
         (status = 400, description = "A parameter or the key is wrong, or the body could not be read", body = ErrorBody),
+        (status = 403, description = "The token may not push to this source, or (without tokens) the write comes from another origin", body = ErrorBody),
         (status = 409, description = "A request with the same key is being read now", body = ErrorBody),
         (status = 413, description = "The body holds more than --max-push-bytes; the batches before that point are stored", body = ErrorBody),
-        (status = 422, description = "The key was used before for a body that begins with other lines; nothing was stored", body = ErrorBody),
-        (status = 503, description = "The database cannot store now; the batches before are stored", body = ErrorBody),
+        (status = 422, description = "The key was used before for a body that begins with other lines, or the source would be one past --max-pushed-sources; nothing was stored", body = ErrorBody),
+        (status = 503, description = "--max-pushes-in-flight bodies are being read (retry after `Retry-After`), or the database cannot store now (the batches before are stored)", body = ErrorBody),
     ),
 )]
-#[post("/ingest")]
+#[post("")] // /ingest: see `super::routes`
 pub async fn push(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    // Taken first: past the cap, nothing else is done for this request.
+    let _place = state.caps.push()?;
     let config = state.push;
     let named = push_params(req.query_string())?;
     let key = idempotency_key(&req)?;
+    let granted = req.extensions().get::<Granted>().map(|g| g.0.clone());
     let name = named
-        .or_else(|| req.extensions().get::<TokenName>().map(|t| t.0.clone()))
+        .or_else(|| granted.as_ref().map(|token| token.name.clone()))
         .unwrap_or_else(|| "push".to_owned());
+    // A token bound to sources can neither write to nor claim the keys of any other.
+    if let Some(token) = granted.filter(|token| !token.may_push_to(&name)) {
+        return Err(ApiError::SourceForbidden {
+            token: token.name.clone(),
+            name,
+        });
+    }
     let declared: Option<u64> = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -99,29 +111,11 @@ pub async fn push(
         }));
     }
     let address = pushed_address(&name);
-    // A source pushed before is known by name: no round trip to the writer.
-    let status = match state.sources.find(&address) {
-        Some(status) => status,
-        None => {
-            let record = state
-                .writer
-                .send(RegisterSource {
-                    address: address.clone(),
-                })
-                .await
-                .map_err(|_| ApiError::Unavailable)??;
-            state.sources.pushed(
-                record.id,
-                &address,
-                record.lines_stored,
-                record.lines_rejected,
-            )
-        }
-    };
+    let status = pushed_source(&state, &address).await?;
     let (_in_flight, key) = match key {
         Some(key) => {
             let claim = state.pushes.claim(status.id, key.clone()).ok_or_else(|| {
-                ApiError::Conflict(format!(
+                ApiError::KeyInUse(format!(
                     "a request with {IDEMPOTENCY_KEY} {key:?} is being read now; retry when it \
                      has been answered"
                 ))
@@ -166,6 +160,36 @@ pub async fn push(
     }
 }
 
+/// The status of the pushed source `address`, registered the first time it is pushed to while
+/// fewer than `--max-pushed-sources` exist (each is a `/sources` row and metric series).
+async fn pushed_source(state: &AppState, address: &str) -> Result<Arc<SourceStatus>, ApiError> {
+    // A source pushed before is known by name: no round trip to the writer.
+    if let Some(status) = state.sources.find(address) {
+        return Ok(status);
+    }
+    let _one_new_source_at_a_time = state.caps.registering.lock().await;
+    if let Some(status) = state.sources.find(address) {
+        return Ok(status);
+    }
+    let limit = state.caps.config.max_pushed_sources;
+    if state.sources.pushed_count() >= limit {
+        return Err(ApiError::TooManyPushedSources { limit });
+    }
+    let record = state
+        .writer
+        .send(RegisterSource {
+            address: address.to_owned(),
+        })
+        .await
+        .map_err(|_| ApiError::Unavailable)??;
+    Ok(state.sources.pushed(
+        record.id,
+        address,
+        record.lines_stored,
+        record.lines_rejected,
+    ))
+}
+
 fn idempotency_key(req: &HttpRequest) -> Result<Option<Arc<str>>, ApiError> {
     let Some(value) = req.headers().get(IDEMPOTENCY_KEY) else {
         return Ok(None);
@@ -191,7 +215,7 @@ fn failed(PushFailed { error, summary }: PushFailed) -> ApiError {
         PushError::TooLarge { limit } => ApiError::TooLarge(format!(
             "the body holds more than {limit} bytes of lines (--max-push-bytes); {before}"
         )),
-        PushError::KeyReused => ApiError::Unprocessable(format!(
+        PushError::KeyReused => ApiError::KeyReused(format!(
             "{IDEMPOTENCY_KEY}: {error}; nothing was stored (use a new key for a new body)"
         )),
         PushError::Write(WriteError::Unavailable(_) | WriteError::Refused(_))

@@ -10,6 +10,8 @@ use super::paging::next_link;
 use super::params::rejected_params;
 use super::AppState;
 use crate::db::reader::QueryRejected;
+use crate::db::rejected_query::RejectedPage;
+use crate::limits::MAX_PAGE_BYTES;
 use crate::time::rfc3339;
 
 /// A line that could not be parsed.
@@ -24,6 +26,8 @@ pub struct RejectedView {
 }
 
 /// Lines that could not be parsed, newest first, with the reason
+///
+/// A page stops early once its lines hold 8 MiB; its `Link` goes on from there.
 #[utoipa::path(
     tag = "service",
     params(RejectedParams),
@@ -36,15 +40,16 @@ pub struct RejectedView {
         (status = 500, description = "Internal error (details are logged, not sent)", body = ErrorBody),
     ),
 )]
-#[get("/rejected")]
+#[get("")] // /rejected: see `super::routes`
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let params = rejected_params(req.query_string())?;
     let (rows, next) = state
         .readers
-        .ask(QueryRejected {
-            before_id: params.before_id,
+        .ask(QueryRejected(RejectedPage {
+            before_id: params.cursor_id,
             limit: params.limit,
-        })
+            max_bytes: MAX_PAGE_BYTES,
+        }))
         .await?;
     let mut response = HttpResponse::Ok();
     if let Some(id) = next {

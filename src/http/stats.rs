@@ -58,7 +58,7 @@ impl Serialize for StatView<'_> {
         (status = 500, description = "Internal error (details are logged, not sent)", body = ErrorBody),
     ),
 )]
-#[get("/stats")]
+#[get("")] // /stats: see `super::routes`
 pub async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let params = stats_params(req.query_string())?;
     // The filter that made it read lines, if one did: the refusal names it.

@@ -19,12 +19,13 @@ use actix_web::{get, web, HttpRequest, Responder};
 use actix_web_lab::sse::{self, Sse};
 use log::debug;
 use serde_json::json;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, OwnedSemaphorePermit};
 
 use super::error::ApiError;
+use super::event_queue::{event_queue, EventQueue};
 use super::logs::LogView;
 use super::openapi::{ErrorBody, FilterParams, TailParams};
-use super::params::tail_params;
+use super::params::{part_name, tail_params};
 use super::AppState;
 use crate::db::log_query::LogRow;
 use crate::db::reader::QueryTail;
@@ -51,15 +52,17 @@ const REPLAY_RETRY_PAUSE: Duration = Duration::from_millis(50);
     responses(
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "A parameter is wrong; `parameter` names it", body = ErrorBody),
-        (status = 503, description = "Too many queries at once, or a query timed out; retry after `Retry-After`", body = ErrorBody),
+        (status = 503, description = "--max-tail-followers live tails are open, too many queries at once (a resume reads back), or a query timed out; retry after `Retry-After`", body = ErrorBody),
         (status = 500, description = "Internal error (details are logged, not sent)", body = ErrorBody),
     ),
 )]
-#[get("/logs/stream")]
+#[get("")] // /logs/stream: see `super::routes`
 pub async fn stream(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<impl Responder, ApiError> {
+    // Taken first: past the cap, nothing else is done for this request.
+    let place = state.caps.follower()?;
     let header = req
         .headers()
         .get("Last-Event-ID")
@@ -81,18 +84,31 @@ pub async fn stream(
     let filter = TailFilter::new(params.filter, source_ids);
     // Subscribed before anything is read back, so that no batch falls between the two.
     let batches = state.tail.subscribe();
-    let (events, received) = mpsc::channel(TAIL_CLIENT_BUFFER);
+    // A resume's first read goes through the query limit as a page does: 503 when it is full.
+    let first_read = match params.last_event_id {
+        Some(after) => Some(state.readers.ask(tail_read(after)).await?),
+        None => None,
+    };
+    let (events, taken) = event_queue(TAIL_CLIENT_BUFFER, state.caps.config.tail_buffer_bytes);
     let follower = Follower {
         state: state.clone(),
         filter,
         events,
         last_id: params.last_event_id,
         export: format!("/logs?format=ndjson&{}", export_query(req.query_string())),
+        _place: place,
     };
-    actix_rt::spawn(follower.follow(batches));
-    Ok(Sse::from_infallible_receiver(received)
+    actix_rt::spawn(follower.follow(batches, first_read));
+    Ok(Sse::from_infallible_stream(taken)
         .with_keep_alive(state.tail_keep_alive)
         .with_retry_duration(Duration::from_secs(1)))
+}
+
+fn tail_read(after: i64) -> QueryTail {
+    QueryTail {
+        after_id: after,
+        limit: TAIL_REPLAY_CHUNK,
+    }
 }
 
 /// A row as an event's data: the object `/logs` shows.
@@ -106,8 +122,7 @@ fn export_query(query: &str) -> String {
         .split('&')
         .filter(|part| {
             !part.is_empty()
-                && !part.starts_with("last_event_id=")
-                && !part.starts_with("access_token=")
+                && !matches!(part_name(part).as_str(), "last_event_id" | "access_token")
         })
         .collect::<Vec<_>>()
         .join("&")
@@ -116,10 +131,13 @@ fn export_query(query: &str) -> String {
 struct Follower {
     state: web::Data<AppState>,
     filter: TailFilter,
-    events: mpsc::Sender<sse::Event>,
+    /// At most `TAIL_CLIENT_BUFFER` events and `--tail-buffer-bytes` bytes of them.
+    events: EventQueue,
     /// The last row id this client has seen (sent, or passed over as not matching).
     last_id: Option<i64>,
     export: String,
+    /// Its place among `--max-tail-followers`, given back when it ends.
+    _place: OwnedSemaphorePermit,
 }
 
 /// Why following ended.
@@ -131,25 +149,28 @@ enum Stop {
 }
 
 impl Follower {
-    async fn follow(mut self, mut batches: broadcast::Receiver<Arc<Committed>>) {
-        let stopped = self.run(&mut batches).await;
+    async fn follow(
+        mut self,
+        mut batches: broadcast::Receiver<Arc<Committed>>,
+        first_read: Option<(Vec<LogRow>, i64)>,
+    ) {
+        let stopped = self.run(&mut batches, first_read).await;
         if let Err(Stop::Shutdown) = stopped {
             let _ = self
-                .events
-                .send(
-                    sse::Data::new("the service is shutting down")
-                        .event("shutdown")
-                        .into(),
-                )
+                .send_event("shutdown", "the service is shutting down".to_owned())
                 .await;
         }
         debug!("live tail ended");
     }
 
-    async fn run(&mut self, batches: &mut broadcast::Receiver<Arc<Committed>>) -> Result<(), Stop> {
+    async fn run(
+        &mut self,
+        batches: &mut broadcast::Receiver<Arc<Committed>>,
+        first_read: Option<(Vec<LogRow>, i64)>,
+    ) -> Result<(), Stop> {
         let halt = self.state.halt.clone();
         if let Some(after) = self.last_id {
-            self.replay(after).await?;
+            self.replay(after, first_read).await?;
         }
         loop {
             let received = tokio::select! {
@@ -161,30 +182,35 @@ impl Follower {
                 Ok(batch) => self.send_batch(&batch).await?,
                 Err(broadcast::error::RecvError::Lagged(batches_missed)) => {
                     let after = self.last_id.unwrap_or(0);
-                    self.send(
-                        sse::Data::new(
-                            json!({
-                                "missed_batches": batches_missed,
-                                "resuming_after_id": after,
-                                "note": "this client fell behind; the lines it missed follow, \
-                                         read back from the database",
-                            })
-                            .to_string(),
-                        )
-                        .event("overflow"),
-                    )
-                    .await?;
-                    self.replay(after).await?;
+                    let note = json!({
+                        "missed_batches": batches_missed,
+                        "resuming_after_id": after,
+                        "note": "this client fell behind; the lines it missed follow, read back \
+                                 from the database",
+                    });
+                    self.send_event("overflow", note.to_string()).await?;
+                    self.replay(after, None).await?;
                 }
                 Err(broadcast::error::RecvError::Closed) => return Err(Stop::Shutdown),
             }
         }
     }
 
-    async fn send(&self, data: sse::Data) -> Result<(), Stop> {
-        // Waits while the client's buffer is full: meanwhile the broadcast keeps going without
-        // this follower, which is told what it missed when it takes the next batch.
-        self.events.send(data.into()).await.map_err(|_| Stop::Gone)
+    /// A named control event with `text` as its data.
+    async fn send_event(&self, name: &'static str, text: String) -> Result<(), Stop> {
+        let bytes = text.len();
+        self.queue(sse::Data::new(text).event(name).into(), bytes)
+            .await
+    }
+
+    /// Waits while the client's buffer is full (in events or in bytes): meanwhile the
+    /// broadcast keeps going without this follower, which is told what it missed when it
+    /// takes the next batch.
+    async fn queue(&self, event: sse::Event, bytes: usize) -> Result<(), Stop> {
+        self.events
+            .queue(event, bytes)
+            .await
+            .map_err(|_| Stop::Gone)
     }
 
     async fn send_row(&mut self, row: &LogRow) -> Result<(), Stop> {
@@ -192,8 +218,12 @@ impl Follower {
     }
 
     async fn send_data(&mut self, id: i64, data: Arc<str>) -> Result<(), Stop> {
-        self.send(sse::Data::new(data.as_ref()).id(id.to_string()))
-            .await
+        let bytes = data.len();
+        self.queue(
+            sse::Data::new(data.as_ref()).id(id.to_string()).into(),
+            bytes,
+        )
+        .await
     }
 
     async fn send_batch(&mut self, batch: &Committed) -> Result<(), Stop> {
@@ -240,10 +270,10 @@ impl Follower {
                     .committed_at
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis());
-                self.events
-                    .send(sse::Event::Comment(format!("committed {at}").into()))
-                    .await
-                    .map_err(|_| Stop::Gone)?;
+                let comment = format!("committed {at}");
+                let bytes = comment.len();
+                self.queue(sse::Event::Comment(comment.into()), bytes)
+                    .await?;
                 announced = true;
             }
             self.send_data(id, data).await?;
@@ -267,11 +297,19 @@ impl Follower {
 
     /// Sends what was committed after `after`, read back from the database, up to
     /// [`TAIL_REPLAY_MAX`] lines; past that, a `skipped` event and a jump to the newest line.
-    async fn replay(&mut self, after: i64) -> Result<(), Stop> {
+    /// `first_read`: what was read after `after` already, if anything.
+    async fn replay(
+        &mut self,
+        after: i64,
+        mut first_read: Option<(Vec<LogRow>, i64)>,
+    ) -> Result<(), Stop> {
         let mut position = after;
         let mut read = 0;
         loop {
-            let (rows, newest) = self.read_after(position).await?;
+            let (rows, newest) = match first_read.take() {
+                Some(first) => first,
+                None => self.read_after(position).await?,
+            };
             for row in &rows {
                 position = row.id;
                 if self.filter.row_matches(row) {
@@ -294,8 +332,7 @@ impl Follower {
                     ),
                     "export": self.export,
                 });
-                self.send(sse::Data::new(data.to_string()).event("skipped"))
-                    .await?;
+                self.send_event("skipped", data.to_string()).await?;
                 self.last_id = Some(newest);
                 return Ok(());
             }
@@ -305,11 +342,7 @@ impl Follower {
     async fn read_after(&self, after: i64) -> Result<(Vec<LogRow>, i64), Stop> {
         let mut attempts = 0;
         loop {
-            let asked = QueryTail {
-                after_id: after,
-                limit: TAIL_REPLAY_CHUNK,
-            };
-            match self.state.readers.ask(asked).await {
+            match self.state.readers.ask(tail_read(after)).await {
                 Ok(answer) => return Ok(answer),
                 Err(ApiError::Busy | ApiError::Timeout) if attempts < REPLAY_RETRIES => {
                     attempts += 1;
@@ -317,14 +350,8 @@ impl Follower {
                 }
                 Err(e) => {
                     log::error!("live tail cannot read what it missed: {e}");
-                    let _ = self
-                        .send(
-                            sse::Data::new(
-                                json!({"error": "the missed lines cannot be read now"}).to_string(),
-                            )
-                            .event("error"),
-                        )
-                        .await;
+                    let error = json!({"error": "the missed lines cannot be read now"});
+                    let _ = self.send_event("error", error.to_string()).await;
                     return Err(Stop::Gone);
                 }
             }

@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod backoff;
+pub mod capped;
 pub mod config;
 pub mod framing;
 pub mod push;

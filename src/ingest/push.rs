@@ -18,6 +18,7 @@ use thiserror::Error;
 use tokio::io::AsyncRead;
 use tokio_util::codec::FramedRead;
 
+use super::capped::{Capped, OverLimit};
 use super::framing::{Frame, LineCodec};
 use super::replay::ReplayGuard;
 use super::status::SourceStatus;
@@ -164,21 +165,25 @@ impl<'a> Push<'a> {
     }
 
     async fn read_batches(&mut self, body: impl AsyncRead + Unpin) -> Result<(), PushError> {
+        let body = Capped::new(body, self.config.max_body_bytes);
         let mut frames = FramedRead::new(body, LineCodec::new(self.config.max_line_bytes));
-        let mut body_bytes: u64 = 0;
         self.guard.connected();
         while let Some(frame) = frames.next().await {
-            let frame = frame.map_err(|source| PushError::Read {
-                after: self.summary.received,
-                source,
-            })?;
-            body_bytes += frame.length() as u64 + 1;
-            if body_bytes > self.config.max_body_bytes {
-                self.commit().await?;
-                return Err(PushError::TooLarge {
-                    limit: self.config.max_body_bytes,
-                });
-            }
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(source) if OverLimit::caused(&source) => {
+                    self.commit().await?;
+                    return Err(PushError::TooLarge {
+                        limit: self.config.max_body_bytes,
+                    });
+                }
+                Err(source) => {
+                    return Err(PushError::Read {
+                        after: self.summary.received,
+                        source,
+                    })
+                }
+            };
             self.summary.received += 1;
             let probing = self.guard.probing();
             let (batch, batch_bytes) = (&mut self.batch, &mut self.batch_bytes);
@@ -263,14 +268,6 @@ impl Frame {
                 length,
             },
             frame => frame,
-        }
-    }
-
-    /// The line's length as received (for an over-long one, its full length).
-    fn length(&self) -> usize {
-        match self {
-            Frame::Line(bytes) => bytes.len(),
-            Frame::Unterminated { length, .. } | Frame::TooLong { length, .. } => *length,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::db::writer::PUSHED_PREFIX;
 use crate::time::{rfc3339, seconds_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -202,6 +203,15 @@ impl SourceList {
     pub fn find(&self, address: &str) -> Option<Arc<SourceStatus>> {
         let sources = self.0.read().unwrap_or_else(|e| e.into_inner());
         sources.iter().find(|s| s.address == address).cloned()
+    }
+
+    /// How many pushed sources there are.
+    pub fn pushed_count(&self) -> usize {
+        let sources = self.0.read().unwrap_or_else(|e| e.into_inner());
+        sources
+            .iter()
+            .filter(|s| s.address.starts_with(PUSHED_PREFIX))
+            .count()
     }
 
     /// The status of a pushed source, added the first time it is asked for.

@@ -101,7 +101,7 @@ pub async fn get(url: &str) -> Reply {
     let next = response
         .headers()
         .get("link")
-        .map(|v| next_url(v.to_str().expect("an ASCII Link header")));
+        .map(|v| absolute(url, &next_url(v.to_str().expect("an ASCII Link header"))));
     let body = response.body().limit(MAX_BODY_BYTES).await.expect("a body");
     let body = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body:?}"));
     Reply {
@@ -145,6 +145,15 @@ where
         content_type,
         String::from_utf8(body.to_vec()).expect("UTF-8"),
     )
+}
+
+/// `link` (a path, as the service writes them) resolved against `url`'s origin.
+pub fn absolute(url: &str, link: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let origin_end = url[after_scheme..]
+        .find('/')
+        .map_or(url.len(), |i| after_scheme + i);
+    format!("{}{link}", &url[..origin_end])
 }
 
 /// The URL of a `Link: <URL>; rel="next"` header.

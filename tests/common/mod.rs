@@ -18,6 +18,7 @@ use loggerator::db::connection::{open_reader, open_writer};
 use loggerator::db::schema::log_lines;
 use loggerator::db::store::LogStore;
 use loggerator::db::writer::register_source;
+use loggerator::http::caps::CapsConfig;
 use loggerator::ingest::IngestConfig;
 use loggerator::service::ServiceConfig;
 
@@ -106,6 +107,8 @@ pub fn service_config(db: &TempDb, sources: Vec<String>) -> ServiceConfig {
         tail_keep_alive: Duration::from_millis(200),
         tokens_file: None,
         allow_unauthenticated: false,
+        allowed_hosts: vec![],
+        caps: CapsConfig::default(),
         tls: None,
         max_push_bytes: 1 << 20,
         max_queries_in_flight: 64,

@@ -13,6 +13,8 @@ pub struct Running {
     pub child: Child,
     /// Every line the child prints, on stdout or stderr.
     output: mpsc::Receiver<String>,
+    /// The lines read from `output` so far.
+    seen: std::cell::RefCell<Vec<String>>,
 }
 
 /// The `loggerator` binary under test.
@@ -53,7 +55,11 @@ fn spawn_command(command: &mut Command) -> Running {
             }
         });
     }
-    Running { child, output }
+    Running {
+        child,
+        output,
+        seen: Default::default(),
+    }
 }
 
 impl Running {
@@ -80,17 +86,18 @@ impl Running {
                 .output
                 .recv_timeout(left)
                 .unwrap_or_else(|_| panic!("no {what:?} in the output within {WAIT:?}"));
+            self.seen.borrow_mut().push(line.clone());
             if let Some(picked) = pick(&line) {
                 return picked;
             }
         }
     }
 
-    /// [`Running::terminate`], and every line it printed that was not read yet.
+    /// [`Running::terminate`], and every line it printed.
     pub fn terminate_with_output(mut self) -> (ExitStatus, Vec<String>) {
         let output = std::mem::replace(&mut self.output, mpsc::channel().1);
+        let mut lines = self.seen.take();
         let status = self.terminate();
-        let mut lines = Vec::new();
         while let Ok(line) = output.recv_timeout(Duration::from_secs(2)) {
             lines.push(line);
         }

@@ -157,3 +157,32 @@ async fn the_docs_page_is_served_from_the_binary_and_other_methods_get_405() {
     }
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn reason_codes_are_the_same_in_the_code_the_document_and_readme() {
+    let app = TestApp::spawn(vec![]).await;
+    let document = app.get("/openapi.json").await.body;
+    let schema = &document["components"]["schemas"]["Reason"];
+    let listed: Vec<&str> = schema["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no enum in {schema}"))
+        .iter()
+        .map(|code| code.as_str().unwrap())
+        .collect();
+    let defined: Vec<&str> = loggerator::reason::Reason::ALL
+        .iter()
+        .map(|(_, code, _)| *code)
+        .collect();
+    assert_eq!(listed, defined);
+    // Every error body and /healthz refer to it.
+    for body in ["ErrorBody", "HealthBody"] {
+        let code = &document["components"]["schemas"][body]["properties"]["code"];
+        assert!(code.to_string().contains("Reason"), "{body}: {code}");
+    }
+    let readme = include_str!("../README.md");
+    for (_, code, meaning) in loggerator::reason::Reason::ALL {
+        let row = format!("| `{code}` | {meaning} |");
+        assert!(readme.contains(&row), "README lacks {row}");
+    }
+    app.stop().await;
+}

@@ -110,7 +110,7 @@ fn decode_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
             })?;
             let value = decode(value).ok_or_else(|| {
                 ApiError::bad(
-                    &name,
+                    parameter_named(&name),
                     format!("{name} must be UTF-8 once decoded, not {value:?}"),
                 )
             })?;
@@ -129,13 +129,23 @@ pub fn query_value(query: &str, name: &str) -> Option<String> {
         .map(|(_, value)| value)
 }
 
+/// What an error names as the parameter at fault: a part with no name (`=500`) is named by
+/// the query as a whole.
+fn parameter_named(name: &str) -> &str {
+    if name.is_empty() {
+        "query"
+    } else {
+        name
+    }
+}
+
 fn pairs_of(query: &str, allowed: &[&[&str]]) -> Result<Vec<(String, String)>, ApiError> {
     let pairs = decode_pairs(query)?;
     for (i, (name, _)) in pairs.iter().enumerate() {
         if !allowed.iter().any(|set| set.contains(&name.as_str())) {
             let expected = allowed.concat().join(", ");
             return Err(ApiError::bad(
-                name,
+                parameter_named(name),
                 format!("unknown parameter {name:?}; expected one of: {expected}"),
             ));
         }

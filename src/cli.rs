@@ -244,6 +244,9 @@ pub struct Tuning {
     /// `POST /ingest` bodies read at once; more get 503 with Retry-After.
     #[arg(long, env = "LOGGERATOR_MAX_PUSHES_IN_FLIGHT", default_value_t = DEFAULT_MAX_PUSHES_IN_FLIGHT)]
     pub max_pushes_in_flight: usize,
+    /// How long a `POST /ingest` body may send nothing; then 408, the batches before stored.
+    #[arg(long, env = "LOGGERATOR_PUSH_IDLE_TIMEOUT_MS", default_value_t = DEFAULT_PUSH_IDLE_TIMEOUT_MS)]
+    pub push_idle_timeout_ms: u64,
     /// Distinct pushed sources (`push:NAME`); a push that would add one more gets 422.
     #[arg(long, env = "LOGGERATOR_MAX_PUSHED_SOURCES", default_value_t = DEFAULT_MAX_PUSHED_SOURCES)]
     pub max_pushed_sources: usize,
@@ -318,6 +321,7 @@ impl Tuning {
                 max_tail_followers: self.max_tail_followers.max(1),
                 tail_buffer_bytes: self.tail_buffer_bytes.max(1),
                 max_pushes_in_flight: self.max_pushes_in_flight.max(1),
+                push_idle_timeout: Duration::from_millis(self.push_idle_timeout_ms.max(1)),
                 max_pushed_sources: self.max_pushed_sources,
             },
             max_push_bytes: self.max_push_bytes,

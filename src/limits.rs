@@ -87,8 +87,11 @@ pub const DEFAULT_DEMO_FIRST_PORT: u16 = 18_080;
 /// Events a live-tail client's own buffer holds before its follower waits (and falls behind
 /// the broadcast, to be resumed from the database).
 pub const TAIL_CLIENT_BUFFER: usize = 1_024;
-/// Lines a live-tail follower reads back from the database per query when catching up.
+/// Lines a live-tail follower reads back from the database per query when catching up...
 pub const TAIL_REPLAY_CHUNK: i64 = 2_000;
+/// ...and the bytes of lines such a chunk holds at most: 2,000 loggerator lines are about
+/// 200 KB, but 2,000 lines of 64 KiB would be 128 MiB held by one follower.
+pub const TAIL_REPLAY_CHUNK_BYTES: usize = 1024 * 1024;
 /// The most lines a follower reads back to catch up (with `Last-Event-ID`, or after falling
 /// behind): beyond it, a `skipped` event names the lines passed over.
 pub const TAIL_REPLAY_MAX: usize = 100_000;
@@ -100,6 +103,9 @@ pub const DEFAULT_TAIL_BUFFER_BYTES: usize = 1024 * 1024;
 /// `POST /ingest` bodies read at once: each can hold a batch of `--batch-bytes` before it
 /// is committed.
 pub const DEFAULT_MAX_PUSHES_IN_FLIGHT: usize = 16;
+/// How long a `POST /ingest` body may send nothing before it is refused: long enough for a
+/// shipper's pause, short enough that silent clients do not hold the places above.
+pub const DEFAULT_PUSH_IDLE_TIMEOUT_MS: u64 = 30_000;
 /// Distinct pushed sources (`push:NAME`): each is a `/sources` row and metric series for good.
 pub const DEFAULT_MAX_PUSHED_SOURCES: usize = 1_000;
 /// How often an idle live-tail stream gets a keep-alive comment, so proxies keep it open.

@@ -20,6 +20,7 @@ pub enum Reason {
     HostNotAllowed,
     CrossOrigin,
     BodyTooLarge,
+    BodyTimeout,
     KeyInUse,
     KeyReused,
     TooManyPushedSources,
@@ -44,7 +45,7 @@ pub enum Reason {
 impl Reason {
     /// Every code, its spelling (serde's, checked by a test) and what it means; README's table
     /// holds the same lines.
-    pub const ALL: [(Reason, &'static str, &'static str); 27] = [
+    pub const ALL: [(Reason, &'static str, &'static str); 28] = [
         (
             Reason::BadParameter,
             "bad_parameter",
@@ -90,6 +91,11 @@ impl Reason {
             Reason::BodyTooLarge,
             "body_too_large",
             "the body is larger than its cap",
+        ),
+        (
+            Reason::BodyTimeout,
+            "body_timeout",
+            "no bytes of the body came for --push-idle-timeout-ms",
         ),
         (
             Reason::KeyInUse,

@@ -162,9 +162,10 @@ impl TokenStore {
             .clone()
     }
 
-    /// Reads the file again; on an error the tokens in force stay. Returns how many there are.
+    /// Reads the file again; on an error the tokens in force stay. Returns how many there are:
+    /// a file emptied of tokens is taken (none then gets in), so the last token can be revoked.
     pub fn reload(&self) -> Result<usize, TokensError> {
-        let tokens = Arc::new(Tokens::load(&self.path)?);
+        let tokens = Arc::new(Tokens::read(&self.path)?);
         let count = tokens.len();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = tokens;
         Ok(count)
@@ -178,28 +179,38 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// The tokens of the file at `path`, which must hold at least one (at start, a file with
+    /// none is a mistake: every request would be refused).
     pub fn load(path: &Path) -> Result<Tokens, TokensError> {
+        let tokens = Self::read(path)?;
+        if tokens.entries.is_empty() {
+            return Err(TokensError::Empty {
+                path: path.display().to_string(),
+            });
+        }
+        Ok(tokens)
+    }
+
+    /// The tokens of the file at `path`, refused if others may write it. The mode checked is
+    /// that of the file opened and read, not of whatever the path names a moment later.
+    fn read(path: &Path) -> Result<Tokens, TokensError> {
+        use std::io::Read as _;
         let shown = path.display().to_string();
         let read_error = |e: std::io::Error| TokensError::Read {
             path: shown.clone(),
             reason: e.to_string(),
         };
-        let mode = std::fs::metadata(path)
-            .map_err(read_error)?
-            .permissions()
-            .mode();
+        let mut file = std::fs::File::open(path).map_err(read_error)?;
+        let mode = file.metadata().map_err(read_error)?.permissions().mode();
         if mode & 0o022 != 0 {
             return Err(TokensError::Writable {
                 path: shown,
                 mode: mode & 0o7777,
             });
         }
-        let text = std::fs::read_to_string(path).map_err(read_error)?;
-        let tokens = Self::parse(&text, &shown)?;
-        if tokens.entries.is_empty() {
-            return Err(TokensError::Empty { path: shown });
-        }
-        Ok(tokens)
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(read_error)?;
+        Self::parse(&text, &shown)
     }
 
     /// The tokens of a file's text; `path` only names it in errors.
@@ -269,6 +280,14 @@ impl Tokens {
         found
     }
 
+    /// Whether `entry` (found in these or earlier tokens) still grants `scope`: a token revoked
+    /// or narrowed by a reload does not.
+    pub fn still_grants(&self, entry: &TokenEntry, scope: Scope) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.sha256 == entry.sha256 && e.allows(scope))
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -296,7 +315,8 @@ fn parse_sources(field: &str) -> Result<Vec<SourcePattern>, String> {
 }
 
 fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
+    // from_str_radix takes a sign (`+f`): only hex digits are a hash.
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 32];
@@ -361,6 +381,7 @@ mod tests {
             ("a read".to_owned(), "three or four fields"),
             (format!("a write {hash}"), "unknown scope"),
             ("a read abc".to_owned(), "64 hex digits"),
+            (format!("a read +{}", &hash[1..]), "64 hex digits"),
             (
                 format!("a read {hash}\na ingest {}", sha256_hex("y")),
                 "used twice",
@@ -420,6 +441,12 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
         assert!(store.reload().is_err());
         assert!(store.current().find(&other).is_some());
+        // Emptied, the file revokes every token (at start it would be refused as a mistake).
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, "# nobody\n").unwrap();
+        assert_eq!(store.reload().unwrap(), 0);
+        assert!(store.current().find(&other).is_none());
+        assert!(TokenStore::open(&path).is_err());
     }
 
     impl Tokens {

@@ -229,7 +229,7 @@ async fn without_tokens_only_loopback_hosts_and_allowed_names_get_in() {
 }
 
 #[actix_rt::test]
-async fn without_tokens_writes_come_only_from_the_services_own_origin() {
+async fn without_tokens_reads_and_writes_come_only_from_the_services_own_origin() {
     let app = TestApp::spawn(vec![]).await;
     let own = app.base.clone();
     let line = format!("{}\n", common::fixture_lines()[0]);
@@ -261,10 +261,33 @@ async fn without_tokens_writes_come_only_from_the_services_own_origin() {
         let (status, body) = send(&app, "POST", "/ingest", headers, &line).await;
         assert_eq!(status, 200, "{headers:?}: {body}");
     }
-    // Reads from another origin are the browser's to refuse (no CORS headers are sent).
-    let cross = [("Origin", "http://localhost:3000".to_owned())];
-    let (status, _) = send(&app, "GET", "/logs/count", &cross, "").await;
-    assert_eq!(status, 200);
+    // Reads from another origin's page are refused too: it could not see the answers (no CORS
+    // headers are sent), but it could hold live tails and query places open.
+    for cross in [
+        ("Origin", "http://localhost:3000".to_owned()),
+        ("Sec-Fetch-Site", "cross-site".to_owned()),
+    ] {
+        for path in ["/logs/count", "/logs/stream"] {
+            let (status, body) = send(&app, "GET", path, std::slice::from_ref(&cross), "").await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (403, Some("cross_origin")),
+                "{path}"
+            );
+        }
+    }
+    // The page's own requests, and a typed address, are the service's own.
+    for own in ["same-origin", "none"] {
+        let (status, _) = send(
+            &app,
+            "GET",
+            "/logs/count",
+            &[("Sec-Fetch-Site", own.to_owned())],
+            "",
+        )
+        .await;
+        assert_eq!(status, 200, "{own}");
+    }
     common::eventually("the admitted lines", Duration::from_secs(10), || async {
         (app.count("").await == admitted.len() as i64).then_some(())
     })
@@ -323,6 +346,64 @@ async fn an_ingest_token_bound_to_sources_writes_and_claims_keys_only_there() {
     assert!(
         text.contains("push:web-1") && !text.contains("push:db-1"),
         "{text}"
+    );
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_token_revoked_by_a_reload_ends_its_open_live_tail() {
+    let db = temp_db();
+    let (reader, reader_line) = new_token("reader", &[Scope::Read]);
+    let (shipper, shipper_line) = new_token("shipper", &[Scope::Ingest]);
+    let path = db.dir.path().join("tokens.txt");
+    std::fs::write(&path, format!("{reader_line}\n{shipper_line}\n")).unwrap();
+    let mut config = service_config(&db, vec![]);
+    config.tokens_file = Some(path.clone());
+    let app = TestApp::spawn_with(db, config).await;
+    let mut stream = Client::builder()
+        .timeout(Duration::from_secs(60))
+        .finish()
+        .get(app.url(&format!("/logs/stream?access_token={reader}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    // The reader's line is deleted, and the service told to read the file again.
+    std::fs::write(&path, format!("{shipper_line}\n")).unwrap();
+    let pid = std::process::id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    common::eventually(
+        "the reader's token refused",
+        Duration::from_secs(10),
+        || async {
+            let (status, _, _) = get_as(&app, "/logs/count", Some(&reader)).await;
+            (status == 401).then_some(())
+        },
+    )
+    .await;
+    // The next lines committed reach the stream's follower, which ends it instead.
+    let line = format!("{}\n", common::fixture_lines()[0]);
+    let auth = ("Authorization", format!("Bearer {shipper}"));
+    let (status, _) = send(&app, "POST", "/ingest", &[auth], &line).await;
+    assert_eq!(status, 200);
+    let mut text = String::new();
+    let read = async {
+        use futures_util::StreamExt;
+        while let Some(chunk) = stream.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("the stream ends");
+    assert!(text.contains("event: revoked"), "{text}");
+    assert!(
+        !text.contains("\"id\":"),
+        "no line after the revocation: {text}"
     );
     app.stop().await;
 }

@@ -223,3 +223,88 @@ async fn sources_come_in_pages() {
     assert!(get(&app.url("/sources")).await.next.is_none());
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_live_tail_resumed_while_the_queries_are_full_gets_503_like_a_page() {
+    let db = temp_db();
+    let mut generator = loggerator::emulator::LineGenerator::new(3);
+    let lines: Vec<String> = (0..60_000).map(|_| generator.next_line()).collect();
+    common::store_lines(&db, "src:1", &lines);
+    let mut config = service_config(&db, vec![]);
+    config.max_queries_in_flight = 1;
+    let app = TestApp::spawn_with(db, config).await;
+    // Counts of a word no line holds read every line, one after another: the one query place
+    // is taken most of the time.
+    let busy = app.url("/logs/count?q=no-such-word-anywhere");
+    let hog = actix_rt::spawn(async move {
+        let client = Client::builder().timeout(Duration::from_secs(60)).finish();
+        loop {
+            let _ = client.get(&busy).send().await;
+        }
+    });
+    let refused = eventually(
+        "a resume refused with 503",
+        Duration::from_secs(60),
+        || async {
+            let response = Client::default()
+                .get(app.url("/logs/stream"))
+                .insert_header(("Last-Event-ID", "1"))
+                .send()
+                .await
+                .unwrap();
+            let mut response = response;
+            (response.status().as_u16() == 503).then_some(())?;
+            let retry = response.headers().get("retry-after").is_some();
+            let body: Value = serde_json::from_slice(&response.body().await.unwrap()).unwrap();
+            Some((retry, body))
+        },
+    )
+    .await;
+    assert!(refused.0, "Retry-After");
+    assert_eq!(refused.1["code"], "busy", "{}", refused.1);
+    hog.abort();
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_pushed_body_that_sends_nothing_for_the_idle_timeout_gets_408_and_frees_its_place() {
+    let db = temp_db();
+    let mut config = service_config(&db, vec![]);
+    config.caps.max_pushes_in_flight = 1;
+    config.caps.push_idle_timeout = Duration::from_millis(300);
+    let app = TestApp::spawn_with(db, config).await;
+    let line = format!("{}\n", common::fixture_lines()[0]);
+    let mut silent = TcpStream::connect(app.service.http_addr).await.unwrap();
+    let head = "POST /ingest?source=silent HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+                Transfer-Encoding: chunked\r\n\r\n";
+    let chunk = format!("{:x}\r\n{line}\r\n", line.len());
+    silent
+        .write_all(format!("{head}{chunk}").as_bytes())
+        .await
+        .unwrap();
+    // Then nothing: the answer comes without the client doing anything more.
+    let mut answer = String::new();
+    let mut buffer = [0u8; 4096];
+    let read = async {
+        while !answer.contains("}") {
+            let n = silent.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "closed without an answer");
+            answer.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"body_timeout\""), "{answer}");
+    // It says what was stored before (a batch not yet full is not: the body was cut off, and a
+    // retry with an Idempotency-Key stores the rest), and the place is free again.
+    let stored = app.count("source=push:silent").await;
+    assert!(
+        answer.contains(&format!("{stored} lines before that point were stored")),
+        "{answer}"
+    );
+    let (status, _, body) = push(&app, "?source=other", &line).await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}

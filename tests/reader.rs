@@ -595,3 +595,41 @@ fn a_count_filtered_on_lines_is_exact_or_refused_past_its_cap() {
         Err(loggerator::db::DbError::TooBroad(8))
     ));
 }
+
+#[actix_rt::test]
+async fn a_tail_read_back_stops_at_its_bytes_and_goes_on_from_there() {
+    let db = temp_db();
+    // 40 lines of about 60 KB: 2.4 MB, where a chunk holds 200 KB.
+    let long: Vec<String> = (0..40)
+        .map(|i| {
+            format!(
+                "10.0.0.1 - - [09/May/2018:16:00:39 +0000] \"GET /{i}/{} HTTP/1.1\" 200 1",
+                "x".repeat(60_000)
+            )
+        })
+        .collect();
+    store_lines(&db, "src:1", &long);
+    let readers = Reader::start_pool(&db.path, 1).unwrap();
+    let mut after = 0;
+    let mut seen = Vec::new();
+    loop {
+        let (rows, newest) = readers
+            .send(loggerator::db::reader::QueryTail {
+                after_id: after,
+                limit: 2_000,
+                max_bytes: 200_000,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(newest, 40);
+        let bytes: usize = rows.iter().map(|r| r.line.len()).sum();
+        assert!(!rows.is_empty() && bytes <= 200_000 + 61_000, "{bytes}");
+        after = rows.last().unwrap().id;
+        seen.extend(rows.iter().map(|r| r.id));
+        if after == newest {
+            break;
+        }
+    }
+    assert_eq!(seen, (1..=40).collect::<Vec<i64>>());
+}

@@ -1,8 +1,8 @@
 //! Access is decided by the route that runs: for every route, a token with each single scope is
 //! let in or refused as the routes table says, however the path is spelled (percent-encoded
-//! letters in either case, `%2F`, doubled slashes, a trailing slash), and a property test over
-//! random encodings. Before, the scope came from the raw path while the router matched the
-//! decoded one: a `read` token could `POST /%69ngest`.
+//! letters in either case, `%2F`, doubled slashes, a trailing slash) and whichever method asks,
+//! and a property test over random encodings. The router matches the decoded path, so a check
+//! that read the raw path would let a `read` token `POST /%69ngest`.
 
 mod common;
 
@@ -28,6 +28,9 @@ const ROUTES: [(&str, &str, Option<Scope>); 10] = [
     // No route: unknown paths need `read`, so that they tell an anonymous client nothing.
     ("GET", "/nowhere", Some(Scope::Read)),
 ];
+
+/// What holds no data: open to all, however spelled.
+const OPEN: [&str; 4] = ["/openapi.json", "/docs/", "/ui/app.js", "/ui/app.css"];
 
 /// A token for each single scope, and none.
 struct Callers {
@@ -56,6 +59,8 @@ async fn status_of(app: &TestApp, method: &str, path: &str, token: Option<&str>)
     let client = Client::builder().timeout(Duration::from_secs(20)).finish();
     let mut request = match method {
         "POST" => client.post(app.url(path)),
+        "HEAD" => client.head(app.url(path)),
+        "OPTIONS" => client.request(awc::http::Method::OPTIONS, app.url(path)),
         _ => client.get(app.url(path)),
     };
     if let Some(token) = token {
@@ -124,6 +129,10 @@ async fn every_route_lets_in_exactly_the_scopes_of_the_table_however_it_is_spell
         ] {
             check(&app, &callers, method, &spelling, needed).await;
         }
+        // Another method reaches the same route's check (and then a 405).
+        for other in ["HEAD", "OPTIONS"] {
+            check(&app, &callers, other, path, needed).await;
+        }
         // These reach no route: `read`, like any unknown path.
         let rest = &path[1..];
         let mut unrouted = vec![
@@ -136,6 +145,15 @@ async fn every_route_lets_in_exactly_the_scopes_of_the_table_however_it_is_spell
         }
         for spelling in unrouted {
             check(&app, &callers, method, &spelling, Some(Scope::Read)).await;
+        }
+    }
+    for path in OPEN {
+        for spelling in [
+            path.to_owned(),
+            every_letter_encoded(path, false),
+            every_letter_encoded(path, true),
+        ] {
+            check(&app, &callers, "GET", &spelling, None).await;
         }
     }
     // Nothing a refused push carried was stored: only the admin's and the ingest token's.

@@ -7,7 +7,7 @@ use std::path::Path;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use super::connection::{create_private, establish};
+use super::connection::{create_private_new, establish};
 use super::DbError;
 
 /// Copies the database at `db` to `out`, a file that must not exist yet; returns its size.
@@ -27,7 +27,9 @@ pub fn backup(db: &Path, out: &Path) -> Result<u64, DbError> {
     let mut conn = establish(db)?;
     // Made empty and private first (VACUUM INTO takes an empty file): SQLite would make it
     // as the umask says.
-    create_private(out).map_err(|e| DbError::Backup(format!("{}: {e}", out.display())))?;
+    // Created here, once: another process that made the file meanwhile gets an error, not a
+    // copy written over its file.
+    create_private_new(out).map_err(|e| DbError::Backup(format!("{}: {e}", out.display())))?;
     let copied = diesel::sql_query("VACUUM INTO ?")
         .bind::<Text, _>(out.to_string_lossy().into_owned())
         .execute(&mut conn);

@@ -46,18 +46,22 @@ pub(crate) fn establish(path: &Path) -> Result<SqliteConnection, DbError> {
 /// service's files hold people's access logs: SQLite gives the WAL and shared-memory files the
 /// database file's mode, so a database made here keeps all of them private whatever the umask.
 pub fn create_private(path: &Path) -> std::io::Result<()> {
+    match create_private_new(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        created => created,
+    }
+}
+
+/// Creates `path` empty and owner-only; fails if it exists.
+pub fn create_private_new(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    match std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-    {
-        // The umask may have taken bits from the mode asked for (even the owner's).
-        Ok(file) => file.set_permissions(std::fs::Permissions::from_mode(0o600)),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
+        .open(path)?;
+    // The umask may have taken bits from the mode asked for (even the owner's).
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
 }
 
 /// The single writing connection. Migrations only ever add: existing data is never dropped.

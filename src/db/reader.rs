@@ -72,6 +72,8 @@ pub struct QueryStats(pub StatsQuery);
 pub struct QueryTail {
     pub after_id: i64,
     pub limit: i64,
+    /// A chunk stops once its lines hold this many bytes (see `tail::rows_after`).
+    pub max_bytes: usize,
 }
 
 /// A page of rejected lines (newest first), and the id to continue below if more exist.
@@ -108,7 +110,13 @@ impl Handler<QueryTail> for Reader {
     type Result = Result<(Vec<LogRow>, i64), DbError>;
 
     fn handle(&mut self, msg: QueryTail, _: &mut Self::Context) -> Self::Result {
-        tail::rows_after(&mut self.conn, &mut self.sources, msg.after_id, msg.limit)
+        tail::rows_after(
+            &mut self.conn,
+            &mut self.sources,
+            msg.after_id,
+            msg.limit,
+            msg.max_bytes,
+        )
     }
 }
 

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
+use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 use tokio::sync::broadcast;
 
@@ -225,23 +226,36 @@ impl TailFilter {
     }
 }
 
-/// Up to `limit` stored lines after `after_id`, in id order, and the last id stored now.
+/// Stored lines after `after_id`, in id order, up to `limit` of them and as many as hold
+/// `max_bytes` (at least one), and the last id stored now. Rows are read one at a time, so a
+/// chunk of long lines cut short never loads the rest.
 pub fn rows_after(
     conn: &mut SqliteConnection,
     sources: &mut SourceNames,
     after_id: i64,
     limit: i64,
+    max_bytes: usize,
 ) -> Result<(Vec<LogRow>, i64), DbError> {
     conn.transaction(|conn| {
         let last: Option<i64> = log_lines::table
             .select(diesel::dsl::max(log_lines::id))
             .first(conn)?;
-        let lines: Vec<(i64, i64, String)> = log_lines::table
+        let mut lines: Vec<(i64, i64, String)> = Vec::new();
+        let mut bytes = 0;
+        let stored = log_lines::table
             .filter(log_lines::id.gt(after_id))
             .order(log_lines::id)
             .limit(limit)
             .select((log_lines::id, log_lines::source_id, log_lines::line))
-            .load(conn)?;
+            .load_iter::<(i64, i64, String), DefaultLoadingMode>(conn)?;
+        for line in stored {
+            if bytes >= max_bytes {
+                break;
+            }
+            let line = line?;
+            bytes += line.2.len();
+            lines.push(line);
+        }
         let mut rows = Vec::with_capacity(lines.len());
         for (id, source_id, line) in lines {
             let mut row = LogRow::parse(id, source_id, line)?;

@@ -4,10 +4,10 @@
 //! on the route the router picked (a middleware on each route), never on the path's text: a
 //! percent-encoded spelling reaches the route it decodes to, and that route's check.
 //!
-//! Without tokens, only loopback callers are let in ([`check_host`]): a request must name a
-//! loopback host (or the listen address, or an `--allowed-host`), so a page whose name resolves
-//! to 127.0.0.1 (DNS rebinding) cannot read; and a write must come from the service's own
-//! origin, so another site's page cannot post lines.
+//! Without tokens, only loopback callers are let in ([`refuse_caller`], on the same routes): a
+//! request must name a loopback host (or the listen address, or an `--allowed-host`), so a page
+//! whose name resolves to 127.0.0.1 (DNS rebinding) cannot read; and it must come from the
+//! service's own origin, so another site's page can neither post lines nor use up the caps.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -15,14 +15,13 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{AUTHORIZATION, HOST, ORIGIN};
-use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
 
 use super::error::ApiError;
 use super::params::query_value;
 use super::AppState;
-use crate::tokens::{Scope, TokenEntry};
+use crate::tokens::{Scope, TokenEntry, TokenStore};
 
 /// What a route needs to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,40 +50,54 @@ impl Access {
 #[derive(Debug, Clone)]
 pub struct Granted(pub Arc<TokenEntry>);
 
-/// Lets a request that `access` admits on to its route, else answers 401 or 403.
+/// Lets a request that `access` admits on to its route, else answers 401, 403 or 421.
 pub async fn require(
     access: Access,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let tokens = req
-        .app_data::<web::Data<AppState>>()
-        .and_then(|state| state.tokens.clone());
-    if let (Some(tokens), Some(scope)) = (tokens, access.scope()) {
-        let presented = bearer(&req).or_else(|| {
-            (access == Access::BearerOrQuery)
-                .then(|| query_value(req.query_string(), "access_token"))
-                .flatten()
-        });
-        let tokens = tokens.current();
-        let refusal = match presented.as_deref().map(|t| tokens.find(t)) {
-            None => Some(ApiError::Unauthorized { presented: false }),
-            Some(None) => Some(ApiError::Unauthorized { presented: true }),
-            Some(Some(entry)) if !entry.allows(scope) => Some(ApiError::Forbidden {
-                name: entry.name.clone(),
-                scope,
-            }),
-            Some(Some(entry)) => {
-                req.extensions_mut().insert(Granted(entry));
-                None
-            }
-        };
-        if let Some(refusal) = refusal {
-            let response = refusal.error_response();
-            return Ok(req.into_response(response).map_into_right_body());
-        }
+    let refusal = match (req.app_data::<web::Data<AppState>>(), access.scope()) {
+        (Some(state), Some(scope)) => match &state.tokens {
+            Some(tokens) => check_token(&req, access, scope, tokens),
+            None => refuse_caller(&req, &state.allowed_hosts),
+        },
+        // Without its state nothing can be checked: nothing is let in.
+        (None, Some(_)) => Some(ApiError::Unavailable),
+        (_, None) => None,
+    };
+    if let Some(refusal) = refusal {
+        let response = refusal.error_response();
+        return Ok(req.into_response(response).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Why the token presented does not let the request in, if it does not; the token that does
+/// goes with the request as [`Granted`].
+fn check_token(
+    req: &ServiceRequest,
+    access: Access,
+    scope: Scope,
+    tokens: &TokenStore,
+) -> Option<ApiError> {
+    let presented = bearer(req).or_else(|| {
+        (access == Access::BearerOrQuery)
+            .then(|| query_value(req.query_string(), "access_token"))
+            .flatten()
+    });
+    let tokens = tokens.current();
+    match presented.as_deref().map(|t| tokens.find(t)) {
+        None => Some(ApiError::Unauthorized { presented: false }),
+        Some(None) => Some(ApiError::Unauthorized { presented: true }),
+        Some(Some(entry)) if !entry.allows(scope) => Some(ApiError::Forbidden {
+            name: entry.name.clone(),
+            scope,
+        }),
+        Some(Some(entry)) => {
+            req.extensions_mut().insert(Granted(entry));
+            None
+        }
+    }
 }
 
 fn bearer(req: &ServiceRequest) -> Option<String> {
@@ -103,19 +116,30 @@ pub struct AllowedHosts {
 }
 
 impl AllowedHosts {
-    /// `--allowed-host` names, and the host of the listen address.
+    /// `--allowed-host` names (a port or a final dot given with one is left off; an empty one
+    /// is no name), and the host of the listen address.
     pub fn new(listen: &str, extra: &[String]) -> AllowedHosts {
-        let listen_host = split_host(listen).to_ascii_lowercase();
-        let mut names: Vec<String> = extra.iter().map(|n| n.to_ascii_lowercase()).collect();
-        names.push(listen_host);
+        let names = extra
+            .iter()
+            .map(String::as_str)
+            .chain([listen])
+            .map(host_name)
+            .filter(|name| !name.is_empty())
+            .collect();
         AllowedHosts { names }
     }
 
     /// Whether a `Host` header's value names this service for a caller without a token.
     pub fn admits(&self, host: &str) -> bool {
-        let name = split_host(host).to_ascii_lowercase();
-        is_loopback_name(&name) || self.names.contains(&name)
+        let name = host_name(host);
+        !name.is_empty() && (is_loopback_name(&name) || self.names.contains(&name))
     }
+}
+
+/// The name an authority (`host[:port]`, `[v6][:port]`) gives, lower-case, without a final dot.
+fn host_name(authority: &str) -> String {
+    let host = split_host(authority).to_ascii_lowercase();
+    host.strip_suffix('.').map(str::to_owned).unwrap_or(host)
 }
 
 /// The host part of `host[:port]` or `[v6][:port]`, brackets kept off.
@@ -130,59 +154,50 @@ fn split_host(authority: &str) -> &str {
 }
 
 fn is_loopback_name(name: &str) -> bool {
-    let name = name.strip_suffix('.').unwrap_or(name);
     name == "localhost"
         || name.ends_with(".localhost")
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Without tokens: a request must name an allowed host, and a write must come from the
-/// service's own origin (or from no page at all, as curl's do). With tokens both are left to
-/// the token, which another site's page does not have.
-pub async fn check_host(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return Ok(next.call(req).await?.map_into_left_body());
+/// Without tokens: a request for data must name an allowed host and come from the service's
+/// own origin (or from no page at all, as curl's do), so another site's page can neither read
+/// (DNS rebinding), write, nor hold live tails and query places open. With tokens both are left
+/// to the token, which another site's page does not have. Open routes hold no data: a probe may
+/// reach `/healthz` by any name.
+fn refuse_caller(req: &ServiceRequest, allowed: &AllowedHosts) -> Option<ApiError> {
+    let host = match req.headers().get(HOST) {
+        Some(value) => match value.to_str() {
+            Ok(host) => Some(host.to_owned()),
+            Err(_) => {
+                return Some(ApiError::HostNotAllowed(
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                ))
+            }
+        },
+        None => req.uri().authority().map(|a| a.to_string()),
     };
-    if state.tokens.is_none() {
-        if let Some(refusal) = refuse_host(&req, &state.allowed_hosts) {
-            let response = refusal.error_response();
-            return Ok(req.into_response(response).map_into_right_body());
-        }
-    }
-    Ok(next.call(req).await?.map_into_left_body())
-}
-
-fn refuse_host(req: &ServiceRequest, allowed: &AllowedHosts) -> Option<ApiError> {
-    let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()));
     // A request with no host at all comes from no browser (they always send one).
     if let Some(host) = &host {
         if !allowed.admits(host) {
             return Some(ApiError::HostNotAllowed(host.clone()));
         }
     }
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && !same_origin(req, host.as_deref()) {
-        return Some(ApiError::CrossOrigin);
-    }
-    None
+    (!same_origin(req, host.as_deref())).then_some(ApiError::CrossOrigin)
 }
 
-/// Whether a write comes from the service's own origin: `Origin` equal to it, or no `Origin`
+/// Whether a request comes from the service's own origin: `Origin` equal to it, or no `Origin`
 /// and `Sec-Fetch-Site` absent, `none` or `same-origin`. Same-site is not enough: another
 /// port on localhost is another origin.
 fn same_origin(req: &ServiceRequest, host: Option<&str>) -> bool {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     match header(ORIGIN.as_str()) {
         Some(origin) => {
-            let scheme = req.connection_info().scheme().to_owned();
+            // The connection's own scheme: a forwarded-proto header is the client's to write.
+            let scheme = if req.app_config().secure() {
+                "https"
+            } else {
+                "http"
+            };
             host.is_some_and(|host| origin.eq_ignore_ascii_case(&format!("{scheme}://{host}")))
         }
         None => matches!(
@@ -198,7 +213,14 @@ mod tests {
 
     #[test]
     fn loopback_names_the_listen_host_and_allowed_names_are_admitted() {
-        let allowed = AllowedHosts::new("0.0.0.0:8000", &["Logs.Example".to_owned()]);
+        let allowed = AllowedHosts::new(
+            "0.0.0.0:8000",
+            &[
+                "Logs.Example".to_owned(),
+                String::new(),
+                "other.example.:9000".to_owned(),
+            ],
+        );
         for host in [
             "localhost",
             "localhost:8000",
@@ -211,6 +233,10 @@ mod tests {
             "0.0.0.0:8000",
             "logs.example:8000",
             "logs.example",
+            "logs.example.:8000",
+            "localhost.:8000",
+            "[0:0:0:0:0:0:0:1]:8000",
+            "other.example",
         ] {
             assert!(allowed.admits(host), "{host}");
         }
@@ -222,6 +248,8 @@ mod tests {
             "10.0.0.1:8000",
             "[::2]:8000",
             "",
+            ":8000",
+            "[]",
         ] {
             assert!(!allowed.admits(host), "{host}");
         }

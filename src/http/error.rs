@@ -26,6 +26,8 @@ pub enum ApiError {
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
+    BodyTimeout(String),
+    #[error("{0}")]
     KeyInUse(String),
     #[error("{0}")]
     KeyReused(String),
@@ -80,6 +82,7 @@ impl ApiError {
                 (StatusCode::METHOD_NOT_ALLOWED, Reason::MethodNotAllowed)
             }
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, Reason::BodyTooLarge),
+            ApiError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, Reason::BodyTimeout),
             ApiError::KeyInUse(_) => (StatusCode::CONFLICT, Reason::KeyInUse),
             ApiError::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, Reason::KeyReused),
             ApiError::Unauthorized { presented: false } => {

@@ -9,9 +9,14 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use actix_web::dev::Decompress;
+use std::time::Duration;
+
+use actix_web::dev::{Decompress, Payload};
+use actix_web::error::PayloadError;
 use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::web::Bytes;
 use actix_web::{post, web, HttpMessage, HttpRequest, HttpResponse};
+use futures_util::Stream;
 use futures_util::StreamExt;
 use tokio_util::io::StreamReader;
 
@@ -22,7 +27,9 @@ use super::params::push_params;
 use super::AppState;
 use crate::batch::WriteError;
 use crate::db::writer::{pushed_address, LoadKeyedStream, RegisterSource};
-use crate::ingest::push::{push_lines, PushError, PushFailed, PushSummary, PushTarget};
+use crate::ingest::push::{
+    check_source_name, push_lines, PushError, PushFailed, PushSummary, PushTarget,
+};
 use crate::ingest::SourceStatus;
 
 /// The header that names a body, so that sending it again stores nothing twice.
@@ -88,9 +95,17 @@ pub async fn push(
     let named = push_params(req.query_string())?;
     let key = idempotency_key(&req)?;
     let granted = req.extensions().get::<Granted>().map(|g| g.0.clone());
-    let name = named
-        .or_else(|| granted.as_ref().map(|token| token.name.clone()))
-        .unwrap_or_else(|| "push".to_owned());
+    let name = match named {
+        Some(name) => name,
+        // A token's name is the source's: it must be one a `source` parameter could give.
+        None => match granted.as_ref() {
+            Some(token) => {
+                check_source_name(&token.name).map_err(|e| ApiError::bad("source", e))?;
+                token.name.clone()
+            }
+            None => "push".to_owned(),
+        },
+    };
     // A token bound to sources can neither write to nor claim the keys of any other.
     if let Some(token) = granted.filter(|token| !token.may_push_to(&name)) {
         return Err(ApiError::SourceForbidden {
@@ -133,8 +148,12 @@ pub async fn push(
         None => (None, None),
     };
 
-    let decoded = Decompress::from_headers(body.into_inner(), req.headers());
-    let reader = StreamReader::new(decoded.map(|chunk| chunk.map_err(std::io::Error::other)));
+    let arriving = Box::pin(idle_limited(
+        body.into_inner(),
+        state.caps.config.push_idle_timeout,
+    ));
+    let decoded = Decompress::from_headers(arriving, req.headers());
+    let reader = StreamReader::new(decoded.map(|chunk| chunk.map_err(io_error)));
     let target = PushTarget {
         source_id: status.id,
         source: address,
@@ -204,6 +223,35 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<Arc<str>>, ApiError> {
     Ok(Some(String::from_utf8_lossy(bytes).into()))
 }
 
+/// The body as it arrives, failing with `TimedOut` once no bytes have come for `idle`: a
+/// client that sends a head and then trickles, or nothing, would otherwise hold one of
+/// `--max-pushes-in-flight` places for ever.
+fn idle_limited(
+    payload: Payload,
+    idle: Duration,
+) -> impl Stream<Item = Result<Bytes, PayloadError>> {
+    futures_util::stream::unfold(Some(payload), move |payload| async move {
+        let mut payload = payload?;
+        match tokio::time::timeout(idle, payload.next()).await {
+            Ok(Some(chunk)) => Some((chunk, Some(payload))),
+            Ok(None) => None,
+            Err(_) => {
+                let silent = format!("no bytes came for {} ms", idle.as_millis());
+                let error = std::io::Error::new(std::io::ErrorKind::TimedOut, silent);
+                Some((Err(PayloadError::Io(error)), None))
+            }
+        }
+    })
+}
+
+/// An I/O error of the body as the reader sees it, its kind kept (a timeout stays one).
+fn io_error(error: PayloadError) -> std::io::Error {
+    match error {
+        PayloadError::Io(error) => error,
+        other => std::io::Error::other(other),
+    }
+}
+
 /// The status for why a body was not taken whole; the message says what was stored before.
 fn failed(PushFailed { error, summary }: PushFailed) -> ApiError {
     let before = format!(
@@ -211,6 +259,9 @@ fn failed(PushFailed { error, summary }: PushFailed) -> ApiError {
         summary.stored, summary.rejected
     );
     match error {
+        PushError::Read { ref source, .. } if source.kind() == std::io::ErrorKind::TimedOut => {
+            ApiError::BodyTimeout(format!("{error}; {before}"))
+        }
         PushError::Read { .. } => ApiError::bad("body", format!("{error}; {before}")),
         PushError::TooLarge { limit } => ApiError::TooLarge(format!(
             "the body holds more than {limit} bytes of lines (--max-push-bytes); {before}"

@@ -47,10 +47,11 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     Ok(response.json(&rest[..shown]))
 }
 
-/// 200 while storage commits; 503 with the reason while it does not (a full disk, an I/O
-/// error, a read-only file, a writer recovering from a panic). A source backing off is no reason: it
-/// shows in `/sources`, and the service itself is fine.
 /// Whether storage commits
+///
+/// 200 while storage commits; 503 with a reason code while it does not (a full disk, an I/O
+/// error, a read-only file, a writer recovering from a panic). A source backing off is no
+/// reason: it shows in `/sources`, and the service itself is fine.
 #[utoipa::path(
     tag = "service",
     security(()),

@@ -15,12 +15,13 @@
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use actix_web::{get, web, HttpRequest, Responder};
+use actix_web::{get, web, HttpMessage, HttpRequest, Responder};
 use actix_web_lab::sse::{self, Sse};
 use log::debug;
 use serde_json::json;
 use tokio::sync::{broadcast, OwnedSemaphorePermit};
 
+use super::auth::Granted;
 use super::error::ApiError;
 use super::event_queue::{event_queue, EventQueue};
 use super::logs::LogView;
@@ -30,7 +31,10 @@ use super::AppState;
 use crate::db::log_query::LogRow;
 use crate::db::reader::QueryTail;
 use crate::db::tail::{Committed, TailFilter};
-use crate::limits::{TAIL_CLIENT_BUFFER, TAIL_REPLAY_CHUNK, TAIL_REPLAY_MAX};
+use crate::limits::{
+    TAIL_CLIENT_BUFFER, TAIL_REPLAY_CHUNK, TAIL_REPLAY_CHUNK_BYTES, TAIL_REPLAY_MAX,
+};
+use crate::tokens::{Scope, TokenEntry};
 
 /// How many times a catch-up read is retried when the reader pool is busy.
 const REPLAY_RETRIES: u32 = 10;
@@ -96,6 +100,7 @@ pub async fn stream(
         events,
         last_id: params.last_event_id,
         export: format!("/logs?format=ndjson&{}", export_query(req.query_string())),
+        grant: req.extensions().get::<Granted>().map(|g| g.0.clone()),
         _place: place,
     };
     actix_rt::spawn(follower.follow(batches, first_read));
@@ -108,6 +113,7 @@ fn tail_read(after: i64) -> QueryTail {
     QueryTail {
         after_id: after,
         limit: TAIL_REPLAY_CHUNK,
+        max_bytes: TAIL_REPLAY_CHUNK_BYTES,
     }
 }
 
@@ -136,6 +142,8 @@ struct Follower {
     /// The last row id this client has seen (sent, or passed over as not matching).
     last_id: Option<i64>,
     export: String,
+    /// The token it was let in with: the stream ends once a reload revokes it.
+    grant: Option<Arc<TokenEntry>>,
     /// Its place among `--max-tail-followers`, given back when it ends.
     _place: OwnedSemaphorePermit,
 }
@@ -178,6 +186,7 @@ impl Follower {
                 _ = self.events.closed() => return Err(Stop::Gone),
                 received = batches.recv() => received,
             };
+            self.check_grant().await?;
             match received {
                 Ok(batch) => self.send_batch(&batch).await?,
                 Err(broadcast::error::RecvError::Lagged(batches_missed)) => {
@@ -194,6 +203,19 @@ impl Follower {
                 Err(broadcast::error::RecvError::Closed) => return Err(Stop::Shutdown),
             }
         }
+    }
+
+    /// Ends the stream, with an event named `revoked`, once its token no longer grants `read`.
+    async fn check_grant(&self) -> Result<(), Stop> {
+        let (Some(entry), Some(tokens)) = (&self.grant, &self.state.tokens) else {
+            return Ok(());
+        };
+        if tokens.current().still_grants(entry, Scope::Read) {
+            return Ok(());
+        }
+        let note = json!({"error": "the token of this stream was revoked"});
+        let _ = self.send_event("revoked", note.to_string()).await;
+        Err(Stop::Gone)
     }
 
     /// A named control event with `text` as its data.
@@ -318,7 +340,8 @@ impl Follower {
             }
             read += rows.len();
             self.last_id = Some(self.last_id.map_or(position, |last| last.max(position)));
-            if (rows.len() as i64) < TAIL_REPLAY_CHUNK || position >= newest {
+            // A chunk may be cut short by its bytes: only reaching the newest line ends it.
+            if rows.is_empty() || position >= newest {
                 return Ok(());
             }
             if read >= TAIL_REPLAY_MAX {

@@ -9,6 +9,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use fnv::FnvHasher;
 
+use super::error::ApiError;
+
 struct Asset {
     path: &'static str,
     content_type: &'static str,
@@ -39,13 +41,20 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: 
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     for (index, asset) in ASSETS.iter().enumerate() {
-        cfg.route(asset.path, web::get().to(move |req| serve(req, index)));
+        cfg.service(
+            web::resource(asset.path)
+                .route(web::get().to(move |req| serve(req, index)))
+                .default_service(web::to(get_only)),
+        );
     }
 }
 
-/// Whether a path is one of the page's files (open without a token).
-pub fn is_page(path: &str) -> bool {
-    ASSETS.iter().any(|asset| asset.path == path)
+/// Another method than GET on one of the page's files: a JSON 405, as elsewhere.
+async fn get_only(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed {
+        method: req.method().to_string(),
+        allowed: "GET",
+    })
 }
 
 /// Each file's ETag: a browser revalidates on every load and gets 304 while it is unchanged.

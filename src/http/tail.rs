@@ -381,3 +381,15 @@ impl Follower {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::export_query;
+
+    #[test]
+    fn the_export_link_keeps_the_filters_and_never_a_token_however_it_is_spelled() {
+        let query = "code=500&access_token=lgr_a&access%5Ftoken=lgr_b&%61ccess_token=lgr_c\
+                     &last_event_id=9&last%5Fevent%5Fid=9&user=a%2Bb&&q=x";
+        assert_eq!(export_query(query), "code=500&user=a%2Bb&q=x");
+    }
+}

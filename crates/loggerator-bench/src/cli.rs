@@ -60,6 +60,11 @@ pub struct BenchIngestArgs {
         default_value_t = 0
     )]
     pub tail_subscribers: usize,
+    /// After the ingest, in the same run: the same lines parsed and appended by one thread to
+    /// an unindexed table with the service's batch size and pragmas, and ingest's rate as a
+    /// ratio of that ceiling.
+    #[arg(long, env = "LOGGERATOR_BENCH_INGEST_CEILING")]
+    pub ceiling: bool,
     /// Give up when ingest has not finished after this long.
     #[arg(
         long,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 
 use super::api::{Api, SourceView};
+use super::ceiling::{self, Ceiling};
 use super::process::{start_emulators, start_serve, ChildId, Children};
 use super::stats::{
     crossings, mib, rows_label, slowdown_percent, split_lines, step_rates, thousands, Mark,
@@ -106,6 +107,11 @@ pub async fn run(args: BenchIngestArgs, program: &Path) -> Result<(), BenchError
     let final_db_bytes = db_bytes(&db);
     drop(children);
 
+    let ceiling = if args.ceiling {
+        Some(run_ceiling(&counts, work.path()).await?)
+    } else {
+        None
+    };
     info!("regenerating the sources' lines to measure the raw log");
     let raw_bytes = tokio::task::spawn_blocking(move || raw_log_bytes(&counts))
         .await
@@ -128,6 +134,9 @@ pub async fn run(args: BenchIngestArgs, program: &Path) -> Result<(), BenchError
         raw_bytes,
     };
     report.print();
+    if let Some(ceiling) = &ceiling {
+        print_ceiling(&outcome, ceiling);
+    }
     if !seen.is_empty() {
         print_tail(&seen);
     }
@@ -140,6 +149,42 @@ pub async fn run(args: BenchIngestArgs, program: &Path) -> Result<(), BenchError
         None => {}
     }
     Ok(())
+}
+
+/// The ceiling of the same lines, measured now that the emulators and the service are gone.
+async fn run_ceiling(counts: &[u64], work: &Path) -> Result<Ceiling, BenchError> {
+    info!("ceiling: appending the same lines to an unindexed table");
+    let counts = counts.to_vec();
+    let db = work.join("ceiling.db");
+    let measured = tokio::task::spawn_blocking(move || {
+        let measured = ceiling::measure(&counts, &db);
+        for file in db_files(&db) {
+            let _ = std::fs::remove_file(file);
+        }
+        measured
+    });
+    measured
+        .await
+        .map_err(|e| BenchError::io("the ceiling run", std::io::Error::other(e)))?
+}
+
+fn print_ceiling(outcome: &Outcome, ceiling: &Ceiling) {
+    let lines = outcome.stored + outcome.rejected;
+    let ingest = lines as f64 / outcome.secs.max(1e-9);
+    let row = |what: &str, value: String| println!("{what:<30} {value}");
+    row(
+        "ceiling (unindexed append)",
+        format!(
+            "{} lines/s ({} lines in {:.1} s, one thread)",
+            thousands(ceiling.lines_per_sec().round() as u64),
+            thousands(ceiling.lines),
+            ceiling.secs
+        ),
+    );
+    row(
+        "ingest / ceiling",
+        format!("{:.2}x", ingest / ceiling.lines_per_sec().max(1e-9)),
+    );
 }
 
 /// Polls `GET /sources` until every source has finished, recording when the total of stored

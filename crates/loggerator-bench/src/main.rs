@@ -4,6 +4,7 @@
 //! its own: its HTTP client and that client's dependencies stay out of the service's build.
 
 mod api;
+mod ceiling;
 mod cli;
 mod ingest;
 mod process;

@@ -53,8 +53,18 @@ fn bench_ingest_then_bench_query_on_its_database() {
         "1000",
         "--db",
         path,
+        "--ceiling",
     ]);
     assert_eq!(field(&report, "lines stored / rejected"), "3,000 / 0");
+    // The same lines appended without indexes, and ingest's rate as a ratio of that.
+    assert!(
+        field(&report, "ceiling (unindexed append)").contains("(3,000 lines in"),
+        "{report}"
+    );
+    assert!(
+        field(&report, "ingest / ceiling").ends_with('x'),
+        "{report}"
+    );
     for step in ["1k", "2k", "3k"] {
         assert!(
             report.lines().any(|l| l.trim_start().starts_with(step)),

@@ -349,6 +349,17 @@ async fn query_kinds(api: &Api) -> Result<(Vec<Kind>, Vec<String>), BenchError> 
             url: logs(&[("user", "rareuser"), ("code", "5xx"), ("limit", PAGE)]),
         },
         Kind {
+            // The rare user's network (TEST-NET-1, which the generator's addresses almost never
+            // fall in): a few lines among millions, found through the address key.
+            name: "rare-network",
+            url: logs(&[("ip", "192.0.2.0/24"), ("limit", PAGE)]),
+        },
+        Kind {
+            // A substring 1 line in 10,000 holds: `q=` reads lines until it has a page.
+            name: "rare-q",
+            url: logs(&[("q", "rareuser"), ("limit", PAGE)]),
+        },
+        Kind {
             // Codes no line has: nothing matches, whatever else is asked.
             name: "no-match",
             url: logs(&[("code", "404"), ("user", user), ("limit", PAGE)]),

@@ -12,7 +12,7 @@ use common::app::{get, TestApp};
 use common::{eventually, service_config, store_entries, temp_db};
 use loggerator::batch::Entry;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// The status, `Retry-After` and JSON body of `GET path`.
@@ -143,13 +143,7 @@ async fn pushed_bodies_past_the_cap_get_503_while_one_is_read() {
     assert_eq!(refused.1["code"], "too_many_pushes", "{}", refused.1);
     assert!(refused.0.is_some(), "Retry-After");
     slow.write_all(b"0\r\n\r\n").await.unwrap();
-    let mut answer = String::new();
-    let mut buffer = [0u8; 4096];
-    while !answer.contains("\r\n\r\n") {
-        let n = slow.read(&mut buffer).await.unwrap();
-        assert!(n > 0, "no answer to the first request");
-        answer.push_str(&String::from_utf8_lossy(&buffer[..n]));
-    }
+    let answer = common::read_until(&mut slow, "\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let (status, _, body) = push(&app, "?source=other", &line).await;
     assert_eq!(status, 200, "{body}");
@@ -283,18 +277,7 @@ async fn a_pushed_body_that_sends_nothing_for_the_idle_timeout_gets_408_and_free
         .await
         .unwrap();
     // Then nothing: the answer comes without the client doing anything more.
-    let mut answer = String::new();
-    let mut buffer = [0u8; 4096];
-    let read = async {
-        while !answer.contains("}") {
-            let n = silent.read(&mut buffer).await.unwrap();
-            assert!(n > 0, "closed without an answer");
-            answer.push_str(&String::from_utf8_lossy(&buffer[..n]));
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), read)
-        .await
-        .expect("an answer");
+    let answer = common::read_until(&mut silent, "}").await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"body_timeout\""), "{answer}");
     // It says what was stored before (a batch not yet full is not: the body was cut off, and a

@@ -290,15 +290,7 @@ async fn a_second_request_with_a_key_in_use_gets_409() {
     )
     .await;
     slow.write_all(b"0\r\n\r\n").await.unwrap();
-    let mut answer = String::new();
-    let mut buffer = [0u8; 4096];
-    while !answer.contains("\r\n\r\n") {
-        let n = tokio::io::AsyncReadExt::read(&mut slow, &mut buffer)
-            .await
-            .unwrap();
-        assert!(n > 0, "no answer to the first request");
-        answer.push_str(&String::from_utf8_lossy(&buffer[..n]));
-    }
+    let answer = common::read_until(&mut slow, "\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // Once answered, the key is free: the same body again is a replay.
     let (status, again) = push(
@@ -322,7 +314,7 @@ fn resident_bytes() -> u64 {
 
 #[actix_rt::test]
 async fn a_gzip_body_that_inflates_without_end_gets_413_with_memory_flat() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let app = TestApp::spawn(vec![]).await;
     let before = resident_bytes();
     let stream = tokio::net::TcpStream::connect(app.service.http_addr)
@@ -351,18 +343,7 @@ async fn a_gzip_body_that_inflates_without_end_gets_413_with_memory_flat() {
         }
         Ok::<_, std::io::Error>(())
     });
-    let mut answer = String::new();
-    let mut buffer = [0u8; 4096];
-    let read_head = async {
-        while !answer.contains("\r\n\r\n") {
-            let n = read.read(&mut buffer).await.unwrap();
-            assert!(n > 0, "the connection closed without an answer");
-            answer.push_str(&String::from_utf8_lossy(&buffer[..n]));
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), read_head)
-        .await
-        .expect("an answer within a minute");
+    let answer = common::read_until(&mut read, "\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     sender.abort();
     let grown = resident_bytes().saturating_sub(before);

@@ -28,6 +28,25 @@ pub fn fixture_lines() -> Vec<&'static str> {
     FIXTURE.lines().collect()
 }
 
+/// What a connection written by hand reads until `end` appears (an answer's head, `\r\n\r\n`,
+/// or its JSON body's `}`), failing the test if it closes first or a minute passes.
+pub async fn read_until(connection: &mut (impl tokio::io::AsyncRead + Unpin), end: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = String::new();
+    let mut buffer = [0u8; 4096];
+    let read = async {
+        while !answer.contains(end) {
+            let n = connection.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "the connection closed without an answer: {answer:?}");
+            answer.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("an answer within a minute");
+    answer
+}
+
 /// Polls `check` until it returns `Some`, failing the test after `timeout`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where

@@ -15,7 +15,7 @@ use futures_util::stream;
 use log::error;
 
 use super::error::ApiError;
-use super::logs::LogView;
+use super::log_view::LogView;
 use super::params::{Format, Formulas, ListParams};
 use super::AppState;
 use crate::db::log_query::{Key, LogQuery, LogRow};

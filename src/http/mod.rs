@@ -7,6 +7,7 @@ pub mod cursor;
 pub mod error;
 pub mod event_queue;
 pub mod export;
+pub mod log_view;
 pub mod logs;
 pub mod metrics;
 pub mod openapi;

@@ -31,6 +31,7 @@ use crate::ingest::push::{
     check_source_name, push_lines, PushError, PushFailed, PushSummary, PushTarget,
 };
 use crate::ingest::SourceStatus;
+use crate::tokens::TokenEntry;
 
 /// The header that names a body, so that sending it again stores nothing twice.
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
@@ -95,24 +96,7 @@ pub async fn push(
     let named = push_params(req.query_string())?;
     let key = idempotency_key(&req)?;
     let granted = req.extensions().get::<Granted>().map(|g| g.0.clone());
-    let name = match named {
-        Some(name) => name,
-        // A token's name is the source's: it must be one a `source` parameter could give.
-        None => match granted.as_ref() {
-            Some(token) => {
-                check_source_name(&token.name).map_err(|e| ApiError::bad("source", e))?;
-                token.name.clone()
-            }
-            None => "push".to_owned(),
-        },
-    };
-    // A token bound to sources can neither write to nor claim the keys of any other.
-    if let Some(token) = granted.filter(|token| !token.may_push_to(&name)) {
-        return Err(ApiError::SourceForbidden {
-            token: token.name.clone(),
-            name,
-        });
-    }
+    let name = source_name(named, granted.as_deref())?;
     let declared: Option<u64> = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -176,6 +160,27 @@ pub async fn push(
             status.record_error(error.to_string());
             Err(error)
         }
+    }
+}
+
+/// The name the lines go under: `source`, else the token's name, else `push`; a token bound to
+/// sources can neither write to nor claim the keys of any other.
+fn source_name(named: Option<String>, token: Option<&TokenEntry>) -> Result<String, ApiError> {
+    let name = match (named, token) {
+        (Some(name), _) => name,
+        // A token's name is the source's: it must be one a `source` parameter could give.
+        (None, Some(token)) => {
+            check_source_name(&token.name).map_err(|e| ApiError::bad("source", e))?;
+            token.name.clone()
+        }
+        (None, None) => "push".to_owned(),
+    };
+    match token {
+        Some(token) if !token.may_push_to(&name) => Err(ApiError::SourceForbidden {
+            token: token.name.clone(),
+            name,
+        }),
+        _ => Ok(name),
     }
 }
 

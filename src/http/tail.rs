@@ -24,7 +24,7 @@ use tokio::sync::{broadcast, OwnedSemaphorePermit};
 use super::auth::Granted;
 use super::error::ApiError;
 use super::event_queue::{event_queue, EventQueue};
-use super::logs::LogView;
+use super::log_view::LogView;
 use super::openapi::{ErrorBody, FilterParams, TailParams};
 use super::params::{part_name, tail_params};
 use super::AppState;
@@ -101,9 +101,10 @@ pub async fn stream(
         last_id: params.last_event_id,
         export: format!("/logs?format=ndjson&{}", export_query(req.query_string())),
         grant: req.extensions().get::<Granted>().map(|g| g.0.clone()),
+        first_read,
         _place: place,
     };
-    actix_rt::spawn(follower.follow(batches, first_read));
+    actix_rt::spawn(follower.follow(batches));
     Ok(Sse::from_infallible_stream(taken)
         .with_keep_alive(state.tail_keep_alive)
         .with_retry_duration(Duration::from_secs(1)))
@@ -144,6 +145,9 @@ struct Follower {
     export: String,
     /// The token it was let in with: the stream ends once a reload revokes it.
     grant: Option<Arc<TokenEntry>>,
+    /// What the request read back after `Last-Event-ID` before the stream began: the replay's
+    /// first chunk.
+    first_read: Option<(Vec<LogRow>, i64)>,
     /// Its place among `--max-tail-followers`, given back when it ends.
     _place: OwnedSemaphorePermit,
 }
@@ -157,12 +161,8 @@ enum Stop {
 }
 
 impl Follower {
-    async fn follow(
-        mut self,
-        mut batches: broadcast::Receiver<Arc<Committed>>,
-        first_read: Option<(Vec<LogRow>, i64)>,
-    ) {
-        let stopped = self.run(&mut batches, first_read).await;
+    async fn follow(mut self, mut batches: broadcast::Receiver<Arc<Committed>>) {
+        let stopped = self.run(&mut batches).await;
         if let Err(Stop::Shutdown) = stopped {
             let _ = self
                 .send_event("shutdown", "the service is shutting down".to_owned())
@@ -171,14 +171,10 @@ impl Follower {
         debug!("live tail ended");
     }
 
-    async fn run(
-        &mut self,
-        batches: &mut broadcast::Receiver<Arc<Committed>>,
-        first_read: Option<(Vec<LogRow>, i64)>,
-    ) -> Result<(), Stop> {
+    async fn run(&mut self, batches: &mut broadcast::Receiver<Arc<Committed>>) -> Result<(), Stop> {
         let halt = self.state.halt.clone();
         if let Some(after) = self.last_id {
-            self.replay(after, first_read).await?;
+            self.replay(after).await?;
         }
         loop {
             let received = tokio::select! {
@@ -198,7 +194,7 @@ impl Follower {
                                  from the database",
                     });
                     self.send_event("overflow", note.to_string()).await?;
-                    self.replay(after, None).await?;
+                    self.replay(after).await?;
                 }
                 Err(broadcast::error::RecvError::Closed) => return Err(Stop::Shutdown),
             }
@@ -319,16 +315,11 @@ impl Follower {
 
     /// Sends what was committed after `after`, read back from the database, up to
     /// [`TAIL_REPLAY_MAX`] lines; past that, a `skipped` event and a jump to the newest line.
-    /// `first_read`: what was read after `after` already, if anything.
-    async fn replay(
-        &mut self,
-        after: i64,
-        mut first_read: Option<(Vec<LogRow>, i64)>,
-    ) -> Result<(), Stop> {
+    async fn replay(&mut self, after: i64) -> Result<(), Stop> {
         let mut position = after;
         let mut read = 0;
         loop {
-            let (rows, newest) = match first_read.take() {
+            let (rows, newest) = match self.first_read.take() {
                 Some(first) => first,
                 None => self.read_after(position).await?,
             };

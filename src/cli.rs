@@ -265,9 +265,18 @@ pub struct Tuning {
     /// How often retention looks for lines to delete.
     #[arg(long, env = "LOGGERATOR_RETENTION_CHECK_SECS", default_value_t = DEFAULT_RETENTION_CHECK_SECS)]
     pub retention_check_secs: u64,
-    /// Rows per storage segment: inserts touch only the newest segment, queries merge them all.
+    /// Rows per hot segment: inserts touch only the open segment; a sealed one is compacted
+    /// into blocks in the background.
     #[arg(long, env = "LOGGERATOR_SEGMENT_ROWS", default_value_t = DEFAULT_SEGMENT_ROWS)]
     pub segment_rows: u64,
+    /// Seal the open segment once it has taken no line for this many seconds, so that it is
+    /// compacted too.
+    #[arg(long, env = "LOGGERATOR_SEAL_IDLE_SECS", default_value_t = DEFAULT_SEAL_IDLE_SECS)]
+    pub seal_idle_secs: u64,
+    /// Bytes of decoded blocks the readers keep in memory (a number, or with K, M, G or T);
+    /// 0 keeps none.
+    #[arg(long, env = "LOGGERATOR_BLOCK_CACHE_BYTES", default_value_t = DEFAULT_BLOCK_CACHE_BYTES, value_parser = parse_bytes)]
+    pub block_cache_bytes: u64,
     /// Lines per database transaction.
     #[arg(long, env = "LOGGERATOR_BATCH_SIZE", default_value_t = DEFAULT_BATCH_LINES)]
     pub batch_size: usize,
@@ -331,6 +340,8 @@ impl Tuning {
                 .zip(self.tls_key.clone())
                 .map(|(cert, key)| TlsFiles { cert, key }),
             segment_rows: self.segment_rows.max(1),
+            seal_idle: Duration::from_secs(self.seal_idle_secs.max(1)),
+            block_cache_bytes: self.block_cache_bytes,
             retention: RetentionRules {
                 max_age_secs: self
                     .retention_days

@@ -49,6 +49,13 @@ pub const DEFAULT_DB: &str = "loggerator.db";
 /// See README, "Storage".
 pub const DEFAULT_SEGMENT_ROWS: u64 = 200_000;
 
+/// Bytes of decoded blocks the readers keep (`--block-cache-bytes`): a block of 1,024 lines is
+/// about 100 KB of lines and 70 KB of keys decoded, so this holds a few hundred.
+pub const DEFAULT_BLOCK_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// An open segment that has taken no line for this long is sealed, so that compaction reaches
+/// every line in time (`--seal-idle-secs`).
+pub const DEFAULT_SEAL_IDLE_SECS: u64 = 60;
+
 // HTTP.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 pub const DEFAULT_READERS: usize = 4;

@@ -37,6 +37,7 @@ pub enum Reason {
     StorageReadOnly,
     StorageLocked,
     StorageCorrupt,
+    BlockCorrupt,
     WriterPanicked,
     DatabaseUnopenable,
     StorageFailing,
@@ -45,7 +46,7 @@ pub enum Reason {
 impl Reason {
     /// Every code, its spelling (serde's, checked by a test) and what it means; README's table
     /// holds the same lines.
-    pub const ALL: [(Reason, &'static str, &'static str); 28] = [
+    pub const ALL: [(Reason, &'static str, &'static str); 29] = [
         (
             Reason::BadParameter,
             "bad_parameter",
@@ -162,6 +163,11 @@ impl Reason {
             Reason::StorageCorrupt,
             "storage_corrupt",
             "the database file is damaged or not a database",
+        ),
+        (
+            Reason::BlockCorrupt,
+            "block_corrupt",
+            "a compacted block the query needs fails its checksum (`/healthz` lists it)",
         ),
         (
             Reason::WriterPanicked,

@@ -17,10 +17,13 @@ use tokio_util::sync::CancellationToken;
 use utoipa_actix_web::AppExt;
 
 use crate::batch::StreamMark;
+use crate::db::blocks::cache::BlockCache;
 use crate::db::checkpointer::WalCheckpointer;
+use crate::db::compactor::{self, CompactionConfig};
 use crate::db::connection::open_writer;
 use crate::db::health::StorageHealth;
 use crate::db::lock::{DbLock, LockError};
+use crate::db::metrics::CompactionMetrics;
 use crate::db::metrics::StorageMetrics;
 use crate::db::reader::Reader;
 use crate::db::retention::RetentionRules;
@@ -69,6 +72,10 @@ pub struct ServiceConfig {
     pub max_push_bytes: u64,
     /// Rows per storage segment (see `db::store`).
     pub segment_rows: u64,
+    /// An open segment idle this long is sealed, and then compacted (see `db::compactor`).
+    pub seal_idle: Duration,
+    /// Bytes of decoded blocks the readers keep.
+    pub block_cache_bytes: u64,
     /// What to delete, and how often to look (see `db::retention`).
     pub retention: RetentionRules,
     pub retention_check: Duration,
@@ -217,6 +224,7 @@ impl Service {
         // the threads below starts (the actors open connections of their own).
         let pushed_sources = pushed_sources(&mut open_writer(&config.db)?)?;
         let storage_metrics = StorageMetrics::default();
+        let compaction_metrics = CompactionMetrics::default();
         let checkpointer =
             WalCheckpointer::start(&config.db, Some(storage_metrics.checkpoint_seconds.clone()))?;
         let health = Arc::new(StorageHealth::default());
@@ -229,9 +237,11 @@ impl Service {
             WriterHooks {
                 tail: Some(tail.clone()),
                 metrics: Some(storage_metrics.clone()),
+                compaction: Some(compaction_metrics.clone()),
             },
         )?;
-        let readers = Reader::start_pool(&config.db, config.readers)?;
+        let block_cache = Arc::new(BlockCache::new(config.block_cache_bytes));
+        let readers = Reader::start_pool(&config.db, config.readers, block_cache.clone())?;
 
         // Each source with its stream as last committed.
         let mut sources: Vec<(Arc<SourceStatus>, Option<StreamMark>)> = Vec::new();
@@ -260,6 +270,12 @@ impl Service {
         let http_metrics = HttpMetrics::default();
         let mut registry = Registry::with_prefix("loggerator");
         storage_metrics.register(&mut registry);
+        compaction_metrics.register(&mut registry);
+        registry.register(
+            "block_corrupt_reads",
+            "Reads of a compacted block that failed its checksum",
+            block_cache.corrupt_reads.clone(),
+        );
         http_metrics.register(&mut registry);
         let source_list = SourceList::new(sources.iter().map(|(s, _)| s.clone()).collect());
         for (address, record) in pushed_sources {
@@ -281,6 +297,7 @@ impl Service {
             readers: ReaderPool::new(readers, config.max_queries_in_flight, config.query_timeout),
             sources: source_list,
             health: health.clone(),
+            block_cache,
             tail,
             tail_keep_alive: config.tail_keep_alive,
             halt: halt.clone(),
@@ -341,6 +358,15 @@ impl Service {
         });
         info!("serving the API on {scheme}://{http_addr}");
 
+        compactor::start(
+            &config.db,
+            writer.clone(),
+            CompactionConfig {
+                seal_idle: config.seal_idle,
+            },
+            compaction_metrics,
+            halt.clone(),
+        )?;
         retention_schedule::start(
             writer.clone(),
             config.retention,

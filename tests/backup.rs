@@ -34,7 +34,12 @@ fn counts(path: &std::path::Path) -> Vec<i64> {
         "day_counts",
         "hour_counts",
         "key_counts",
-        "segments",
+        "hot_segments",
+        "parts",
+        "blocks",
+        "block_data",
+        "retired_segments",
+        "store_state",
         "sources",
     ]
     .iter()

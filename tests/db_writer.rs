@@ -14,7 +14,7 @@ use diesel::sqlite::Sqlite;
 use loggerator::batch::Entry;
 use loggerator::batch::{StreamMark, StreamProgress, WriteBatch, WriteError, WriteSummary};
 use loggerator::db::connection::{open_reader, open_writer};
-use loggerator::db::schema::{day_counts, log_keys, log_lines, rejected_lines, segments};
+use loggerator::db::schema::{day_counts, hot_segments, log_keys, log_lines, rejected_lines};
 use loggerator::db::store::{LogStore, NewKey, NewLine};
 use loggerator::db::writer::{Checkpoint, DbWriter, RegisterSource, SourceRecord};
 
@@ -223,9 +223,9 @@ fn the_database_is_in_wal_mode() {
 
 fn segment_sizes(path: &std::path::Path) -> Vec<(i64, i64)> {
     let mut conn = open_reader(path).unwrap();
-    segments::table
-        .select((segments::id, segments::rows))
-        .order(segments::id)
+    hot_segments::table
+        .select((hot_segments::id, hot_segments::rows))
+        .order(hot_segments::id)
         .load(&mut conn)
         .unwrap()
 }
@@ -403,6 +403,7 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
     let mut reader = open_reader(&db.path).unwrap();
     let page = loggerator::db::log_query::fetch_page(
         &mut reader,
+        &Default::default(),
         &mut Default::default(),
         &loggerator::db::log_query::LogQuery {
             filter: Default::default(),
@@ -421,6 +422,7 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
     assert_eq!(lines, expected);
     let count = loggerator::db::log_query::count(
         &mut reader,
+        &Default::default(),
         &loggerator::db::log_query::LogFilter {
             codes: vec![(500, 500)],
             ..Default::default()
@@ -552,8 +554,13 @@ async fn a_line_the_database_refuses_is_kept_as_rejected_and_the_rest_stored() {
     assert_eq!(record.committed, Some(mark));
     assert_eq!((record.lines_stored, record.lines_rejected), (30, 2));
     // Counts by key agree with the rows kept.
-    let count =
-        loggerator::db::log_query::count(&mut conn, &Default::default(), usize::MAX).unwrap();
+    let count = loggerator::db::log_query::count(
+        &mut conn,
+        &Default::default(),
+        &Default::default(),
+        usize::MAX,
+    )
+    .unwrap();
     assert_eq!(count, 30);
 }
 

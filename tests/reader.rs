@@ -35,7 +35,7 @@ fn count(
     max_scan: usize,
     filter: &LogFilter,
 ) -> Result<i64, loggerator::db::DbError> {
-    log_query::count(conn, filter, max_scan)
+    log_query::count(conn, &Default::default(), filter, max_scan)
 }
 
 /// A page, with source addresses looked up afresh.
@@ -43,7 +43,7 @@ fn fetch_page(
     conn: &mut SqliteConnection,
     query: &LogQuery,
 ) -> Result<LogPage, loggerator::db::DbError> {
-    log_query::fetch_page(conn, &mut Default::default(), query)
+    log_query::fetch_page(conn, &Default::default(), &mut Default::default(), query)
 }
 
 fn query(filter: LogFilter, limit: i64) -> LogQuery {
@@ -441,7 +441,7 @@ fn many_users_over_many_segments_page_exactly_across_statements() {
 #[actix_rt::test]
 async fn reader_actors_answer_queries_with_source_addresses() {
     let db = db();
-    let readers = Reader::start_pool(&db.path, 2).unwrap();
+    let readers = Reader::start_pool(&db.path, 2, Default::default()).unwrap();
     let filter = LogFilter {
         codes: vec![(403, 403)],
         ..LogFilter::default()
@@ -609,7 +609,7 @@ async fn a_tail_read_back_stops_at_its_bytes_and_goes_on_from_there() {
         })
         .collect();
     store_lines(&db, "src:1", &long);
-    let readers = Reader::start_pool(&db.path, 1).unwrap();
+    let readers = Reader::start_pool(&db.path, 1, Default::default()).unwrap();
     let mut after = 0;
     let mut seen = Vec::new();
     loop {

@@ -71,6 +71,10 @@ pub fn open_writer(path: &Path) -> Result<SqliteConnection, DbError> {
         source: e,
     })?;
     let mut conn = establish(path)?;
+    // Before the first table is created (afterwards it changes nothing): a new database gives
+    // back the pages compaction and retention free, a step at a time (the compactor's steps
+    // run `PRAGMA incremental_vacuum`). An older file keeps its size until a `VACUUM`.
+    conn.batch_execute("PRAGMA auto_vacuum = INCREMENTAL;")?;
     // WAL lets the readers query while the writer commits; NORMAL sync is durable across
     // process crashes in WAL mode and only risks the last commits on power loss.
     let mode =

@@ -39,6 +39,11 @@ pub enum DbError {
         id: i64,
         reason: crate::parse::ParseError,
     },
+    #[error("block {block} cannot be read: {reason}")]
+    CorruptBlock {
+        block: i64,
+        reason: super::blocks::format::FormatError,
+    },
     #[error("counting would read more than {0} lines")]
     TooBroad(usize),
     #[error("backup: {0}")]

@@ -1,18 +1,18 @@
 //! The queries behind `GET /logs` and `GET /logs/count`.
 
-use std::collections::HashMap;
-
 use ipnet::IpNet;
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
+use super::blocks::cache::BlockCache;
 use super::ip_key::network_range;
 use super::names::{self, NameTable};
 use super::schema::{day_counts, key_counts, log_lines, sources};
 use super::segment_merge::{self, filter_by_key, IndexedKey, KeyFilter};
 pub use super::segment_merge::{Key, Order};
 use super::source_names::SourceNames;
+use super::stored::{self, Found};
 use super::DbError;
 use crate::limits::SECONDS_PER_DAY;
 use crate::parse::parse_line;
@@ -256,6 +256,7 @@ fn ids_of(
 
 pub fn fetch_page(
     conn: &mut SqliteConnection,
+    cache: &BlockCache,
     sources: &mut SourceNames,
     q: &LogQuery,
 ) -> Result<LogPage, DbError> {
@@ -297,19 +298,15 @@ pub fn fetch_page(
         let mut keys_read = 0;
         loop {
             let keys =
-                segment_merge::first_keys(conn, &segments, &filter, scanned, q.order, round)?;
+                stored::first_found(conn, cache, &segments, &filter, scanned, q.order, round)?;
             let last_round = (keys.len() as i64) < round;
             // Lines are read a few hundred at a time, and the page ends early once it holds
             // `max_bytes` of them: memory stays bounded whatever the lines' length.
             for chunk in keys.chunks(LINES_PER_READ) {
-                let mut stored: HashMap<i64, (i64, String)> = lines_of(conn, chunk)?
-                    .into_iter()
-                    .map(|(id, source, line)| (id, (source, line)))
-                    .collect();
-                for key in chunk {
-                    let (source_id, line) =
-                        stored.remove(&key.id).ok_or(DbError::MissingLine(key.id))?;
-                    let row = LogRow::parse(key.id, source_id, line)?;
+                let stored_lines = stored::lines_of(conn, cache, chunk)?;
+                for (found, (id, source_id, line)) in chunk.iter().zip(stored_lines) {
+                    let key = found.key();
+                    let row = LogRow::parse(id, source_id, line)?;
                     if !lines.matches(&row) {
                         continue;
                     }
@@ -325,18 +322,18 @@ pub fn fetch_page(
                     rows.push(row);
                     if bytes >= q.max_bytes {
                         // Full: the next page starts after this line (and may be empty).
-                        return finish(conn, sources, rows, Some(*key));
+                        return finish(conn, sources, rows, Some(key));
                     }
                 }
             }
-            match keys.last() {
+            match keys.last().map(Found::key) {
                 Some(last) if !last_round => {
-                    scanned = Some(*last);
+                    scanned = Some(last);
                     keys_read += keys.len();
                     if keys_read >= q.max_scan {
                         // Enough reading for one request: the page holds what matched so far
                         // (perhaps nothing) and its next link goes on from here.
-                        return finish(conn, sources, rows, Some(*last));
+                        return finish(conn, sources, rows, Some(last));
                     }
                 }
                 _ => return finish(conn, sources, rows, None),
@@ -345,8 +342,8 @@ pub fn fetch_page(
     })
 }
 
-/// The stored lines of `keys`, as (id, source id, line), in no particular order.
-pub(crate) fn lines_of(
+/// The hot table's lines of `keys`, as (id, source id, line), in no particular order.
+pub(crate) fn lines_of_keys(
     conn: &mut SqliteConnection,
     keys: &[Key],
 ) -> QueryResult<Vec<(i64, i64, String)>> {
@@ -373,6 +370,7 @@ fn finish(
 /// Counts filters on lines by reading the lines the key filters select, in rounds.
 fn count_by_lines(
     conn: &mut SqliteConnection,
+    cache: &BlockCache,
     filter: &KeyFilter,
     lines: &LineFilter,
     max_scan: usize,
@@ -387,17 +385,17 @@ fn count_by_lines(
             .max(1);
         loop {
             let keys =
-                segment_merge::first_keys(conn, &segments, filter, scanned, Order::Desc, round)?;
+                stored::first_found(conn, cache, &segments, filter, scanned, Order::Desc, round)?;
             for chunk in keys.chunks(LINES_PER_READ) {
-                for (id, source_id, line) in lines_of(conn, chunk)? {
+                for (id, source_id, line) in stored::lines_of(conn, cache, chunk)? {
                     if lines.matches(&LogRow::parse(id, source_id, line)?) {
                         total += 1;
                     }
                 }
             }
-            match keys.last() {
+            match keys.last().map(Found::key) {
                 Some(last) if keys.len() as i64 == round => {
-                    scanned = Some(*last);
+                    scanned = Some(last);
                     read += keys.len();
                     if read >= max_scan {
                         return Err(DbError::TooBroad(max_scan));
@@ -415,6 +413,7 @@ fn count_by_lines(
 /// ([`DbError::TooBroad`]) rather than hold a reader for minutes.
 pub fn count(
     conn: &mut SqliteConnection,
+    cache: &BlockCache,
     log_filter: &LogFilter,
     max_scan: usize,
 ) -> Result<i64, DbError> {
@@ -422,27 +421,32 @@ pub fn count(
         return Ok(0);
     };
     if log_filter.on_lines() {
-        refuse_if_too_broad(conn, &filter, max_scan)?;
+        refuse_if_too_broad(conn, cache, &filter, max_scan)?;
         let filter = for_reading_keys(conn, filter)?;
-        return count_by_lines(conn, &filter, &LineFilter(log_filter), max_scan);
+        return count_by_lines(conn, cache, &filter, &LineFilter(log_filter), max_scan);
     }
     if !filter.ip_ranges.is_empty() {
         // No count table has addresses: the keys in the range are counted.
         return conn.transaction(|conn| {
             count_rows(
                 conn,
+                cache,
                 &filter,
                 filter.since.unwrap_or(i64::MIN),
                 filter.until.unwrap_or(i64::MAX),
             )
         });
     }
-    count_from_tables(conn, &filter)
+    count_from_tables(conn, cache, &filter)
 }
 
 /// The keys a filter without address ranges selects: the count tables' sums, and the keys of
 /// the parts of a range that cut through a day.
-fn count_from_tables(conn: &mut SqliteConnection, filter: &KeyFilter) -> Result<i64, DbError> {
+fn count_from_tables(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    filter: &KeyFilter,
+) -> Result<i64, DbError> {
     if filter.since.is_none() && filter.until.is_none() {
         return total_sum(conn, filter);
     }
@@ -453,7 +457,7 @@ fn count_from_tables(conn: &mut SqliteConnection, filter: &KeyFilter) -> Result<
             total += day_sums(conn, filter, first_day, end_day)?;
         }
         for (since, until) in split.edges {
-            total += count_rows(conn, filter, since, until)?;
+            total += count_rows(conn, cache, filter, since, until)?;
         }
         Ok(total)
     })
@@ -464,11 +468,12 @@ fn count_from_tables(conn: &mut SqliteConnection, filter: &KeyFilter) -> Result<
 /// With address ranges the count would itself read keys, so the reading finds out instead.
 pub(crate) fn refuse_if_too_broad(
     conn: &mut SqliteConnection,
+    cache: &BlockCache,
     filter: &KeyFilter,
     max_lines: usize,
 ) -> Result<(), DbError> {
     if filter.ip_ranges.is_empty()
-        && count_from_tables(conn, filter)? > i64::try_from(max_lines).unwrap_or(i64::MAX)
+        && count_from_tables(conn, cache, filter)? > i64::try_from(max_lines).unwrap_or(i64::MAX)
     {
         return Err(DbError::TooBroad(max_lines));
     }
@@ -515,6 +520,7 @@ impl UnitSplit {
 
 fn count_rows(
     conn: &mut SqliteConnection,
+    cache: &BlockCache,
     filter: &KeyFilter,
     since: i64,
     until: i64,
@@ -525,7 +531,7 @@ fn count_rows(
         ..filter.clone()
     };
     let segments = segment_merge::segments_for(conn, &range, None, Order::Desc)?;
-    Ok(segment_merge::count_keys(conn, &segments, &range)?)
+    stored::count(conn, cache, &segments, &range)
 }
 
 fn total_sum(conn: &mut SqliteConnection, filter: &KeyFilter) -> Result<i64, DbError> {

@@ -65,3 +65,114 @@ impl StorageMetrics {
         );
     }
 }
+
+/// What compaction measures (`compactor.rs`); the writer records how long its steps held it.
+#[derive(Debug, Clone)]
+pub struct CompactionMetrics {
+    /// Sealed segments not yet compacted.
+    pub segments_pending: Gauge,
+    pub parts_written: Counter,
+    pub blocks_written: Counter,
+    /// Bytes of lines compacted, and of the blocks written for them.
+    pub raw_bytes: Counter,
+    pub stored_bytes: Counter,
+    /// Building and committing one part, in seconds.
+    pub seconds: Histogram,
+    /// How long one compaction step held the writer (a batch arriving then waits as long).
+    pub writer_hold_seconds: Histogram,
+    /// The longest such hold since the start, in seconds.
+    pub worst_hold_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub errors: Counter,
+    /// When the last error happened, in seconds since the epoch (0: never).
+    pub last_error_time: Gauge,
+}
+
+impl Default for CompactionMetrics {
+    fn default() -> Self {
+        Self {
+            segments_pending: Gauge::default(),
+            parts_written: Counter::default(),
+            blocks_written: Counter::default(),
+            raw_bytes: Counter::default(),
+            stored_bytes: Counter::default(),
+            seconds: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            writer_hold_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            worst_hold_seconds: Gauge::default(),
+            errors: Counter::default(),
+            last_error_time: Gauge::default(),
+        }
+    }
+}
+
+impl CompactionMetrics {
+    pub fn failed(&self, _: &super::DbError) {
+        self.errors.inc();
+        self.last_error_time.set(crate::time::now_seconds());
+    }
+
+    /// A compaction step held the writer this long.
+    pub fn held(&self, seconds: f64) {
+        self.writer_hold_seconds.observe(seconds);
+        if seconds > self.worst_hold_seconds.get() {
+            self.worst_hold_seconds.set(seconds);
+        }
+    }
+
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "compaction_segments_pending",
+            "Sealed segments not yet compacted into blocks",
+            self.segments_pending.clone(),
+        );
+        registry.register(
+            "compaction_parts",
+            "Parts written (one per compacted segment)",
+            self.parts_written.clone(),
+        );
+        registry.register(
+            "compaction_blocks",
+            "Blocks written",
+            self.blocks_written.clone(),
+        );
+        registry.register_with_unit(
+            "compaction_input",
+            "Bytes of lines compacted",
+            Unit::Bytes,
+            self.raw_bytes.clone(),
+        );
+        registry.register_with_unit(
+            "compaction_output",
+            "Bytes of blocks written for them",
+            Unit::Bytes,
+            self.stored_bytes.clone(),
+        );
+        registry.register_with_unit(
+            "compaction",
+            "Building and committing one part",
+            Unit::Seconds,
+            self.seconds.clone(),
+        );
+        registry.register_with_unit(
+            "compaction_writer_hold",
+            "How long one compaction step held the writer (a batch waits as long)",
+            Unit::Seconds,
+            self.writer_hold_seconds.clone(),
+        );
+        registry.register_with_unit(
+            "compaction_worst_writer_hold",
+            "The longest compaction step since the start",
+            Unit::Seconds,
+            self.worst_hold_seconds.clone(),
+        );
+        registry.register(
+            "compaction_errors",
+            "Compaction steps that failed (and are tried again)",
+            self.errors.clone(),
+        );
+        registry.register(
+            "compaction_last_error_timestamp_seconds",
+            "When a compaction step last failed (0: never)",
+            self.last_error_time.clone(),
+        );
+    }
+}

@@ -3,7 +3,9 @@
 //! wire formats and load limits belong to `http`.
 
 pub mod backup;
+pub mod blocks;
 pub mod checkpointer;
+pub mod compactor;
 pub mod connection;
 pub mod error;
 pub mod health;
@@ -22,6 +24,7 @@ pub mod segment_merge;
 pub mod source_names;
 pub mod stats_query;
 pub mod store;
+pub mod stored;
 pub mod sync_actors;
 pub mod tail;
 pub mod writer;

@@ -4,10 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use actix::prelude::*;
 use diesel::SqliteConnection;
 
+use super::blocks::cache::BlockCache;
 use super::connection::open_reader;
 use super::log_query::{self, LogFilter, LogPage, LogQuery, LogRow};
 use super::rejected_query::{self, RejectedPage, RejectedRow};
@@ -24,22 +26,29 @@ pub static PAGES_READ: AtomicU64 = AtomicU64::new(0);
 pub struct Reader {
     conn: SqliteConnection,
     sources: SourceNames,
+    /// Shared by the pool.
+    cache: Arc<BlockCache>,
 }
 
 impl Reader {
-    pub fn new(conn: SqliteConnection) -> Self {
+    pub fn new(conn: SqliteConnection, cache: Arc<BlockCache>) -> Self {
         Self {
             conn,
             sources: SourceNames::default(),
+            cache,
         }
     }
 
     /// Starts `threads` readers, each on a thread of its own with its own connection (a fresh
-    /// one should a reader stop).
-    pub fn start_pool(path: &Path, threads: usize) -> Result<Addr<Reader>, DbError> {
+    /// one should a reader stop), sharing one cache of decoded blocks.
+    pub fn start_pool(
+        path: &Path,
+        threads: usize,
+        cache: Arc<BlockCache>,
+    ) -> Result<Addr<Reader>, DbError> {
         let path: PathBuf = path.to_owned();
         start_sync_actors("reader", threads, ThreadPriority::Normal, move || {
-            Ok(Reader::new(open_reader(&path)?))
+            Ok(Reader::new(open_reader(&path)?, cache.clone()))
         })
     }
 }
@@ -86,7 +95,7 @@ impl Handler<QueryLogs> for Reader {
 
     fn handle(&mut self, msg: QueryLogs, _: &mut Self::Context) -> Self::Result {
         PAGES_READ.fetch_add(1, Ordering::Relaxed);
-        log_query::fetch_page(&mut self.conn, &mut self.sources, &msg.0)
+        log_query::fetch_page(&mut self.conn, &self.cache, &mut self.sources, &msg.0)
     }
 }
 
@@ -94,7 +103,7 @@ impl Handler<CountLogs> for Reader {
     type Result = Result<i64, DbError>;
 
     fn handle(&mut self, msg: CountLogs, _: &mut Self::Context) -> Self::Result {
-        log_query::count(&mut self.conn, &msg.filter, msg.max_scan)
+        log_query::count(&mut self.conn, &self.cache, &msg.filter, msg.max_scan)
     }
 }
 
@@ -102,7 +111,7 @@ impl Handler<QueryStats> for Reader {
     type Result = Result<Vec<StatRow>, DbError>;
 
     fn handle(&mut self, msg: QueryStats, _: &mut Self::Context) -> Self::Result {
-        stats_query::stats(&mut self.conn, &mut self.sources, &msg.0)
+        stats_query::stats(&mut self.conn, &self.cache, &mut self.sources, &msg.0)
     }
 }
 
@@ -112,6 +121,7 @@ impl Handler<QueryTail> for Reader {
     fn handle(&mut self, msg: QueryTail, _: &mut Self::Context) -> Self::Result {
         tail::rows_after(
             &mut self.conn,
+            &self.cache,
             &mut self.sources,
             msg.after_id,
             msg.limit,

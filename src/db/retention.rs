@@ -18,7 +18,8 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::schema::segments;
+use super::blocks::format::decode_keys;
+use super::schema::{block_data, blocks, hot_segments, parts};
 use super::store::LogStore;
 use super::DbError;
 
@@ -108,13 +109,16 @@ pub fn step(
             Some(max) => used_bytes(conn)? > max,
             None => false,
         };
-        let oldest: Option<(i64, i64, i64)> = segments::table
+        if let Some(retained) = retire_part(conn, age_cutoff, over_size, chunk)? {
+            return Ok(retained);
+        }
+        let oldest: Option<(i64, i64, i64)> = hot_segments::table
             .select((
-                segments::id,
-                segments::received_from,
-                segments::received_until,
+                hot_segments::id,
+                hot_segments::received_from,
+                hot_segments::received_until,
             ))
-            .order(segments::id)
+            .order(hot_segments::id)
             .first(conn)
             .optional()?;
         if let Some((id, received_from, received_until)) = oldest {
@@ -126,7 +130,7 @@ pub fn step(
                     ..Retained::default()
                 };
                 if lines < chunk as u64 {
-                    diesel::delete(segments::table.find(id)).execute(conn)?;
+                    diesel::delete(hot_segments::table.find(id)).execute(conn)?;
                     store.dropped_before(id + 1);
                     retained.dropped_segment = Some(DroppedSegment {
                         id,
@@ -138,9 +142,16 @@ pub fn step(
             }
         }
         // Rejected lines: past the age, or (over the size) older than every line kept.
-        let kept_from: Option<i64> = segments::table
-            .select(diesel::dsl::min(segments::received_from))
-            .first(conn)?;
+        let kept_from: Option<i64> = hot_segments::table
+            .select(diesel::dsl::min(hot_segments::received_from))
+            .first::<Option<i64>>(conn)?
+            .into_iter()
+            .chain(
+                parts::table
+                    .select(diesel::dsl::min(parts::received_from))
+                    .first::<Option<i64>>(conn)?,
+            )
+            .min();
         let size_cutoff = if over_size { kept_from } else { None };
         let rejected = match age_cutoff.max(size_cutoff) {
             Some(cutoff) => diesel::sql_query(
@@ -154,10 +165,14 @@ pub fn step(
         };
         // A mark goes once none of its lines is stored any more (ids only grow, and
         // retention deletes from the oldest): importing the file again then stores it again.
+        // The oldest line kept is in the oldest part, or else in the hot table (past the
+        // compacted ids, whose hot rows may not all be deleted yet).
         let marks = diesel::sql_query(
             "DELETE FROM keyed_streams WHERE (source_id, key) IN \
              (SELECT source_id, key FROM keyed_streams \
-              WHERE last_line_id < (SELECT coalesce(min(id), 9223372036854775807) FROM log_lines) \
+              WHERE last_line_id < (SELECT coalesce(min(m), 9223372036854775807) FROM \
+                  (SELECT min(min_id) AS m FROM parts UNION ALL SELECT min(id) FROM log_lines \
+                   WHERE id > (SELECT compacted_through FROM store_state))) \
               AND last_rejected_id < \
                   (SELECT coalesce(min(id), 9223372036854775807) FROM rejected_lines) \
               LIMIT ?1)",
@@ -199,6 +214,24 @@ fn delete_keys(conn: &mut SqliteConnection, segment: i64, chunk: i64) -> Result<
     if taken == 0 {
         return Ok(0);
     }
+    subtract_counts(conn)?;
+    conn.batch_execute("DELETE FROM log_lines WHERE id IN (SELECT id FROM temp.retiring);")?;
+    diesel::sql_query(
+        "DELETE FROM log_keys WHERE segment = ?1 AND (date, id) IN \
+         (SELECT date, id FROM temp.retiring)",
+    )
+    .bind::<BigInt, _>(segment)
+    .execute(conn)?;
+    diesel::sql_query("UPDATE hot_segments SET rows = rows - ?2 WHERE id = ?1")
+        .bind::<BigInt, _>(segment)
+        .bind::<BigInt, _>(taken as i64)
+        .execute(conn)?;
+    Ok(taken)
+}
+
+/// Subtracts the rows in `temp.retiring` from every count table.
+fn subtract_counts(conn: &mut SqliteConnection) -> Result<(), DbError> {
+    use diesel::connection::SimpleConnection;
     let day = floor_div(crate::limits::SECONDS_PER_DAY);
     let hour = floor_div(crate::limits::SECONDS_PER_HOUR);
     // Each count table: subtract the chunk's tallies, then remove the keys that reached 0.
@@ -239,16 +272,108 @@ fn delete_keys(conn: &mut SqliteConnection, segment: i64, chunk: i64) -> Result<
             columns = columns.join(", "),
         ))?;
     }
-    conn.batch_execute("DELETE FROM log_lines WHERE id IN (SELECT id FROM temp.retiring);")?;
-    diesel::sql_query(
-        "DELETE FROM log_keys WHERE segment = ?1 AND (date, id) IN \
-         (SELECT date, id FROM temp.retiring)",
-    )
-    .bind::<BigInt, _>(segment)
-    .execute(conn)?;
-    diesel::sql_query("UPDATE segments SET rows = rows - ?2 WHERE id = ?1")
-        .bind::<BigInt, _>(segment)
-        .bind::<BigInt, _>(taken as i64)
-        .execute(conn)?;
-    Ok(taken)
+    Ok(())
 }
+
+/// One step on the oldest part, if it is due: its first blocks, about `chunk` rows, go with
+/// their share of the count tables, and the part when none is left. Parts hold older lines
+/// than every hot segment, so they go first.
+fn retire_part(
+    conn: &mut SqliteConnection,
+    age_cutoff: Option<i64>,
+    over_size: bool,
+    chunk: i64,
+) -> Result<Option<Retained>, DbError> {
+    let oldest: Option<(i64, i64, i64)> = parts::table
+        .select((parts::id, parts::received_from, parts::received_until))
+        .order(parts::id)
+        .first(conn)
+        .optional()?;
+    let Some((part, received_from, received_until)) = oldest else {
+        return Ok(None);
+    };
+    let aged = age_cutoff.is_some_and(|cutoff| received_until < cutoff);
+    if !(aged || over_size) {
+        return Ok(None);
+    }
+    let mut retained = Retained::default();
+    let taken: Vec<(i64, i64)> = blocks::table
+        .filter(blocks::part.eq(part))
+        .order((blocks::min_date, blocks::min_id))
+        .select((blocks::id, blocks::rows))
+        .load(conn)?;
+    let mut rows = 0;
+    let mut chosen = Vec::new();
+    for (block, n) in taken {
+        if rows >= chunk.max(1) {
+            break;
+        }
+        rows += n;
+        chosen.push(block);
+    }
+    if !chosen.is_empty() {
+        fill_retiring_from_blocks(conn, &chosen)?;
+        subtract_counts(conn)?;
+        diesel::delete(block_data::table.filter(block_data::block.eq_any(&chosen)))
+            .execute(conn)?;
+        diesel::delete(blocks::table.filter(blocks::id.eq_any(&chosen))).execute(conn)?;
+        diesel::update(parts::table.find(part))
+            .set(parts::rows.eq(parts::rows - rows))
+            .execute(conn)?;
+        retained.lines = rows as u64;
+    }
+    let left: i64 = blocks::table
+        .filter(blocks::part.eq(part))
+        .count()
+        .get_result(conn)?;
+    if left == 0 {
+        diesel::delete(parts::table.find(part)).execute(conn)?;
+        retained.dropped_segment = Some(DroppedSegment {
+            id: part,
+            received_from,
+            received_until,
+        });
+    }
+    Ok(Some(retained))
+}
+
+/// `temp.retiring` holds the keys of these blocks' rows.
+fn fill_retiring_from_blocks(conn: &mut SqliteConnection, blocks: &[i64]) -> Result<(), DbError> {
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS retiring (date INTEGER, id INTEGER, code INTEGER, \
+         method_id INTEGER, user_id INTEGER, source_id INTEGER, size INTEGER); \
+         DELETE FROM temp.retiring;",
+    )?;
+    for &block in blocks {
+        let blob: Vec<u8> = block_data::table
+            .find(block)
+            .select(block_data::keys)
+            .first(conn)?;
+        let keys = decode_keys(&blob).map_err(|reason| DbError::CorruptBlock { block, reason })?;
+        for start in (0..keys.len()).step_by(ROWS_PER_INSERT) {
+            let end = (start + ROWS_PER_INSERT).min(keys.len());
+            let values = (start..end)
+                .map(|i| {
+                    format!(
+                        "({}, {}, {}, {}, {}, {}, {})",
+                        keys.date[i],
+                        keys.id[i],
+                        keys.code[i],
+                        keys.method_id[i],
+                        keys.user_id[i],
+                        keys.source_id[i],
+                        keys.size[i]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            conn.batch_execute(&format!("INSERT INTO temp.retiring VALUES {values};"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Rows per INSERT into `temp.retiring`: integers written into the SQL (never text from
+/// outside), a few hundred a statement.
+const ROWS_PER_INSERT: usize = 500;

@@ -93,7 +93,12 @@ async fn pass(
 /// from a step that deleted at least half its chunk of keys. A segment's short last step is
 /// mostly fixed cost, and one that deleted only rejected lines (cheaper) says nothing of keys:
 /// scaling by either took the next step far past the target (100+ ms on 10M rows).
-fn next_chunk(chunk: i64, deleted_keys: u64, took: Duration, dropped_segment: bool) -> i64 {
+pub(crate) fn next_chunk(
+    chunk: i64,
+    deleted_keys: u64,
+    took: Duration,
+    dropped_segment: bool,
+) -> i64 {
     let mut next = chunk;
     if deleted_keys > 0 && deleted_keys as i64 >= chunk / 2 {
         let per_second = deleted_keys as f64 / took.as_secs_f64().max(1e-4);

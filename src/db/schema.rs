@@ -49,7 +49,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    segments (id) {
+    hot_segments (id) {
         id -> BigInt,
         rows -> BigInt,
         min_date -> BigInt,
@@ -114,6 +114,57 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    store_state (id) {
+        id -> BigInt,
+        last_line_id -> BigInt,
+        open_segment -> BigInt,
+        compacted_through -> BigInt,
+    }
+}
+
+diesel::table! {
+    parts (id) {
+        id -> BigInt,
+        rows -> BigInt,
+        min_id -> BigInt,
+        max_id -> BigInt,
+        received_from -> BigInt,
+        received_until -> BigInt,
+        raw_bytes -> BigInt,
+        stored_bytes -> BigInt,
+    }
+}
+
+diesel::table! {
+    blocks (id) {
+        id -> BigInt,
+        part -> BigInt,
+        rows -> BigInt,
+        min_date -> BigInt,
+        min_id -> BigInt,
+        max_date -> BigInt,
+        max_id -> BigInt,
+        synopsis -> Binary,
+    }
+}
+
+diesel::table! {
+    block_data (block) {
+        block -> BigInt,
+        keys -> Binary,
+        lines -> Binary,
+    }
+}
+
+diesel::table! {
+    retired_segments (id) {
+        id -> BigInt,
+        min_id -> BigInt,
+        max_id -> BigInt,
+    }
+}
+
 diesel::joinable!(log_lines -> sources (source_id));
 diesel::joinable!(rejected_lines -> sources (source_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -122,7 +173,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     methods,
     log_lines,
     log_keys,
-    segments,
+    hot_segments,
+    store_state,
+    parts,
+    blocks,
+    block_data,
+    retired_segments,
     day_counts,
     hour_counts,
     key_counts,

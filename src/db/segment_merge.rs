@@ -7,7 +7,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Binary, Integer};
 use diesel::sqlite::Sqlite;
 
-use super::schema::segments;
+use super::schema::hot_segments;
 
 /// SQLite refuses compound SELECTs of more than 500 terms; larger groups are merged here.
 const ARMS_PER_QUERY: usize = 256;
@@ -147,19 +147,19 @@ pub fn segments_for(
     after: Option<Key>,
     order: Order,
 ) -> QueryResult<Vec<i64>> {
-    let mut query = segments::table.select(segments::id).into_boxed();
+    let mut query = hot_segments::table.select(hot_segments::id).into_boxed();
     if let Some(since) = filter.since {
-        query = query.filter(segments::max_date.ge(since));
+        query = query.filter(hot_segments::max_date.ge(since));
     }
     if let Some(until) = filter.until {
-        query = query.filter(segments::min_date.lt(until));
+        query = query.filter(hot_segments::min_date.lt(until));
     }
     match (after, order) {
-        (Some(after), Order::Desc) => query = query.filter(segments::min_date.le(after.date)),
-        (Some(after), Order::Asc) => query = query.filter(segments::max_date.ge(after.date)),
+        (Some(after), Order::Desc) => query = query.filter(hot_segments::min_date.le(after.date)),
+        (Some(after), Order::Asc) => query = query.filter(hot_segments::max_date.ge(after.date)),
         (None, _) => {}
     }
-    query.order(segments::id).load(conn)
+    query.order(hot_segments::id).load(conn)
 }
 
 /// The first `limit` keys matching the filter in `order`, strictly after `after`.

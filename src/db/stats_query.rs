@@ -13,10 +13,14 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
 
+use super::blocks::cache::BlockCache;
+use super::blocks::format::BlockKeys;
+use super::blocks::read;
 use super::log_query::{self, key_filter, LineFilter, LogFilter, LogRow, UnitSplit};
 use super::names::{self, NameTable};
 use super::segment_merge::{self, Key, KeyFilter, Order};
 use super::source_names::SourceNames;
+use super::stored::{self, Found};
 use super::DbError;
 use crate::limits::{SECONDS_PER_DAY, SECONDS_PER_HOUR};
 use crate::time::rfc3339;
@@ -218,6 +222,32 @@ struct GroupRow {
 /// filter (its own date range left aside), adding them to `groups`.
 fn group_table(
     conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    table: Table,
+    by: &[StatKey],
+    filter: &KeyFilter,
+    range: (Option<i64>, Option<i64>),
+    groups: &mut Groups,
+) -> Result<(), DbError> {
+    group_sql(conn, table, by, filter, range, groups)?;
+    if table == Table::Keys {
+        // The keys of compacted segments are in blocks.
+        let range = KeyFilter {
+            since: range.0,
+            until: range.1,
+            ..filter.clone()
+        };
+        read::visit_rows(conn, cache, &range, |keys, i| {
+            let key = by.iter().map(|&k| raw_of_block(k, keys, i)).collect();
+            add(groups, key, 1, keys.size[i]);
+        })?;
+    }
+    Ok(())
+}
+
+/// [`group_table`] in SQL: the count tables, or the hot segments' keys.
+fn group_sql(
+    conn: &mut SqliteConnection,
     table: Table,
     by: &[StatKey],
     filter: &KeyFilter,
@@ -315,6 +345,22 @@ fn group_table(
     Ok(())
 }
 
+/// A key's value from a block's row, as the SQL above gives it for a hot row.
+fn raw_of_block(key: StatKey, keys: &BlockKeys, i: usize) -> Raw {
+    match key {
+        StatKey::Code => Raw::Int(keys.code[i].into()),
+        StatKey::Class => Raw::Int((keys.code[i] / 100).into()),
+        StatKey::Method => Raw::Int(keys.method_id[i]),
+        StatKey::User => Raw::Int(keys.user_id[i]),
+        StatKey::Source => Raw::Int(keys.source_id[i]),
+        StatKey::Ip => keys.ip(i).map_or(Raw::Null, |ip| Raw::Blob(ip.to_vec())),
+        StatKey::Day => Raw::Int(keys.date[i].div_euclid(SECONDS_PER_DAY)),
+        StatKey::Hour => Raw::Int(keys.date[i].div_euclid(SECONDS_PER_HOUR)),
+        // Never asked of keys: these are read from the lines.
+        StatKey::Path | StatKey::Referer | StatKey::UserAgent => Raw::Null,
+    }
+}
+
 /// A key's value as the SQL above wrote it.
 fn raw_of(key: StatKey, text: Option<String>) -> Raw {
     let Some(text) = text else {
@@ -337,21 +383,22 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 /// unit from `log_keys`.
 fn group_range(
     conn: &mut SqliteConnection,
+    cache: &BlockCache,
     table: Table,
     by: &[StatKey],
     filter: &KeyFilter,
     groups: &mut Groups,
-) -> QueryResult<()> {
+) -> Result<(), DbError> {
     let Some(unit) = table.unit() else {
-        return group_table(conn, table, by, filter, (None, None), groups);
+        return group_table(conn, cache, table, by, filter, (None, None), groups);
     };
     let split = UnitSplit::of(filter.since, filter.until, unit);
     if let Some(whole) = split.whole {
-        group_table(conn, table, by, filter, whole, groups)?;
+        group_table(conn, cache, table, by, filter, whole, groups)?;
     }
     for (since, until) in split.edges {
         let edge = (Some(since), Some(until));
-        group_table(conn, Table::Keys, by, filter, edge, groups)?;
+        group_table(conn, cache, Table::Keys, by, filter, edge, groups)?;
     }
     Ok(())
 }
@@ -359,13 +406,14 @@ fn group_range(
 /// Groups by reading the lines the key filters select, in rounds, at most `max_lines` of them.
 fn group_lines(
     conn: &mut SqliteConnection,
+    cache: &BlockCache,
     by: &[StatKey],
     filter: &KeyFilter,
     lines: &LineFilter,
     max_lines: usize,
     groups: &mut Groups,
 ) -> Result<(), DbError> {
-    log_query::refuse_if_too_broad(conn, filter, max_lines)?;
+    log_query::refuse_if_too_broad(conn, cache, filter, max_lines)?;
     let filter = &log_query::for_reading_keys(conn, filter.clone())?;
     let round = log_query::KEYS_PER_SCAN
         .min(max_lines.try_into().unwrap_or(i64::MAX))
@@ -374,9 +422,10 @@ fn group_lines(
     let mut scanned: Option<Key> = None;
     let mut read = 0;
     loop {
-        let keys = segment_merge::first_keys(conn, &segments, filter, scanned, Order::Desc, round)?;
+        let keys =
+            stored::first_found(conn, cache, &segments, filter, scanned, Order::Desc, round)?;
         for chunk in keys.chunks(log_query::LINES_PER_READ) {
-            for (id, source_id, line) in log_query::lines_of(conn, chunk)? {
+            for (id, source_id, line) in stored::lines_of(conn, cache, chunk)? {
                 let row = LogRow::parse(id, source_id, line)?;
                 if lines.matches(&row) {
                     let key = by.iter().map(|&k| raw_of_row(k, &row)).collect();
@@ -384,9 +433,9 @@ fn group_lines(
                 }
             }
         }
-        match keys.last() {
+        match keys.last().map(Found::key) {
             Some(last) if keys.len() as i64 == round => {
-                scanned = Some(*last);
+                scanned = Some(last);
                 read += keys.len();
                 if read >= max_lines {
                     return Err(DbError::TooBroad(max_lines));
@@ -418,6 +467,7 @@ fn raw_of_row(key: StatKey, row: &LogRow) -> Raw {
 /// cut to its limit.
 pub fn stats(
     conn: &mut SqliteConnection,
+    cache: &BlockCache,
     sources: &mut SourceNames,
     q: &StatsQuery,
 ) -> Result<Vec<StatRow>, DbError> {
@@ -428,7 +478,15 @@ pub fn stats(
         };
         let lines = LineFilter(&q.filter);
         if q.filter.on_lines() || q.by.iter().any(|k| k.on_lines()) {
-            return group_lines(conn, &q.by, &filter, &lines, q.max_lines, &mut groups);
+            return group_lines(
+                conn,
+                cache,
+                &q.by,
+                &filter,
+                &lines,
+                q.max_lines,
+                &mut groups,
+            );
         }
         if !filter.ip_ranges.is_empty() || q.by.contains(&StatKey::Ip) {
             // Only the keys have addresses. The count tables say how many keys the other
@@ -437,19 +495,12 @@ pub fn stats(
                 ips: Vec::new(),
                 ..q.filter.clone()
             };
-            let selected = log_query::count(conn, &without_ips, usize::MAX)?;
+            let selected = log_query::count(conn, cache, &without_ips, usize::MAX)?;
             if selected > q.max_keys as i64 {
                 return Err(DbError::TooBroad(q.max_keys));
             }
             let range = (filter.since, filter.until);
-            return Ok(group_table(
-                conn,
-                Table::Keys,
-                &q.by,
-                &filter,
-                range,
-                &mut groups,
-            )?);
+            return group_table(conn, cache, Table::Keys, &q.by, &filter, range, &mut groups);
         }
         let by_users_or_methods = !filter.method_ids.is_empty() || !filter.user_ids.is_empty();
         let table = if q.by.contains(&StatKey::Hour) {
@@ -457,7 +508,7 @@ pub fn stats(
                 Table::Hours
             } else {
                 // Hours by method or user: only the keys have them.
-                let selected = log_query::count(conn, &q.filter, usize::MAX)?;
+                let selected = log_query::count(conn, cache, &q.filter, usize::MAX)?;
                 if selected > q.max_keys as i64 {
                     return Err(DbError::TooBroad(q.max_keys));
                 }
@@ -470,16 +521,9 @@ pub fn stats(
         };
         if table == Table::Keys {
             let range = (filter.since, filter.until);
-            return Ok(group_table(
-                conn,
-                table,
-                &q.by,
-                &filter,
-                range,
-                &mut groups,
-            )?);
+            return group_table(conn, cache, table, &q.by, &filter, range, &mut groups);
         }
-        Ok(group_range(conn, table, &q.by, &filter, &mut groups)?)
+        group_range(conn, cache, table, &q.by, &filter, &mut groups)
     })?;
     let mut rows = Vec::with_capacity(groups.len());
     let mut names = NameCache::default();

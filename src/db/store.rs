@@ -1,10 +1,11 @@
 //! How a batch of lines becomes rows: one transaction over `log_lines`, `log_keys`, the count
-//! tables (`key_counts`, `day_counts`, `hour_counts`), `segments` and `rejected_lines`. Only the DbWriter calls this, so the state
+//! tables (`key_counts`, `day_counts`, `hour_counts`), `hot_segments`, `store_state` and
+//! `rejected_lines`. Only the DbWriter calls this, so the state
 //! kept here (the next id, the open segment, the name caches) never goes stale.
 
 use std::collections::HashMap;
 
-use diesel::dsl::{max, Eq};
+use diesel::dsl::Eq;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Bool, Text};
 use diesel::upsert::excluded;
@@ -13,8 +14,8 @@ use log::warn;
 use super::ip_key::ip_key;
 use super::names::{NameTable, Names};
 use super::schema::{
-    day_counts, hour_counts, key_counts, keyed_streams, log_keys, log_lines, rejected_lines,
-    segments, sources,
+    day_counts, hot_segments, hour_counts, key_counts, keyed_streams, log_keys, log_lines,
+    rejected_lines, sources, store_state,
 };
 use super::DbError;
 use crate::batch::{Entry, StreamMark, StreamProgress, WriteSummary};
@@ -77,8 +78,8 @@ pub struct LogStore {
 impl LogStore {
     /// Reads where the last run stopped: the next id and the segment being filled.
     pub fn load(conn: &mut SqliteConnection, segment_capacity: u64) -> Result<Self, DbError> {
-        let oldest: Option<i64> = segments::table
-            .select(diesel::dsl::min(segments::id))
+        let oldest: Option<i64> = hot_segments::table
+            .select(diesel::dsl::min(hot_segments::id))
             .first(conn)?;
         let mut store = Self {
             next_id: 1,
@@ -97,19 +98,47 @@ impl LogStore {
 
     /// The next id and the open segment, as stored. Read again inside every batch's transaction:
     /// should another process write to the same database, ids are still never handed out twice
-    /// (two index lookups per batch).
+    /// (two primary-key lookups per batch). Kept in `store_state`, not read from the hot tables:
+    /// compaction empties them, and ids must never be handed out again.
     fn reload_position(&mut self, conn: &mut SqliteConnection) -> Result<(), DbError> {
-        let last_id: Option<i64> = log_lines::table.select(max(log_lines::id)).first(conn)?;
-        let open: Option<(i64, i64)> = segments::table
-            .select((segments::id, segments::rows))
-            .order(segments::id.desc())
+        let (last_id, segment): (i64, i64) = store_state::table
+            .select((store_state::last_line_id, store_state::open_segment))
+            .first(conn)?;
+        let segment_rows: Option<i64> = hot_segments::table
+            .find(segment)
+            .select(hot_segments::rows)
             .first(conn)
             .optional()?;
-        let (segment, segment_rows) = open.unwrap_or((0, 0));
-        self.next_id = last_id.unwrap_or(0) + 1;
+        self.next_id = last_id + 1;
         self.segment = segment;
-        self.segment_rows = segment_rows as u64;
+        self.segment_rows = segment_rows.unwrap_or(0) as u64;
         Ok(())
+    }
+
+    /// Records the position reached, in the transaction that reached it.
+    fn save_position(&self, conn: &mut SqliteConnection) -> Result<(), DbError> {
+        diesel::update(store_state::table)
+            .set((
+                store_state::last_line_id.eq(self.next_id - 1),
+                store_state::open_segment.eq(self.segment),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Seals the open segment if it holds rows, so that compaction can take it: the next batch
+    /// opens a new one. Returns whether it did.
+    pub fn seal(&mut self, conn: &mut SqliteConnection) -> Result<bool, DbError> {
+        conn.immediate_transaction(|conn| {
+            self.reload_position(conn)?;
+            if self.segment_rows == 0 {
+                return Ok(false);
+            }
+            self.segment += 1;
+            self.segment_rows = 0;
+            self.save_position(conn)?;
+            Ok(true)
+        })
     }
 
     /// Stores `entries` from `source_id` and records `stream` as the source's stream, in one
@@ -208,6 +237,8 @@ impl LogStore {
         };
         self.next_id += summary.stored as i64;
         self.segment_rows += summary.stored;
+        // In the same savepoint as the rows: a refused insert rolls the position back too.
+        self.save_position(conn)?;
         Ok(summary)
     }
 
@@ -570,26 +601,26 @@ impl BatchRows<'_> {
             self.keys.first().map(|k| k.date),
             self.keys.last().map(|k| k.date),
         ) {
-            diesel::insert_into(segments::table)
+            diesel::insert_into(hot_segments::table)
                 .values((
-                    segments::id.eq(segment),
-                    segments::rows.eq(self.keys.len() as i64),
-                    segments::min_date.eq(min_date),
-                    segments::max_date.eq(max_date),
-                    segments::received_from.eq(received_at),
-                    segments::received_until.eq(received_at),
+                    hot_segments::id.eq(segment),
+                    hot_segments::rows.eq(self.keys.len() as i64),
+                    hot_segments::min_date.eq(min_date),
+                    hot_segments::max_date.eq(max_date),
+                    hot_segments::received_from.eq(received_at),
+                    hot_segments::received_until.eq(received_at),
                 ))
-                .on_conflict(segments::id)
+                .on_conflict(hot_segments::id)
                 .do_update()
                 .set((
-                    segments::rows.eq(segments::rows + excluded(segments::rows)),
-                    segments::min_date.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    hot_segments::rows.eq(hot_segments::rows + excluded(hot_segments::rows)),
+                    hot_segments::min_date.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(
                         "min(min_date, excluded.min_date)",
                     )),
-                    segments::max_date.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    hot_segments::max_date.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(
                         "max(max_date, excluded.max_date)",
                     )),
-                    segments::received_until.eq(received_at),
+                    hot_segments::received_until.eq(received_at),
                 ))
                 .execute(conn)?;
         }

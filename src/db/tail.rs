@@ -11,8 +11,10 @@ use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 use tokio::sync::broadcast;
 
+use super::blocks::cache::BlockCache;
+use super::blocks::read;
 use super::log_query::{LineFilter, LogFilter, LogRow};
-use super::schema::log_lines;
+use super::schema::{log_lines, store_state};
 use super::source_names::SourceNames;
 use super::DbError;
 use crate::batch::{Entry, LineKey};
@@ -227,34 +229,49 @@ impl TailFilter {
 }
 
 /// Stored lines after `after_id`, in id order, up to `limit` of them and as many as hold
-/// `max_bytes` (at least one), and the last id stored now. Rows are read one at a time, so a
-/// chunk of long lines cut short never loads the rest.
+/// `max_bytes` (at least one), and the last id stored now. Lines are taken one at a time, so a
+/// chunk of long lines cut short never loads the rest. Ids up to the last compacted one are in
+/// blocks, the later ones in the hot table.
 pub fn rows_after(
     conn: &mut SqliteConnection,
+    cache: &BlockCache,
     sources: &mut SourceNames,
     after_id: i64,
     limit: i64,
     max_bytes: usize,
 ) -> Result<(Vec<LogRow>, i64), DbError> {
     conn.transaction(|conn| {
-        let last: Option<i64> = log_lines::table
-            .select(diesel::dsl::max(log_lines::id))
+        let (last, compacted): (i64, i64) = store_state::table
+            .select((store_state::last_line_id, store_state::compacted_through))
             .first(conn)?;
+        let limit = usize::try_from(limit).unwrap_or(0);
         let mut lines: Vec<(i64, i64, String)> = Vec::new();
         let mut bytes = 0;
-        let stored = log_lines::table
-            .filter(log_lines::id.gt(after_id))
-            .order(log_lines::id)
-            .limit(limit)
-            .select((log_lines::id, log_lines::source_id, log_lines::line))
-            .load_iter::<(i64, i64, String), DefaultLoadingMode>(conn)?;
-        for line in stored {
-            if bytes >= max_bytes {
-                break;
+        if after_id < compacted {
+            for row in read::rows_after_id(conn, cache, after_id, limit)? {
+                if bytes >= max_bytes {
+                    break;
+                }
+                let line = read::line_of(conn, cache, &row)?;
+                bytes += line.len();
+                lines.push((row.key.id, row.source_id, line));
             }
-            let line = line?;
-            bytes += line.2.len();
-            lines.push(line);
+        }
+        if lines.len() < limit && bytes < max_bytes {
+            let stored = log_lines::table
+                .filter(log_lines::id.gt(after_id.max(compacted)))
+                .order(log_lines::id)
+                .limit((limit - lines.len()) as i64)
+                .select((log_lines::id, log_lines::source_id, log_lines::line))
+                .load_iter::<(i64, i64, String), DefaultLoadingMode>(conn)?;
+            for line in stored {
+                if bytes >= max_bytes {
+                    break;
+                }
+                let line = line?;
+                bytes += line.2.len();
+                lines.push(line);
+            }
         }
         let mut rows = Vec::with_capacity(lines.len());
         for (id, source_id, line) in lines {
@@ -262,6 +279,6 @@ pub fn rows_after(
             row.source = sources.address_of(conn, source_id)?;
             rows.push(row);
         }
-        Ok((rows, last.unwrap_or(0)))
+        Ok((rows, last))
     })
 }

@@ -5,17 +5,19 @@ use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use log::error;
 
+use super::blocks::build::BuiltPart;
+use super::blocks::commit::{self, Added};
 use super::checkpointer::CheckpointHandle;
 use super::connection::open_writer;
 use super::health::StorageHealth;
-use super::metrics::StorageMetrics;
+use super::metrics::{CompactionMetrics, StorageMetrics};
 use super::retention::{self, Retained, RetentionRules};
 use super::schema::sources;
 use super::store::{fingerprint_of, keyed_stream, LogStore};
@@ -39,6 +41,9 @@ pub struct DbWriter {
     /// Where committed batches go for live tail; `None` when nobody can follow.
     tail: Option<TailSender>,
     metrics: Option<StorageMetrics>,
+    compaction: Option<CompactionMetrics>,
+    /// When the last batch was committed: an open segment idle long enough is sealed.
+    last_write: Instant,
 }
 
 /// What the writer tells the rest of the service beyond its answers: committed batches for live
@@ -47,6 +52,7 @@ pub struct DbWriter {
 pub struct WriterHooks {
     pub tail: Option<TailSender>,
     pub metrics: Option<StorageMetrics>,
+    pub compaction: Option<CompactionMetrics>,
 }
 
 impl DbWriter {
@@ -69,6 +75,8 @@ impl DbWriter {
             broken_since: None,
             tail: None,
             metrics: None,
+            compaction: None,
+            last_write: Instant::now(),
         })
     }
 
@@ -162,6 +170,7 @@ impl DbWriter {
                 DbWriter::open(&path, segment_rows, checkpointer.clone(), health.clone())?;
             writer.tail = hooks.tail.clone();
             writer.metrics = hooks.metrics.clone();
+            writer.compaction = hooks.compaction.clone();
             if let Some(metrics) = &writer.metrics {
                 metrics.segments.set(writer.store.segments());
             }
@@ -225,6 +234,26 @@ pub struct RetentionStep {
     pub rules: RetentionRules,
     /// Keys (or rejected lines) to delete at most.
     pub chunk: i64,
+}
+
+/// Adds a compacted segment's part (see `blocks::commit`).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Added, DbError>")]
+pub struct AddPart(pub BuiltPart);
+
+/// Deletes up to `chunk` hot rows of compacted segments; answers how many went.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<u64, DbError>")]
+pub struct ClearRetired {
+    pub chunk: i64,
+}
+
+/// Seals the open segment if it holds rows and no batch came for `idle_for`; answers
+/// whether it did.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<bool, DbError>")]
+pub struct SealIdle {
+    pub idle_for: Duration,
 }
 
 /// Sent once at shutdown, after the last batch: folds the WAL back into the database file.
@@ -293,6 +322,7 @@ impl Handler<WriteBatch> for DbWriter {
         let result = self.guarded(|writer| writer.write(&msg));
         match result {
             Ok(summary) => {
+                self.last_write = Instant::now();
                 if let Some(metrics) = &self.metrics {
                     metrics
                         .commit_seconds
@@ -362,11 +392,79 @@ impl Handler<RetentionStep> for DbWriter {
             metrics.segments.set(self.store.segments());
         }
         if !retained.nothing() {
+            // Freed pages go back to the file system (new databases; see `ClearRetired`).
+            self.guarded(|writer| {
+                Ok(writer
+                    .conn
+                    .batch_execute("PRAGMA incremental_vacuum(256);")?)
+            })?;
             if let Some(checkpointer) = &self.checkpointer {
                 checkpointer.request();
             }
         }
         Ok(retained)
+    }
+}
+
+impl DbWriter {
+    /// Runs a compaction step, measuring how long it held the writer.
+    fn compaction_step<T>(
+        &mut self,
+        work: impl FnOnce(&mut Self) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let started = Instant::now();
+        let result = self.guarded(work);
+        if let Some(metrics) = &self.compaction {
+            metrics.held(started.elapsed().as_secs_f64());
+        }
+        if result.is_ok() {
+            if let Some(checkpointer) = &self.checkpointer {
+                checkpointer.request();
+            }
+        }
+        result
+    }
+}
+
+impl Handler<AddPart> for DbWriter {
+    type Result = Result<Added, DbError>;
+
+    fn handle(&mut self, msg: AddPart, _: &mut Self::Context) -> Self::Result {
+        let added = self.compaction_step(|writer| commit::add_part(&mut writer.conn, &msg.0))?;
+        if let Added::Part { .. } = added {
+            self.store.dropped_before(msg.0.segment + 1);
+            if let Some(metrics) = &self.metrics {
+                metrics.segments.set(self.store.segments());
+            }
+        }
+        Ok(added)
+    }
+}
+
+impl Handler<ClearRetired> for DbWriter {
+    type Result = Result<u64, DbError>;
+
+    fn handle(&mut self, msg: ClearRetired, _: &mut Self::Context) -> Self::Result {
+        self.compaction_step(|writer| {
+            let deleted = commit::clear_retired(&mut writer.conn, msg.chunk)?;
+            // With `auto_vacuum = INCREMENTAL` (new databases), the pages freed go back to
+            // the file system a step at a time; elsewhere this does nothing.
+            writer
+                .conn
+                .batch_execute("PRAGMA incremental_vacuum(256);")?;
+            Ok(deleted)
+        })
+    }
+}
+
+impl Handler<SealIdle> for DbWriter {
+    type Result = Result<bool, DbError>;
+
+    fn handle(&mut self, msg: SealIdle, _: &mut Self::Context) -> Self::Result {
+        if self.last_write.elapsed() < msg.idle_for {
+            return Ok(false);
+        }
+        self.guarded(|writer| writer.store.seal(&mut writer.conn))
     }
 }
 

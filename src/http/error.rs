@@ -110,6 +110,9 @@ impl ApiError {
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, Reason::Busy),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, Reason::Timeout),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Reason::Unavailable),
+            ApiError::Internal(DbError::CorruptBlock { .. }) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, Reason::BlockCorrupt)
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, Reason::Internal),
         }
     }

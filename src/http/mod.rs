@@ -34,6 +34,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::db::blocks::cache::BlockCache;
 use crate::db::health::StorageHealth;
 use crate::db::tail::TailSender;
 use crate::db::writer::DbWriter;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub readers: ReaderPool,
     pub sources: SourceList,
     pub health: Arc<StorageHealth>,
+    /// Decoded blocks, and the blocks found corrupt (for `/healthz`).
+    pub block_cache: Arc<BlockCache>,
     /// Committed batches, for live tail.
     pub tail: TailSender,
     pub tail_keep_alive: Duration,

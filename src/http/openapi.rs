@@ -268,10 +268,13 @@ pub struct ErrorBody {
 pub struct HealthBody {
     /// `ok` or `unhealthy`.
     status: String,
-    /// Why storage is unhealthy, as a code.
+    /// Why storage is unhealthy, as a code; with `ok`, `block_corrupt` when some compacted
+    /// blocks fail their checksum (writes still succeed).
     code: Option<crate::reason::Reason>,
     /// What the code means.
     reason: Option<String>,
     /// Since when, RFC 3339.
     since: Option<String>,
+    /// The blocks found corrupt since the start (with `block_corrupt`).
+    corrupt_blocks: Option<Vec<i64>>,
 }

@@ -10,6 +10,7 @@ use super::paging::next_link;
 use super::params::sources_params;
 use super::AppState;
 use crate::ingest::SourceSnapshot;
+use crate::reason::Reason;
 use crate::time::{rfc3339, seconds_of};
 
 /// Each source: what it is doing and its counters
@@ -63,7 +64,20 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 #[get("")] // /healthz: see `super::routes`
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     match state.health.problem() {
-        None => HttpResponse::Ok().json(json!({ "status": "ok" })),
+        // Writes succeed: healthy, so that a container's health check does not restart a
+        // service that still ingests; the blocks that fail their checksum are named.
+        None => {
+            let corrupt = state.block_cache.corrupt_blocks();
+            if corrupt.is_empty() {
+                return HttpResponse::Ok().json(json!({ "status": "ok" }));
+            }
+            HttpResponse::Ok().json(json!({
+                "status": "ok",
+                "code": Reason::BlockCorrupt,
+                "reason": Reason::BlockCorrupt.meaning(),
+                "corrupt_blocks": corrupt,
+            }))
+        }
         // The code and what it means; the error itself may name files, so only the log has it.
         Some(problem) => HttpResponse::ServiceUnavailable().json(json!({
             "status": "unhealthy",

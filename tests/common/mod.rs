@@ -12,10 +12,8 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use diesel::prelude::*;
 use loggerator::batch::{Entry, StreamMark, StreamProgress};
 use loggerator::db::connection::{open_reader, open_writer};
-use loggerator::db::schema::log_lines;
 use loggerator::db::store::LogStore;
 use loggerator::db::writer::register_source;
 use loggerator::http::caps::CapsConfig;
@@ -81,11 +79,10 @@ pub const TEST_SEGMENT_ROWS: u64 = 20;
 /// Every stored line of the database at `path`, by id: in the order the lines arrived.
 pub fn stored_lines(path: &Path) -> Vec<String> {
     let mut conn = open_reader(path).expect("open reader");
-    log_lines::table
-        .order(log_lines::id)
-        .select(log_lines::line)
-        .load(&mut conn)
-        .expect("read log_lines")
+    counts::all_rows(&mut conn)
+        .into_iter()
+        .map(|row| row.line)
+        .collect()
 }
 
 /// Stores `lines` from `source` in batches of 10, the way the writer would.
@@ -132,6 +129,8 @@ pub fn service_config(db: &TempDb, sources: Vec<String>) -> ServiceConfig {
         max_push_bytes: 1 << 20,
         max_queries_in_flight: 64,
         segment_rows: TEST_SEGMENT_ROWS * 25,
+        seal_idle: Duration::from_secs(60),
+        block_cache_bytes: loggerator::limits::DEFAULT_BLOCK_CACHE_BYTES,
         retention: Default::default(),
         retention_check: Duration::from_millis(50),
         ingest: IngestConfig {

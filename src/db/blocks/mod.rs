@@ -1,0 +1,17 @@
+//! The cold form of stored lines: sealed segments compacted into parts of blocks, each block a
+//! few hundred to a few thousand rows sorted by (date, id), their keys by column and their
+//! lines compressed together, with a header that lets a query pass over it unread.
+//!
+//! - `format`: a block's two blobs (encode, decode, checksums);
+//! - `synopsis`: what a header says of its block's keys;
+//! - `build`: a sealed segment's rows into blocks (the compactor's read connection);
+//! - `commit`: the writer's steps (add a part, delete the compacted hot rows);
+//! - `read`: the queries' side (merged walks, counts, rows by id);
+//! - `cache`: decoded blocks shared by the readers.
+
+pub mod build;
+pub mod cache;
+pub mod commit;
+pub mod format;
+pub mod read;
+pub mod synopsis;

@@ -1,0 +1,553 @@
+//! Reading the blocks, in one read transaction with the hot tables' reads.
+//!
+//! A page merges the parts lazily: block headers come in the order of their last key (first
+//! key for oldest first) across all parts, and a decoded row is given out once no block still
+//! to read can hold a row before it. A block whose synopsis rules the filter out is passed over
+//! unread, and a block is decoded only when its turn comes, so a page reads about as many
+//! blocks as it needs rows for, whatever the number of blocks.
+
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool};
+
+use super::cache::BlockCache;
+use super::format::{decode_keys, decode_lines, BlockKeys, BlockLines, FormatError};
+use super::synopsis::Synopsis;
+use crate::db::schema::{block_data, blocks, parts};
+use crate::db::segment_merge::{Key, KeyFilter, Order};
+use crate::db::DbError;
+
+/// Headers read per query while a page walks the blocks.
+const HEADERS_PER_READ: i64 = 64;
+
+#[derive(Debug, Clone, Queryable)]
+pub struct Header {
+    pub id: i64,
+    pub part: i64,
+    pub rows: i64,
+    pub min_date: i64,
+    pub min_id: i64,
+    pub max_date: i64,
+    pub max_id: i64,
+    pub synopsis: Vec<u8>,
+}
+
+type HeaderColumns = (
+    blocks::id,
+    blocks::part,
+    blocks::rows,
+    blocks::min_date,
+    blocks::min_id,
+    blocks::max_date,
+    blocks::max_id,
+    blocks::synopsis,
+);
+
+const HEADER: HeaderColumns = (
+    blocks::id,
+    blocks::part,
+    blocks::rows,
+    blocks::min_date,
+    blocks::min_id,
+    blocks::max_date,
+    blocks::max_id,
+    blocks::synopsis,
+);
+
+impl Header {
+    pub fn min(&self) -> Key {
+        Key {
+            date: self.min_date,
+            id: self.min_id,
+        }
+    }
+
+    pub fn max(&self) -> Key {
+        Key {
+            date: self.max_date,
+            id: self.max_id,
+        }
+    }
+
+    /// Whether some row may match the filter's keys (a synopsis this release cannot read says
+    /// nothing, so the block is read).
+    pub fn may_match(&self, filter: &KeyFilter) -> bool {
+        Synopsis::from_bytes(&self.synopsis).is_none_or(|s| s.may_match(filter))
+    }
+
+    /// Whether every row is within the filter's date range.
+    fn within_dates(&self, filter: &KeyFilter) -> bool {
+        filter.since.is_none_or(|since| self.min_date >= since)
+            && filter.until.is_none_or(|until| self.max_date < until)
+    }
+}
+
+/// A row found in a block; its line is read with [`line_of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColdRow {
+    pub key: Key,
+    pub source_id: i64,
+    pub block: i64,
+    pub index: usize,
+}
+
+fn corrupt(cache: &BlockCache, block: i64, e: FormatError) -> DbError {
+    cache.found_corrupt(block);
+    DbError::CorruptBlock { block, reason: e }
+}
+
+/// The decoded keys of a block.
+pub fn block_keys(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    block: i64,
+) -> Result<Arc<BlockKeys>, DbError> {
+    if let Some(keys) = cache.keys(block) {
+        return Ok(keys);
+    }
+    let blob: Vec<u8> = block_data::table
+        .find(block)
+        .select(block_data::keys)
+        .first(conn)?;
+    let keys = Arc::new(decode_keys(&blob).map_err(|e| corrupt(cache, block, e))?);
+    cache.put_keys(block, keys.clone());
+    Ok(keys)
+}
+
+/// The decoded lines of a block of `rows` rows.
+pub fn block_lines(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    block: i64,
+    rows: usize,
+) -> Result<Arc<BlockLines>, DbError> {
+    if let Some(lines) = cache.lines(block) {
+        return Ok(lines);
+    }
+    let blob: Vec<u8> = block_data::table
+        .find(block)
+        .select(block_data::lines)
+        .first(conn)?;
+    let lines = Arc::new(decode_lines(&blob, rows).map_err(|e| corrupt(cache, block, e))?);
+    cache.put_lines(block, lines.clone());
+    Ok(lines)
+}
+
+/// The line of a row found in a block.
+pub fn line_of(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    row: &ColdRow,
+) -> Result<String, DbError> {
+    let keys = block_keys(conn, cache, row.block)?;
+    let lines = block_lines(conn, cache, row.block, keys.len())?;
+    Ok(lines.get(row.index).to_owned())
+}
+
+/// Whether row `i` matches the filter's keys and dates.
+pub fn row_matches(f: &KeyFilter, k: &BlockKeys, i: usize) -> bool {
+    let date = k.date[i];
+    let any = |ids: &[i64], id: i64| ids.is_empty() || ids.contains(&id);
+    f.since.is_none_or(|since| date >= since)
+        && f.until.is_none_or(|until| date < until)
+        && (f.codes.is_empty()
+            || f.codes
+                .iter()
+                .any(|&(low, high)| (low..=high).contains(&k.code[i])))
+        && any(&f.method_ids, k.method_id[i])
+        && any(&f.user_ids, k.user_id[i])
+        && any(&f.source_ids, k.source_id[i])
+        && (f.ip_ranges.is_empty()
+            || k.ip(i).is_some_and(|ip| {
+                f.ip_ranges
+                    .iter()
+                    .any(|(low, high)| low.as_slice() <= ip && ip <= high.as_slice())
+            }))
+}
+
+/// Where a listing starts, exclusive: the cursor, or the date range's end it reaches first
+/// (rows before `(until, i64::MIN)` are those dated before `until`, since ids are positive).
+fn start_key(f: &KeyFilter, after: Option<Key>, order: Order) -> Option<Key> {
+    let (bound, pick): (Option<i64>, fn(Key, Key) -> Key) = match order {
+        Order::Desc => (f.until, Key::min),
+        Order::Asc => (f.since, Key::max),
+    };
+    let bound = bound.map(|date| Key { date, id: i64::MIN });
+    match (after, bound) {
+        (Some(a), Some(b)) => Some(pick(a, b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Whether `key` comes strictly before `other` in `order`.
+fn before(order: Order, key: Key, other: Key) -> bool {
+    match order {
+        Order::Desc => key > other,
+        Order::Asc => key < other,
+    }
+}
+
+/// `(date_column, id_column) op (date, id)` as SQL.
+fn compare(columns: &str, op: &str, key: Key) -> Condition {
+    Box::new(
+        sql::<Bool>(&format!("({columns}) {op} ("))
+            .bind::<BigInt, _>(key.date)
+            .sql(", ")
+            .bind::<BigInt, _>(key.id)
+            .sql(")"),
+    )
+}
+
+type Condition = Box<
+    dyn diesel::expression::BoxableExpression<
+        blocks::table,
+        diesel::sqlite::Sqlite,
+        SqlType = Bool,
+    >,
+>;
+
+/// A decoded row waiting for its turn; the heap gives the next one in the listing's order.
+struct Pending {
+    row: ColdRow,
+    order: Order,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.row.key == other.row.key
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match self.order {
+            Order::Desc => self.row.key.cmp(&other.row.key),
+            Order::Asc => other.row.key.cmp(&self.row.key),
+        }
+    }
+}
+
+/// The first `limit` rows of the blocks matching the filter in `order`, strictly after
+/// `after`.
+pub fn first_rows(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    filter: &KeyFilter,
+    after: Option<Key>,
+    order: Order,
+    limit: i64,
+) -> Result<Vec<ColdRow>, DbError> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    let start = start_key(filter, after, order);
+    let mut pending = BinaryHeap::new();
+    let mut walk = HeaderWalk::new(filter, start, order);
+    for header in straddlers(conn, start, order)? {
+        if header.may_match(filter) {
+            take_rows(conn, cache, filter, &header, &walk, &mut pending)?;
+        }
+    }
+    loop {
+        let next = walk.peek(conn)?.map(|h| match order {
+            Order::Desc => h.max(),
+            Order::Asc => h.min(),
+        });
+        while let Some(top) = pending.peek() {
+            if next.is_some_and(|edge| !before(order, top.row.key, edge)) {
+                break;
+            }
+            let Some(Pending { row, .. }) = pending.pop() else {
+                break;
+            };
+            out.push(row);
+            if out.len() == limit {
+                return Ok(out);
+            }
+        }
+        let Some(header) = walk.next(conn)? else {
+            return Ok(out);
+        };
+        if header.may_match(filter) {
+            take_rows(conn, cache, filter, &header, &walk, &mut pending)?;
+        }
+    }
+}
+
+/// The block's rows that match and lie beyond the walk's start, onto the heap.
+fn take_rows(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    filter: &KeyFilter,
+    header: &Header,
+    walk: &HeaderWalk,
+    pending: &mut BinaryHeap<Pending>,
+) -> Result<(), DbError> {
+    let keys = block_keys(conn, cache, header.id)?;
+    for i in 0..keys.len() {
+        let key = Key {
+            date: keys.date[i],
+            id: keys.id[i],
+        };
+        if walk
+            .start
+            .is_some_and(|start| !before(walk.order, start, key))
+        {
+            continue;
+        }
+        if row_matches(filter, &keys, i) {
+            pending.push(Pending {
+                row: ColdRow {
+                    key,
+                    source_id: keys.source_id[i],
+                    block: header.id,
+                    index: i,
+                },
+                order: walk.order,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The block of each part that holds the start and rows beyond it: the walk below takes only
+/// blocks wholly beyond the start.
+fn straddlers(
+    conn: &mut SqliteConnection,
+    start: Option<Key>,
+    order: Order,
+) -> Result<Vec<Header>, DbError> {
+    let Some(start) = start else {
+        return Ok(Vec::new());
+    };
+    let part_ids: Vec<i64> = parts::table.select(parts::id).load(conn)?;
+    let mut found = Vec::new();
+    for part in part_ids {
+        // The part's last block that starts before the start (at it, oldest first).
+        let op = match order {
+            Order::Desc => "<",
+            Order::Asc => "<=",
+        };
+        let header: Option<Header> = blocks::table
+            .select(HEADER)
+            .filter(blocks::part.eq(part))
+            .filter(compare("min_date, min_id", op, start))
+            .order((blocks::min_date.desc(), blocks::min_id.desc()))
+            .first(conn)
+            .optional()?;
+        found.extend(header.filter(|h| match order {
+            Order::Desc => h.max() >= start,
+            Order::Asc => h.max() > start,
+        }));
+    }
+    Ok(found)
+}
+
+/// Block headers wholly beyond the start, in the order of their edge nearest the start (last
+/// key newest first, first key oldest first), read a few dozen at a time.
+struct HeaderWalk {
+    start: Option<Key>,
+    order: Order,
+    since: Option<i64>,
+    until: Option<i64>,
+    /// The edge of the last header read.
+    reached: Option<Key>,
+    buffered: std::collections::VecDeque<Header>,
+    done: bool,
+}
+
+impl HeaderWalk {
+    fn new(filter: &KeyFilter, start: Option<Key>, order: Order) -> Self {
+        Self {
+            start,
+            order,
+            since: filter.since,
+            until: filter.until,
+            reached: start,
+            buffered: Default::default(),
+            done: false,
+        }
+    }
+
+    fn peek(&mut self, conn: &mut SqliteConnection) -> Result<Option<&Header>, DbError> {
+        if self.buffered.is_empty() && !self.done {
+            self.read(conn)?;
+        }
+        Ok(self.buffered.front())
+    }
+
+    fn next(&mut self, conn: &mut SqliteConnection) -> Result<Option<Header>, DbError> {
+        self.peek(conn)?;
+        Ok(self.buffered.pop_front())
+    }
+
+    fn read(&mut self, conn: &mut SqliteConnection) -> Result<(), DbError> {
+        let mut query = blocks::table.select(HEADER).into_boxed();
+        if let Some(since) = self.since {
+            query = query.filter(blocks::max_date.ge(since));
+        }
+        if let Some(until) = self.until {
+            query = query.filter(blocks::min_date.lt(until));
+        }
+        query = match (self.order, self.reached) {
+            (Order::Desc, Some(edge)) => query.filter(compare("max_date, max_id", "<", edge)),
+            (Order::Asc, Some(edge)) => query.filter(compare("min_date, min_id", ">", edge)),
+            (_, None) => query,
+        };
+        query = match self.order {
+            Order::Desc => query.order((blocks::max_date.desc(), blocks::max_id.desc())),
+            Order::Asc => query.order((blocks::min_date.asc(), blocks::min_id.asc())),
+        };
+        let headers: Vec<Header> = query.limit(HEADERS_PER_READ).load(conn)?;
+        self.done = (headers.len() as i64) < HEADERS_PER_READ;
+        if let Some(last) = headers.last() {
+            self.reached = Some(match self.order {
+                Order::Desc => last.max(),
+                Order::Asc => last.min(),
+            });
+        }
+        self.buffered.extend(headers);
+        Ok(())
+    }
+}
+
+/// Headers of the blocks that may hold rows of the filter's date range, in id order, a few
+/// hundred at a time, each handed to `visit`.
+fn each_header(
+    conn: &mut SqliteConnection,
+    filter: &KeyFilter,
+    mut visit: impl FnMut(&mut SqliteConnection, Header) -> Result<(), DbError>,
+) -> Result<(), DbError> {
+    let mut last = 0;
+    loop {
+        let mut query = blocks::table
+            .select(HEADER)
+            .filter(blocks::id.gt(last))
+            .into_boxed();
+        if let Some(since) = filter.since {
+            query = query.filter(blocks::max_date.ge(since));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(blocks::min_date.lt(until));
+        }
+        let headers: Vec<Header> = query
+            .order(blocks::id)
+            .limit(HEADERS_PER_READ * 4)
+            .load(conn)?;
+        let Some(end) = headers.last().map(|h| h.id) else {
+            return Ok(());
+        };
+        for header in headers {
+            visit(conn, header)?;
+        }
+        last = end;
+    }
+}
+
+/// Calls `visit` with each row of the blocks that matches the filter's keys and dates.
+pub fn visit_rows(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    filter: &KeyFilter,
+    mut visit: impl FnMut(&BlockKeys, usize),
+) -> Result<(), DbError> {
+    each_header(conn, filter, |conn, header| {
+        if !header.may_match(filter) {
+            return Ok(());
+        }
+        let keys = block_keys(conn, cache, header.id)?;
+        for i in 0..keys.len() {
+            if row_matches(filter, &keys, i) {
+                visit(&keys, i);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Rows of the blocks matching the filter's keys and dates. A block wholly in the date range
+/// of a filter without keys counts from its header.
+pub fn count(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    filter: &KeyFilter,
+) -> Result<i64, DbError> {
+    let keyless = filter.codes.is_empty()
+        && filter.method_ids.is_empty()
+        && filter.user_ids.is_empty()
+        && filter.source_ids.is_empty()
+        && filter.ip_ranges.is_empty();
+    let mut total = 0;
+    each_header(conn, filter, |conn, header| {
+        if keyless && header.within_dates(filter) {
+            total += header.rows;
+            return Ok(());
+        }
+        if !header.may_match(filter) {
+            return Ok(());
+        }
+        let keys = block_keys(conn, cache, header.id)?;
+        total += (0..keys.len())
+            .filter(|&i| row_matches(filter, &keys, i))
+            .count() as i64;
+        Ok(())
+    })?;
+    Ok(total)
+}
+
+/// Up to `limit` rows of the blocks with ids after `after_id`, in id order (for a live tail's
+/// read-back). Parts cover ranges of ids: only those holding ids after it are read.
+pub fn rows_after_id(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    after_id: i64,
+    limit: usize,
+) -> Result<Vec<ColdRow>, DbError> {
+    let ranges: Vec<(i64, i64)> = parts::table
+        .filter(parts::max_id.gt(after_id))
+        .order(parts::min_id)
+        .select((parts::id, parts::min_id))
+        .load(conn)?;
+    let mut found: Vec<ColdRow> = Vec::new();
+    for (part, min_id) in ranges {
+        // Parts read so far hold every id below this part's first: enough found, done.
+        if limit == 0 || (found.len() >= limit && found[limit - 1].key.id < min_id) {
+            break;
+        }
+        let block_ids: Vec<i64> = blocks::table
+            .filter(blocks::part.eq(part))
+            .select(blocks::id)
+            .load(conn)?;
+        for block in block_ids {
+            let keys = block_keys(conn, cache, block)?;
+            for i in (0..keys.len()).filter(|&i| keys.id[i] > after_id) {
+                found.push(ColdRow {
+                    key: Key {
+                        date: keys.date[i],
+                        id: keys.id[i],
+                    },
+                    source_id: keys.source_id[i],
+                    block,
+                    index: i,
+                });
+            }
+        }
+        found.sort_unstable_by_key(|row| row.key.id);
+        found.truncate(limit.max(1));
+    }
+    found.truncate(limit);
+    Ok(found)
+}

@@ -1,0 +1,105 @@
+//! Rows from both forms at once: the hot segments' keys (`segment_merge`) and the blocks
+//! (`blocks::read`), merged in (date, id) order. A segment is in exactly one form at any
+//! commit, and a query reads both in one read transaction, so no row is seen twice or missed
+//! while compaction moves segments.
+
+use std::collections::HashMap;
+
+use diesel::SqliteConnection;
+
+use super::blocks::cache::BlockCache;
+use super::blocks::read::{self, ColdRow};
+use super::log_query::lines_of_keys;
+use super::segment_merge::{self, Key, KeyFilter, Order};
+use super::DbError;
+
+/// A row a key read found: its line is in the hot table, or in a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    Hot(Key),
+    Cold(ColdRow),
+}
+
+impl Found {
+    pub fn key(&self) -> Key {
+        match self {
+            Found::Hot(key) => *key,
+            Found::Cold(row) => row.key,
+        }
+    }
+}
+
+/// The first `limit` rows matching the filter in `order`, strictly after `after`, from the
+/// given hot segments and every block.
+pub fn first_found(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    segments: &[i64],
+    filter: &KeyFilter,
+    after: Option<Key>,
+    order: Order,
+    limit: i64,
+) -> Result<Vec<Found>, DbError> {
+    let hot = segment_merge::first_keys(conn, segments, filter, after, order, limit)?;
+    let cold = read::first_rows(conn, cache, filter, after, order, limit)?;
+    let mut merged = Vec::with_capacity(hot.len() + cold.len());
+    let (mut hot, mut cold) = (hot.into_iter().peekable(), cold.into_iter().peekable());
+    while merged.len() < usize::try_from(limit).unwrap_or(0) {
+        let take_hot = match (hot.peek(), cold.peek()) {
+            (Some(h), Some(c)) => match order {
+                Order::Desc => *h > c.key,
+                Order::Asc => *h < c.key,
+            },
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        merged.extend(if take_hot {
+            hot.next().map(Found::Hot)
+        } else {
+            cold.next().map(Found::Cold)
+        });
+    }
+    Ok(merged)
+}
+
+/// (id, source id, line) of each row, in the same order.
+pub fn lines_of(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    found: &[Found],
+) -> Result<Vec<(i64, i64, String)>, DbError> {
+    let hot: Vec<Key> = found
+        .iter()
+        .filter_map(|f| match f {
+            Found::Hot(key) => Some(*key),
+            Found::Cold(_) => None,
+        })
+        .collect();
+    let mut stored: HashMap<i64, (i64, String)> = lines_of_keys(conn, &hot)?
+        .into_iter()
+        .map(|(id, source, line)| (id, (source, line)))
+        .collect();
+    let mut lines = Vec::with_capacity(found.len());
+    for f in found {
+        lines.push(match f {
+            Found::Hot(key) => {
+                let (source_id, line) =
+                    stored.remove(&key.id).ok_or(DbError::MissingLine(key.id))?;
+                (key.id, source_id, line)
+            }
+            Found::Cold(row) => (row.key.id, row.source_id, read::line_of(conn, cache, row)?),
+        });
+    }
+    Ok(lines)
+}
+
+/// Rows matching the filter in the given hot segments and in the blocks.
+pub fn count(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    segments: &[i64],
+    filter: &KeyFilter,
+) -> Result<i64, DbError> {
+    Ok(segment_merge::count_keys(conn, segments, filter)? + read::count(conn, cache, filter)?)
+}

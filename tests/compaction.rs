@@ -1,0 +1,345 @@
+//! Storage v2: sealed segments compacted into blocks answer every query as the hot segments
+//! did (pages in both orders with every kind of filter, counts, breakdowns, a tail's read-back),
+//! while compaction is half done and once it is complete; a cursor taken before a compaction
+//! goes on after it; a corrupt block fails only the queries that read it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::app::TestApp;
+use common::counts::{all_rows, assert_keys_and_counts_agree_with_lines};
+use common::{eventually, fixture_lines, store_lines, temp_db, TempDb};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use loggerator::db::blocks::build::{build_part, next_sealed};
+use loggerator::db::blocks::cache::BlockCache;
+use loggerator::db::blocks::commit::{add_part, clear_retired, Added};
+use loggerator::db::connection::{open_reader, open_writer};
+use loggerator::db::log_query::{self, Key, LogFilter, LogQuery, Order};
+use loggerator::db::schema::{block_data, blocks};
+use loggerator::db::stats_query::{self, StatKey, StatRow, StatsQuery};
+use loggerator::db::tail;
+use loggerator::emulator::LineGenerator;
+
+/// Lines stored by [`stored_db`] (the real ones include some that do not parse).
+const STORED: i64 = 1_262;
+
+/// 1,300 lines from three sources (64 segments of 20), IPv6 and real ones among them.
+fn stored_db() -> TempDb {
+    let db = temp_db();
+    let mut generator = LineGenerator::new(9);
+    let lines: Vec<String> = (0..1_200).map(|_| generator.next_line()).collect();
+    store_lines(&db, "src:1", &lines[..700]);
+    let mut real: Vec<String> = fixture_lines().iter().map(|l| l.to_string()).collect();
+    real.extend([
+        r#"2001:db8::1 - ann [16/Jul/2000:10:00:00 +0000] "GET /photos/1?size=big HTTP/1.1" 200 5 "https://ref/a" "agent/2""#.to_owned(),
+        r#"10.9.8.7 - bob [17/Jul/2000:00:00:00 +0000] "GET /photos/3 HTTP/1.1" 200 8"#.to_owned(),
+    ]);
+    store_lines(&db, "src:2", &real);
+    store_lines(&db, "src:3", &lines[700..]);
+    db
+}
+
+/// Compacts up to `segments` sealed segments the way the compactor and the writer do.
+fn compact(db: &TempDb, segments: usize) -> usize {
+    let mut reader = open_reader(&db.path).unwrap();
+    let mut writer = open_writer(&db.path).unwrap();
+    let mut done = 0;
+    while done < segments {
+        let Some(segment) = next_sealed(&mut reader).unwrap() else {
+            break;
+        };
+        let part = build_part(&mut reader, segment).unwrap().unwrap();
+        assert!(matches!(
+            add_part(&mut writer, &part).unwrap(),
+            Added::Part { .. }
+        ));
+        done += 1;
+    }
+    while clear_retired(&mut writer, 7).unwrap() > 0 {}
+    done
+}
+
+fn filters() -> Vec<LogFilter> {
+    let day = 86_400;
+    let july = 962_409_600; // 2000-07-01
+    vec![
+        LogFilter::default(),
+        LogFilter {
+            codes: vec![(500, 599), (404, 404)],
+            ..Default::default()
+        },
+        LogFilter {
+            methods: vec!["GET".into(), "PUT".into()],
+            users: vec!["-".into(), "bob".into()],
+            ..Default::default()
+        },
+        LogFilter {
+            sources: vec!["src:2".into(), "3".into()],
+            ..Default::default()
+        },
+        LogFilter {
+            users: vec!["ann".into()],
+            ..Default::default()
+        },
+        LogFilter {
+            ips: vec![
+                "10.0.0.0/8".parse().unwrap(),
+                "2001:db8::/32".parse().unwrap(),
+            ],
+            ..Default::default()
+        },
+        LogFilter {
+            since: Some(july + 5 * day + 3_600),
+            until: Some(july + 20 * day + 7_000),
+            codes: vec![(200, 299)],
+            ..Default::default()
+        },
+        LogFilter {
+            paths: vec!["/photos/".into()],
+            texts: vec!["GET".into()],
+            ..Default::default()
+        },
+    ]
+}
+
+/// Every row of a listing, walked page by page (pages of 7, so cursors cross blocks).
+fn listing(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    filter: &LogFilter,
+    order: Order,
+) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut after: Option<Key> = None;
+    loop {
+        let page = log_query::fetch_page(
+            conn,
+            cache,
+            &mut Default::default(),
+            &LogQuery {
+                filter: filter.clone(),
+                order,
+                after,
+                limit: 7,
+                max_bytes: usize::MAX,
+                max_scan: usize::MAX,
+            },
+        )
+        .unwrap();
+        ids.extend(page.rows.iter().map(|r| r.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return ids,
+        }
+    }
+}
+
+fn breakdowns(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    filter: &LogFilter,
+) -> Vec<Vec<StatRow>> {
+    let mut all = Vec::new();
+    for by in [
+        vec![StatKey::Code],
+        vec![StatKey::Hour, StatKey::Class],
+        vec![StatKey::Ip],
+        vec![StatKey::User, StatKey::Method],
+        vec![StatKey::Day, StatKey::Source],
+        vec![StatKey::Path],
+    ] {
+        let q = StatsQuery {
+            filter: filter.clone(),
+            by,
+            limit: 10_000,
+            max_keys: 1 << 40,
+            max_lines: 1 << 40,
+        };
+        all.push(stats_query::stats(conn, cache, &mut Default::default(), &q).unwrap());
+    }
+    all
+}
+
+/// Everything the readers answer, for comparing two states of the same rows.
+#[derive(Debug, PartialEq)]
+struct Answers {
+    listings: Vec<Vec<i64>>,
+    counts: Vec<i64>,
+    stats: Vec<Vec<Vec<StatRow>>>,
+    tail: Vec<Vec<i64>>,
+}
+
+fn answers(db: &TempDb) -> Answers {
+    let mut conn = open_reader(&db.path).unwrap();
+    // A small cache, so that blocks are read again, not only found decoded.
+    let cache = BlockCache::new(200_000);
+    let mut answers = Answers {
+        listings: Vec::new(),
+        counts: Vec::new(),
+        stats: Vec::new(),
+        tail: Vec::new(),
+    };
+    for filter in filters() {
+        for order in [Order::Desc, Order::Asc] {
+            answers
+                .listings
+                .push(listing(&mut conn, &cache, &filter, order));
+        }
+        answers
+            .counts
+            .push(log_query::count(&mut conn, &cache, &filter, usize::MAX).unwrap());
+        answers.stats.push(breakdowns(&mut conn, &cache, &filter));
+    }
+    for after in [0, 1, 333, 1_000, STORED - 1] {
+        let (rows, last) = tail::rows_after(
+            &mut conn,
+            &cache,
+            &mut Default::default(),
+            after,
+            500,
+            usize::MAX,
+        )
+        .unwrap();
+        assert_eq!(last, STORED);
+        answers.tail.push(rows.iter().map(|r| r.id).collect());
+    }
+    answers
+}
+
+#[test]
+fn compacted_segments_answer_every_query_as_the_hot_ones_did() {
+    let db = stored_db();
+    let hot = answers(&db);
+    assert_eq!(hot.listings[0].len(), STORED as usize);
+    assert!(hot.listings.iter().all(|l| !l.is_empty()));
+    assert_eq!(compact(&db, 20), 20);
+    assert_eq!(answers(&db), hot, "a third compacted");
+    assert!(compact(&db, usize::MAX) > 20, "the other sealed segments");
+    assert_eq!(
+        next_sealed(&mut open_reader(&db.path).unwrap()).unwrap(),
+        None
+    );
+    assert_eq!(answers(&db), hot, "all compacted");
+    assert_keys_and_counts_agree_with_lines(&db.path, STORED as usize);
+    let mut conn = open_reader(&db.path).unwrap();
+    conn.batch_execute("SELECT 1").unwrap();
+    let rows = all_rows(&mut conn);
+    assert_eq!(rows.first().map(|r| r.id), Some(1));
+    assert_eq!(rows.last().map(|r| r.id), Some(STORED));
+}
+
+#[test]
+fn a_cursor_taken_before_a_compaction_goes_on_after_it() {
+    let cache = BlockCache::default();
+    for filter in filters() {
+        for order in [Order::Desc, Order::Asc] {
+            let db = stored_db();
+            let mut conn = open_reader(&db.path).unwrap();
+            let whole = listing(&mut conn, &cache, &filter, order);
+            // The first page while everything is hot, the rest after compaction.
+            let first = log_query::fetch_page(
+                &mut conn,
+                &cache,
+                &mut Default::default(),
+                &LogQuery {
+                    filter: filter.clone(),
+                    order,
+                    after: None,
+                    limit: 50,
+                    max_bytes: usize::MAX,
+                    max_scan: usize::MAX,
+                },
+            )
+            .unwrap();
+            let mut ids: Vec<i64> = first.rows.iter().map(|r| r.id).collect();
+            compact(&db, usize::MAX);
+            let mut after = first.next;
+            while let Some(cursor) = after {
+                let page = log_query::fetch_page(
+                    &mut conn,
+                    &cache,
+                    &mut Default::default(),
+                    &LogQuery {
+                        filter: filter.clone(),
+                        order,
+                        after: Some(cursor),
+                        limit: 50,
+                        max_bytes: usize::MAX,
+                        max_scan: usize::MAX,
+                    },
+                )
+                .unwrap();
+                ids.extend(page.rows.iter().map(|r| r.id));
+                after = page.next;
+            }
+            assert_eq!(ids, whole, "{filter:?} {order:?}");
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_corrupt_block_fails_the_queries_that_read_it_and_nothing_else() {
+    let db = stored_db();
+    compact(&db, usize::MAX);
+    // One bit flipped in the keys of the block holding the oldest row, which the first page
+    // oldest first must read.
+    let mut conn = open_writer(&db.path).unwrap();
+    let block: i64 = blocks::table
+        .order((blocks::min_date, blocks::min_id))
+        .select(blocks::id)
+        .first(&mut conn)
+        .unwrap();
+    let mut keys: Vec<u8> = block_data::table
+        .find(block)
+        .select(block_data::keys)
+        .first(&mut conn)
+        .unwrap();
+    let sources = loggerator::db::blocks::format::decode_keys(&keys)
+        .unwrap()
+        .source_id;
+    let other = (1..=3).find(|s| !sources.contains(s)).unwrap();
+    let other_rows = all_rows(&mut conn)
+        .iter()
+        .filter(|r| r.source_id == other)
+        .count();
+    keys[20] ^= 0x04;
+    diesel::update(block_data::table.find(block))
+        .set(block_data::keys.eq(keys))
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+    let app = TestApp::spawn_on(db, vec![]).await;
+    let page = app.get("/logs?limit=50&order=asc").await;
+    assert_eq!(page.status, 500, "{}", page.body);
+    assert_eq!(page.body["code"], "block_corrupt", "{}", page.body);
+    // Queries that do not read it still answer: another source's lines (its synopsis rules
+    // the block out unread), a count from the count tables.
+    let (rows, _) = app
+        .all_pages(&format!("/logs?source={other}&limit=7"))
+        .await;
+    assert_eq!(rows.len(), other_rows);
+    assert_eq!(app.count("").await, STORED);
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status, 200, "writes still succeed");
+    assert_eq!(health.body["code"], "block_corrupt");
+    assert_eq!(health.body["corrupt_blocks"].as_array().unwrap().len(), 1);
+    let (_, _, metrics) = common::app::get_text(&app.url("/metrics"), &[]).await;
+    assert!(
+        metrics.contains("loggerator_block_corrupt_reads_total 1\n"),
+        "{metrics}"
+    );
+    // Ingest goes on.
+    let (status, _, _) = common::app::post_text(
+        &app.url("/ingest?source=more"),
+        &format!("{}\n", fixture_lines()[0]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually("the pushed line", Duration::from_secs(10), || async {
+        (app.count("source=push:more").await == 1).then_some(())
+    })
+    .await;
+    app.stop().await;
+}

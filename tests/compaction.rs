@@ -14,7 +14,11 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use loggerator::db::blocks::build::{build_part, next_sealed};
 use loggerator::db::blocks::cache::BlockCache;
-use loggerator::db::blocks::commit::{add_part, clear_retired, Added};
+use loggerator::db::blocks::commit::{
+    add_blocks, add_part, clear_replaced, clear_retired, finish_merge, start_part, Added,
+    MergedPart,
+};
+use loggerator::db::blocks::merge::{self, Merge};
 use loggerator::db::connection::{open_reader, open_writer};
 use loggerator::db::log_query::{self, Key, LogFilter, LogQuery, Order};
 use loggerator::db::schema::{block_data, blocks};
@@ -59,6 +63,53 @@ fn compact(db: &TempDb, segments: usize) -> usize {
     }
     while clear_retired(&mut writer, 7).unwrap() > 0 {}
     done
+}
+
+/// Merges parts the way the compactor and the writer do, until no tier is full; returns how
+/// many merges replaced their inputs.
+fn merge_all(db: &TempDb) -> usize {
+    let mut reader = open_reader(&db.path).unwrap();
+    let mut writer = open_writer(&db.path).unwrap();
+    let mut merges = 0;
+    while let Some(inputs) = merge::plan(&mut reader).unwrap() {
+        let part = start_part(&mut writer, &inputs).unwrap();
+        let mut merge = Merge::new(&mut reader, inputs.clone(), part).unwrap();
+        loop {
+            let blocks = merge.step(&mut reader).unwrap();
+            if blocks.is_empty() {
+                break;
+            }
+            add_blocks(&mut writer, part, &blocks).unwrap();
+        }
+        let merged = MergedPart {
+            part,
+            rows: merge.rows,
+            min_id: merge.min_id,
+            max_id: merge.max_id,
+            raw_bytes: merge.raw_bytes,
+            stored_bytes: merge.stored_bytes,
+        };
+        assert!(finish_merge(&mut writer, merged, &inputs).unwrap());
+        merges += 1;
+    }
+    while clear_replaced(&mut writer, 3).unwrap() > 0 {}
+    merges
+}
+
+fn live_parts(db: &TempDb) -> i64 {
+    scalar(db, "SELECT count(*) AS n FROM parts WHERE state = 1")
+}
+
+fn scalar(db: &TempDb, sql: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql)
+        .get_result::<N>(&mut open_reader(&db.path).unwrap())
+        .unwrap()
+        .n
 }
 
 fn filters() -> Vec<LogFilter> {
@@ -222,6 +273,19 @@ fn compacted_segments_answer_every_query_as_the_hot_ones_did() {
         None
     );
     assert_eq!(answers(&db), hot, "all compacted");
+    let parts = live_parts(&db);
+    assert!(merge_all(&db) >= 5, "tiers of 8 parts merge");
+    assert!(
+        live_parts(&db) < parts / 4,
+        "{} parts of {parts}",
+        live_parts(&db)
+    );
+    assert_eq!(answers(&db), hot, "merged");
+    assert_eq!(
+        scalar(&db, "SELECT count(*) AS n FROM parts WHERE state <> 1"),
+        0,
+        "replaced parts are deleted"
+    );
     assert_keys_and_counts_agree_with_lines(&db.path, STORED as usize);
     let mut conn = open_reader(&db.path).unwrap();
     conn.batch_execute("SELECT 1").unwrap();
@@ -255,6 +319,7 @@ fn a_cursor_taken_before_a_compaction_goes_on_after_it() {
             .unwrap();
             let mut ids: Vec<i64> = first.rows.iter().map(|r| r.id).collect();
             compact(&db, usize::MAX);
+            merge_all(&db);
             let mut after = first.next;
             while let Some(cursor) = after {
                 let page = log_query::fetch_page(

@@ -21,9 +21,12 @@ INSERT INTO store_state (id, last_line_id, open_segment, compacted_through)
             coalesce((SELECT max(id) FROM hot_segments), 0), 0);
 
 -- A part: the blocks one compaction wrote (one sealed segment, or a merge of parts), sorted
--- and disjoint in (date, id). Received times as the segments had them, for retention.
+-- and disjoint in (date, id). Received times as the segments had them, for retention. `state`:
+-- 0 while a merge writes it (nobody reads it), 1 live, 2 replaced by a merge (nobody reads it;
+-- its blocks are being deleted). Readers take the live parts' blocks only.
 CREATE TABLE parts (
     id INTEGER PRIMARY KEY NOT NULL,
+    state INTEGER NOT NULL,
     rows INTEGER NOT NULL,
     min_id INTEGER NOT NULL,
     max_id INTEGER NOT NULL,
@@ -34,7 +37,8 @@ CREATE TABLE parts (
 );
 
 -- Block headers, small so that a query can read many of them to choose which blocks to read:
--- the first and last (date, id), and the synopsis of its keys (src/db/blocks/synopsis.rs).
+-- the first and last (date, id), the smallest and largest id (a tail reads back by id), and
+-- the synopsis of its keys (src/db/blocks/synopsis.rs).
 CREATE TABLE blocks (
     id INTEGER PRIMARY KEY NOT NULL,
     part INTEGER NOT NULL,
@@ -43,11 +47,14 @@ CREATE TABLE blocks (
     min_id INTEGER NOT NULL,
     max_date INTEGER NOT NULL,
     max_id INTEGER NOT NULL,
+    low_id INTEGER NOT NULL,
+    high_id INTEGER NOT NULL,
     synopsis BLOB NOT NULL
 );
 CREATE INDEX blocks_by_part ON blocks (part, min_date, min_id);
 CREATE INDEX blocks_by_max ON blocks (max_date, max_id);
 CREATE INDEX blocks_by_min ON blocks (min_date, min_id);
+CREATE INDEX blocks_by_high_id ON blocks (high_id);
 
 -- The blobs, apart from the headers, keys first: a query that reads only the keys of a block
 -- does not read the overflow pages of its lines.

@@ -16,19 +16,25 @@ use diesel::SqliteConnection;
 use log::{debug, info, warn};
 use tokio_util::sync::CancellationToken;
 
-use super::blocks::build::{self, BuiltPart};
-use super::blocks::commit::Added;
+use super::blocks::build::{self, BuiltBlock, BuiltPart};
+use super::blocks::commit::{Added, MergedPart};
+use super::blocks::merge::{self, Merge, PartInfo};
 use super::connection::open_reader;
 use super::metrics::CompactionMetrics;
 use super::retention_schedule::next_chunk;
 use super::sync_actors::{start_sync_actors, ThreadPriority};
-use super::writer::{AddPart, ClearRetired, DbWriter, SealIdle};
+use super::writer::{
+    AbandonMerges, AddBlocks, AddPart, ClearReplaced, ClearRetired, DbWriter, FinishMerge,
+    SealIdle, StartPart,
+};
 use super::DbError;
 
 /// How often the compactor looks for a sealed segment when it found none.
 const POLL: Duration = Duration::from_secs(1);
 /// Hot rows deleted by the first step after a compaction; later steps follow the rate.
 const FIRST_CHUNK: i64 = 2_000;
+/// Blocks of replaced parts deleted per step: about 0.5 MB of blobs.
+const BLOCKS_PER_CLEAR: i64 = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompactionConfig {
@@ -36,9 +42,10 @@ pub struct CompactionConfig {
     pub seal_idle: Duration,
 }
 
-/// Builds parts on its own read connection.
+/// Builds parts on its own read connection, and holds the merge under way.
 pub struct Compactor {
     conn: SqliteConnection,
+    merge: Option<Merge>,
 }
 
 impl Actor for Compactor {
@@ -66,6 +73,78 @@ impl Handler<BuildNext> for Compactor {
     }
 }
 
+/// The parts to merge next, if a tier is full.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<Vec<PartInfo>>, DbError>")]
+pub struct PlanMerge;
+
+/// Starts merging `inputs` into `part`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), DbError>")]
+pub struct BeginMerge {
+    pub inputs: Vec<PartInfo>,
+    pub part: i64,
+}
+
+/// The next blocks of the merge under way; with none left, what it wrote in all.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<MergeStep, DbError>")]
+pub struct NextBlocks;
+
+#[derive(Debug)]
+pub enum MergeStep {
+    Blocks(Vec<BuiltBlock>),
+    Done(MergedPart),
+}
+
+impl Handler<PlanMerge> for Compactor {
+    type Result = Result<Option<Vec<PartInfo>>, DbError>;
+
+    fn handle(&mut self, _: PlanMerge, _: &mut Self::Context) -> Self::Result {
+        merge::plan(&mut self.conn)
+    }
+}
+
+impl Handler<BeginMerge> for Compactor {
+    type Result = Result<(), DbError>;
+
+    fn handle(&mut self, msg: BeginMerge, _: &mut Self::Context) -> Self::Result {
+        self.merge = Some(Merge::new(&mut self.conn, msg.inputs, msg.part)?);
+        Ok(())
+    }
+}
+
+impl Handler<NextBlocks> for Compactor {
+    type Result = Result<MergeStep, DbError>;
+
+    fn handle(&mut self, _: NextBlocks, _: &mut Self::Context) -> Self::Result {
+        let Some(merge) = self.merge.as_mut() else {
+            return Err(DbError::NoMerge);
+        };
+        let blocks = match merge.step(&mut self.conn) {
+            Ok(blocks) => blocks,
+            Err(e) => {
+                self.merge = None;
+                return Err(e);
+            }
+        };
+        if !blocks.is_empty() {
+            return Ok(MergeStep::Blocks(blocks));
+        }
+        let Some(done) = self.merge.take() else {
+            return Err(DbError::NoMerge);
+        };
+        Ok(MergeStep::Done(MergedPart {
+            part: done.part,
+            rows: done.rows,
+            min_id: done.min_id,
+            max_id: done.max_id,
+            raw_bytes: done.raw_bytes,
+            stored_bytes: done.stored_bytes,
+        }))
+    }
+}
+
 impl Handler<Pending> for Compactor {
     type Result = Result<i64, DbError>;
 
@@ -86,14 +165,24 @@ pub fn start(
     let compactor = start_sync_actors("compactor", 1, ThreadPriority::Lower, move || {
         Ok(Compactor {
             conn: open_reader(&path)?,
+            merge: None,
         })
     })?;
     actix_rt::spawn(async move {
+        // A merge cut short by the last stop is never finished: its part goes.
+        if let Ok(Err(e)) = writer.send(AbandonMerges).await {
+            warn!("compaction: dropping an unfinished merge failed ({e})");
+        }
         let mut chunk = FIRST_CHUNK;
         while !halt.is_cancelled() {
             chunk = clear_retired(&writer, chunk, &metrics, &halt).await;
-            let worked = match step(&compactor, &writer, config, &metrics, &halt).await {
-                Ok(worked) => worked,
+            clear_replaced(&writer, &metrics, &halt).await;
+            let worked = match step_segment(&compactor, &writer, &metrics, &halt).await {
+                Ok(true) => true,
+                Ok(false) => match merge(&compactor, &writer, config, &metrics, &halt).await {
+                    Ok(merged) => merged,
+                    Err(Stopped) => return,
+                },
                 Err(Stopped) => return,
             };
             if !worked {
@@ -110,12 +199,148 @@ pub fn start(
 /// An actor went away: the service is stopping.
 struct Stopped;
 
-/// Compacts the oldest sealed segment, or seals an idle open one. Returns whether it did
-/// anything (so that the next step comes at once).
-async fn step(
+/// Merges the oldest full tier of parts, if any, compacting sealed segments between its steps
+/// so that they never wait for a long merge. Returns whether it merged.
+async fn merge(
     compactor: &Addr<Compactor>,
     writer: &Addr<DbWriter>,
     config: CompactionConfig,
+    metrics: &CompactionMetrics,
+    halt: &CancellationToken,
+) -> Result<bool, Stopped> {
+    let inputs = match compactor.send(PlanMerge).await.map_err(|_| Stopped)? {
+        Ok(Some(inputs)) => inputs,
+        Ok(None) => return seal_idle(writer, config).await,
+        Err(e) => {
+            metrics.failed(&e);
+            warn!("compaction: planning a merge failed ({e})");
+            return Ok(false);
+        }
+    };
+    let started = Instant::now();
+    let result = run_merge(compactor, writer, metrics, halt, &inputs).await?;
+    match result {
+        Ok(Some(merged)) => {
+            metrics.merges.inc();
+            metrics.seconds.observe(started.elapsed().as_secs_f64());
+            info!(
+                "compaction: merged {} parts into part {} ({} lines, {} bytes) in {:?}",
+                inputs.len(),
+                merged.part,
+                merged.rows,
+                merged.stored_bytes,
+                started.elapsed()
+            );
+            Ok(true)
+        }
+        Ok(None) => Ok(true),
+        Err(e) => {
+            metrics.failed(&e);
+            warn!("compaction: a merge failed ({e}); trying again");
+            Ok(false)
+        }
+    }
+}
+
+/// One merge from start to end: `None` when its inputs changed meanwhile (it was dropped).
+async fn run_merge(
+    compactor: &Addr<Compactor>,
+    writer: &Addr<DbWriter>,
+    metrics: &CompactionMetrics,
+    halt: &CancellationToken,
+    inputs: &[PartInfo],
+) -> Result<Result<Option<MergedPart>, DbError>, Stopped> {
+    let part = match writer
+        .send(StartPart(inputs.to_vec()))
+        .await
+        .map_err(|_| Stopped)?
+    {
+        Ok(part) => part,
+        Err(e) => return Ok(Err(e)),
+    };
+    let begun = compactor
+        .send(BeginMerge {
+            inputs: inputs.to_vec(),
+            part,
+        })
+        .await
+        .map_err(|_| Stopped)?;
+    if let Err(e) = begun {
+        return Ok(Err(e));
+    }
+    loop {
+        if halt.is_cancelled() {
+            // The part stays unfinished; the next start drops it.
+            return Err(Stopped);
+        }
+        let step = match compactor.send(NextBlocks).await.map_err(|_| Stopped)? {
+            Ok(step) => step,
+            Err(e) => return Ok(Err(e)),
+        };
+        match step {
+            MergeStep::Blocks(blocks) => {
+                metrics.blocks_written.inc_by(blocks.len() as u64);
+                let added = writer.send(AddBlocks { part, blocks }).await;
+                if let Err(e) = added.map_err(|_| Stopped)? {
+                    return Ok(Err(e));
+                }
+                // Segments sealed meanwhile are compacted now, not after the whole merge.
+                while let Ok(true) = step_segment(compactor, writer, metrics, halt).await {}
+            }
+            MergeStep::Done(merged) => {
+                let finished = writer
+                    .send(FinishMerge {
+                        merged,
+                        inputs: inputs.to_vec(),
+                    })
+                    .await
+                    .map_err(|_| Stopped)?;
+                return Ok(finished.map(|replaced| replaced.then_some(merged)));
+            }
+        }
+    }
+}
+
+/// Deletes the blocks of parts a merge replaced, a few dozen per step, until none is left.
+async fn clear_replaced(
+    writer: &Addr<DbWriter>,
+    metrics: &CompactionMetrics,
+    halt: &CancellationToken,
+) {
+    while !halt.is_cancelled() {
+        match writer
+            .send(ClearReplaced {
+                blocks: BLOCKS_PER_CLEAR,
+            })
+            .await
+        {
+            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                metrics.failed(&e);
+                warn!("compaction: deleting replaced blocks failed ({e}); trying again later");
+                break;
+            }
+        }
+    }
+}
+
+/// Seals the open segment if it has been idle long enough; returns whether it did.
+async fn seal_idle(writer: &Addr<DbWriter>, config: CompactionConfig) -> Result<bool, Stopped> {
+    let sealed = writer
+        .send(SealIdle {
+            idle_for: config.seal_idle,
+        })
+        .await
+        .map_err(|_| Stopped)?;
+    Ok(matches!(sealed, Ok(true)))
+}
+
+/// Compacts the oldest sealed segment, if any. Returns whether it did anything (so that the
+/// next step comes at once).
+async fn step_segment(
+    compactor: &Addr<Compactor>,
+    writer: &Addr<DbWriter>,
     metrics: &CompactionMetrics,
     halt: &CancellationToken,
 ) -> Result<bool, Stopped> {
@@ -126,15 +351,7 @@ async fn step(
     let built = compactor.send(BuildNext).await.map_err(|_| Stopped)?;
     let part = match built {
         Ok(Some(part)) => part,
-        Ok(None) => {
-            let sealed = writer
-                .send(SealIdle {
-                    idle_for: config.seal_idle,
-                })
-                .await
-                .map_err(|_| Stopped)?;
-            return Ok(matches!(sealed, Ok(true)));
-        }
+        Ok(None) => return Ok(false),
         Err(e) => {
             metrics.failed(&e);
             warn!("compaction: reading a sealed segment failed ({e}); trying again");

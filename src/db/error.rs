@@ -44,6 +44,8 @@ pub enum DbError {
         block: i64,
         reason: super::blocks::format::FormatError,
     },
+    #[error("the compactor has no merge under way")]
+    NoMerge,
     #[error("counting would read more than {0} lines")]
     TooBroad(usize),
     #[error("backup: {0}")]

@@ -72,6 +72,8 @@ pub struct CompactionMetrics {
     /// Sealed segments not yet compacted.
     pub segments_pending: Gauge,
     pub parts_written: Counter,
+    /// Merges that replaced their inputs.
+    pub merges: Counter,
     pub blocks_written: Counter,
     /// Bytes of lines compacted, and of the blocks written for them.
     pub raw_bytes: Counter,
@@ -92,6 +94,7 @@ impl Default for CompactionMetrics {
         Self {
             segments_pending: Gauge::default(),
             parts_written: Counter::default(),
+            merges: Counter::default(),
             blocks_written: Counter::default(),
             raw_bytes: Counter::default(),
             stored_bytes: Counter::default(),
@@ -130,6 +133,11 @@ impl CompactionMetrics {
             self.parts_written.clone(),
         );
         registry.register(
+            "compaction_merges",
+            "Merges of parts (size-tiered) that replaced their inputs",
+            self.merges.clone(),
+        );
+        registry.register(
             "compaction_blocks",
             "Blocks written",
             self.blocks_written.clone(),
@@ -148,7 +156,7 @@ impl CompactionMetrics {
         );
         registry.register_with_unit(
             "compaction",
-            "Building and committing one part",
+            "Building and committing one part, or one merge",
             Unit::Seconds,
             self.seconds.clone(),
         );

@@ -18,6 +18,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
+use super::blocks::commit::LIVE;
 use super::blocks::format::decode_keys;
 use super::schema::{block_data, blocks, hot_segments, parts};
 use super::store::LogStore;
@@ -148,6 +149,7 @@ pub fn step(
             .into_iter()
             .chain(
                 parts::table
+                    .filter(parts::state.eq(LIVE))
                     .select(diesel::dsl::min(parts::received_from))
                     .first::<Option<i64>>(conn)?,
             )
@@ -171,7 +173,8 @@ pub fn step(
             "DELETE FROM keyed_streams WHERE (source_id, key) IN \
              (SELECT source_id, key FROM keyed_streams \
               WHERE last_line_id < (SELECT coalesce(min(m), 9223372036854775807) FROM \
-                  (SELECT min(min_id) AS m FROM parts UNION ALL SELECT min(id) FROM log_lines \
+                  (SELECT min(min_id) AS m FROM parts WHERE state = 1 \
+                   UNION ALL SELECT min(id) FROM log_lines \
                    WHERE id > (SELECT compacted_through FROM store_state))) \
               AND last_rejected_id < \
                   (SELECT coalesce(min(id), 9223372036854775807) FROM rejected_lines) \
@@ -284,9 +287,11 @@ fn retire_part(
     over_size: bool,
     chunk: i64,
 ) -> Result<Option<Retained>, DbError> {
+    // Oldest by their lines' ids (a merged part is newer than the parts it replaced).
     let oldest: Option<(i64, i64, i64)> = parts::table
+        .filter(parts::state.eq(LIVE))
         .select((parts::id, parts::received_from, parts::received_until))
-        .order(parts::id)
+        .order(parts::min_id)
         .first(conn)
         .optional()?;
     let Some((part, received_from, received_until)) = oldest else {

@@ -126,6 +126,7 @@ diesel::table! {
 diesel::table! {
     parts (id) {
         id -> BigInt,
+        state -> Integer,
         rows -> BigInt,
         min_id -> BigInt,
         max_id -> BigInt,
@@ -145,6 +146,8 @@ diesel::table! {
         min_id -> BigInt,
         max_date -> BigInt,
         max_id -> BigInt,
+        low_id -> BigInt,
+        high_id -> BigInt,
         synopsis -> Binary,
     }
 }

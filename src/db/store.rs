@@ -237,6 +237,11 @@ impl LogStore {
         };
         self.next_id += summary.stored as i64;
         self.segment_rows += summary.stored;
+        if self.segment_rows >= self.segment_capacity {
+            // Full: sealed now, so that compaction can take it at once.
+            self.segment += 1;
+            self.segment_rows = 0;
+        }
         // In the same savepoint as the rows: a refused insert rolls the position back too.
         self.save_position(conn)?;
         Ok(summary)

@@ -12,8 +12,9 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use log::error;
 
-use super::blocks::build::BuiltPart;
-use super::blocks::commit::{self, Added};
+use super::blocks::build::{BuiltBlock, BuiltPart};
+use super::blocks::commit::{self, Added, MergedPart};
+use super::blocks::merge::PartInfo;
 use super::checkpointer::CheckpointHandle;
 use super::connection::open_writer;
 use super::health::StorageHealth;
@@ -248,6 +249,39 @@ pub struct ClearRetired {
     pub chunk: i64,
 }
 
+/// Opens a part for a merge of these parts; answers its id.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<i64, DbError>")]
+pub struct StartPart(pub Vec<PartInfo>);
+
+/// More blocks of a part a merge is writing.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), DbError>")]
+pub struct AddBlocks {
+    pub part: i64,
+    pub blocks: Vec<BuiltBlock>,
+}
+
+/// A merged part replaces its inputs (if they are unchanged); answers whether it did.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<bool, DbError>")]
+pub struct FinishMerge {
+    pub merged: MergedPart,
+    pub inputs: Vec<PartInfo>,
+}
+
+/// Deletes up to `blocks` blocks of replaced parts; answers the rows they held (0: none left).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<u64, DbError>")]
+pub struct ClearReplaced {
+    pub blocks: i64,
+}
+
+/// Drops the parts a merge was writing when the service last stopped.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<usize, DbError>")]
+pub struct AbandonMerges;
+
 /// Seals the open segment if it holds rows and no batch came for `idle_for`; answers
 /// whether it did.
 #[derive(Debug, Message)]
@@ -454,6 +488,54 @@ impl Handler<ClearRetired> for DbWriter {
                 .batch_execute("PRAGMA incremental_vacuum(256);")?;
             Ok(deleted)
         })
+    }
+}
+
+impl Handler<StartPart> for DbWriter {
+    type Result = Result<i64, DbError>;
+
+    fn handle(&mut self, msg: StartPart, _: &mut Self::Context) -> Self::Result {
+        self.compaction_step(|writer| commit::start_part(&mut writer.conn, &msg.0))
+    }
+}
+
+impl Handler<AddBlocks> for DbWriter {
+    type Result = Result<(), DbError>;
+
+    fn handle(&mut self, msg: AddBlocks, _: &mut Self::Context) -> Self::Result {
+        self.compaction_step(|writer| commit::add_blocks(&mut writer.conn, msg.part, &msg.blocks))
+    }
+}
+
+impl Handler<FinishMerge> for DbWriter {
+    type Result = Result<bool, DbError>;
+
+    fn handle(&mut self, msg: FinishMerge, _: &mut Self::Context) -> Self::Result {
+        self.compaction_step(|writer| {
+            commit::finish_merge(&mut writer.conn, msg.merged, &msg.inputs)
+        })
+    }
+}
+
+impl Handler<ClearReplaced> for DbWriter {
+    type Result = Result<u64, DbError>;
+
+    fn handle(&mut self, msg: ClearReplaced, _: &mut Self::Context) -> Self::Result {
+        self.compaction_step(|writer| {
+            let deleted = commit::clear_replaced(&mut writer.conn, msg.blocks)?;
+            writer
+                .conn
+                .batch_execute("PRAGMA incremental_vacuum(256);")?;
+            Ok(deleted)
+        })
+    }
+}
+
+impl Handler<AbandonMerges> for DbWriter {
+    type Result = Result<usize, DbError>;
+
+    fn handle(&mut self, _: AbandonMerges, _: &mut Self::Context) -> Self::Result {
+        self.guarded(|writer| commit::abandon_building(&mut writer.conn))
     }
 }
 

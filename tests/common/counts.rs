@@ -70,7 +70,7 @@ pub fn all_rows(conn: &mut SqliteConnection) -> Vec<AnyRow> {
 
 fn all_rows_now(conn: &mut SqliteConnection) -> Vec<AnyRow> {
     use loggerator::db::blocks::format::{decode_keys, decode_lines};
-    use loggerator::db::schema::{block_data, blocks};
+    use loggerator::db::schema::{block_data, blocks, parts};
     let mut rows: Vec<AnyRow> = diesel::sql_query(
         "SELECT k.id, k.date, k.code, k.method_id, k.user_id, k.source_id, k.size, k.ip, \
          l.line, l.source_id AS line_source FROM log_keys k JOIN log_lines l ON l.id = k.id \
@@ -94,6 +94,8 @@ fn all_rows_now(conn: &mut SqliteConnection) -> Vec<AnyRow> {
     .collect();
     let stored: Vec<(i64, i64, Vec<u8>, Vec<u8>)> = blocks::table
         .inner_join(block_data::table.on(block_data::block.eq(blocks::id)))
+        .inner_join(parts::table.on(parts::id.eq(blocks::part)))
+        .filter(parts::state.eq(loggerator::db::blocks::commit::LIVE))
         .select((
             blocks::id,
             blocks::rows,

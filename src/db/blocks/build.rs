@@ -26,6 +26,9 @@ pub struct BuiltBlock {
     pub rows: i64,
     pub min: Key,
     pub max: Key,
+    /// The smallest and largest id.
+    pub low_id: i64,
+    pub high_id: i64,
     pub synopsis: Vec<u8>,
     pub keys: Vec<u8>,
     pub lines: Vec<u8>,
@@ -204,6 +207,8 @@ impl BuiltPart {
             rows: rows.len() as i64,
             min,
             max,
+            low_id: rows.iter().map(|r| r.id).min().unwrap_or(0),
+            high_id: rows.iter().map(|r| r.id).max().unwrap_or(0),
             synopsis: Synopsis::of(&BlockKeys::of(&rows)).to_bytes(),
             keys: encoded.keys,
             lines: encoded.lines,

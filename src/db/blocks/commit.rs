@@ -5,9 +5,15 @@
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::build::BuiltPart;
+use super::build::{BuiltBlock, BuiltPart};
+use super::merge::PartInfo;
 use crate::db::schema::{block_data, blocks, hot_segments, parts, retired_segments, store_state};
 use crate::db::DbError;
+
+/// `parts.state`: being written by a merge, read by queries, replaced by a merge.
+pub const BUILDING: i32 = 0;
+pub const LIVE: i32 = 1;
+pub const REPLACED: i32 = 2;
 
 /// What became of a built part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +37,7 @@ pub fn add_part(conn: &mut SqliteConnection, part: &BuiltPart) -> Result<Added, 
         }
         let id: i64 = diesel::insert_into(parts::table)
             .values((
+                parts::state.eq(LIVE),
                 parts::rows.eq(part.rows),
                 parts::min_id.eq(part.min_id),
                 parts::max_id.eq(part.max_id),
@@ -41,27 +48,7 @@ pub fn add_part(conn: &mut SqliteConnection, part: &BuiltPart) -> Result<Added, 
             ))
             .returning(parts::id)
             .get_result(conn)?;
-        for block in &part.blocks {
-            let block_id: i64 = diesel::insert_into(blocks::table)
-                .values((
-                    blocks::part.eq(id),
-                    blocks::rows.eq(block.rows),
-                    blocks::min_date.eq(block.min.date),
-                    blocks::min_id.eq(block.min.id),
-                    blocks::max_date.eq(block.max.date),
-                    blocks::max_id.eq(block.max.id),
-                    blocks::synopsis.eq(&block.synopsis),
-                ))
-                .returning(blocks::id)
-                .get_result(conn)?;
-            diesel::insert_into(block_data::table)
-                .values((
-                    block_data::block.eq(block_id),
-                    block_data::keys.eq(&block.keys),
-                    block_data::lines.eq(&block.lines),
-                ))
-                .execute(conn)?;
-        }
+        insert_blocks(conn, id, &part.blocks)?;
         diesel::delete(hot_segments::table.find(part.segment)).execute(conn)?;
         diesel::insert_into(retired_segments::table)
             .values((
@@ -124,4 +111,153 @@ pub fn compacted_through(conn: &mut SqliteConnection) -> Result<i64, DbError> {
     Ok(store_state::table
         .select(store_state::compacted_through)
         .first(conn)?)
+}
+
+fn insert_blocks(conn: &mut SqliteConnection, part: i64, built: &[BuiltBlock]) -> QueryResult<()> {
+    for block in built {
+        let block_id: i64 = diesel::insert_into(blocks::table)
+            .values((
+                blocks::part.eq(part),
+                blocks::rows.eq(block.rows),
+                blocks::min_date.eq(block.min.date),
+                blocks::min_id.eq(block.min.id),
+                blocks::max_date.eq(block.max.date),
+                blocks::max_id.eq(block.max.id),
+                blocks::low_id.eq(block.low_id),
+                blocks::high_id.eq(block.high_id),
+                blocks::synopsis.eq(&block.synopsis),
+            ))
+            .returning(blocks::id)
+            .get_result(conn)?;
+        diesel::insert_into(block_data::table)
+            .values((
+                block_data::block.eq(block_id),
+                block_data::keys.eq(&block.keys),
+                block_data::lines.eq(&block.lines),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A part for a merge of `inputs` to write into; nobody reads it until [`finish_merge`].
+pub fn start_part(conn: &mut SqliteConnection, inputs: &[PartInfo]) -> Result<i64, DbError> {
+    let received_from = inputs.iter().map(|p| p.received_from).min().unwrap_or(0);
+    let received_until = inputs.iter().map(|p| p.received_until).max().unwrap_or(0);
+    Ok(diesel::insert_into(parts::table)
+        .values((
+            parts::state.eq(BUILDING),
+            parts::rows.eq(0),
+            parts::min_id.eq(0),
+            parts::max_id.eq(0),
+            parts::received_from.eq(received_from),
+            parts::received_until.eq(received_until),
+            parts::raw_bytes.eq(0),
+            parts::stored_bytes.eq(0),
+        ))
+        .returning(parts::id)
+        .get_result(conn)?)
+}
+
+/// More blocks of a part being written.
+pub fn add_blocks(
+    conn: &mut SqliteConnection,
+    part: i64,
+    built: &[BuiltBlock],
+) -> Result<(), DbError> {
+    conn.immediate_transaction(|conn| insert_blocks(conn, part, built))?;
+    Ok(())
+}
+
+/// What a finished merge wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergedPart {
+    pub part: i64,
+    pub rows: i64,
+    pub min_id: i64,
+    pub max_id: i64,
+    pub raw_bytes: i64,
+    pub stored_bytes: i64,
+}
+
+/// The merged part replaces its inputs, if they are all live and unchanged (retention may
+/// have deleted some of them meanwhile): then readers switch to it at once. Otherwise it is
+/// dropped. Returns whether it replaced them.
+pub fn finish_merge(
+    conn: &mut SqliteConnection,
+    merged: MergedPart,
+    inputs: &[PartInfo],
+) -> Result<bool, DbError> {
+    conn.immediate_transaction(|conn| {
+        let ids: Vec<i64> = inputs.iter().map(|p| p.id).collect();
+        let now: Vec<(i64, i32, i64)> = parts::table
+            .filter(parts::id.eq_any(&ids))
+            .select((parts::id, parts::state, parts::rows))
+            .load(conn)?;
+        let unchanged = now.len() == inputs.len()
+            && inputs.iter().all(|p| now.contains(&(p.id, LIVE, p.rows)))
+            && inputs.iter().map(|p| p.rows).sum::<i64>() == merged.rows;
+        if !unchanged {
+            diesel::update(parts::table.find(merged.part))
+                .set(parts::state.eq(REPLACED))
+                .execute(conn)?;
+            return Ok(false);
+        }
+        diesel::update(parts::table.find(merged.part))
+            .set((
+                parts::state.eq(LIVE),
+                parts::rows.eq(merged.rows),
+                parts::min_id.eq(merged.min_id),
+                parts::max_id.eq(merged.max_id),
+                parts::raw_bytes.eq(merged.raw_bytes),
+                parts::stored_bytes.eq(merged.stored_bytes),
+            ))
+            .execute(conn)?;
+        diesel::update(parts::table.filter(parts::id.eq_any(&ids)))
+            .set(parts::state.eq(REPLACED))
+            .execute(conn)?;
+        Ok(true)
+    })
+}
+
+/// Parts a merge was writing when the service stopped: nobody will finish them.
+pub fn abandon_building(conn: &mut SqliteConnection) -> Result<usize, DbError> {
+    Ok(
+        diesel::update(parts::table.filter(parts::state.eq(BUILDING)))
+            .set(parts::state.eq(REPLACED))
+            .execute(conn)?,
+    )
+}
+
+/// Deletes up to `chunk` blocks of replaced parts, and a part once it has none. Returns the
+/// rows of the blocks deleted.
+pub fn clear_replaced(conn: &mut SqliteConnection, chunk: i64) -> Result<u64, DbError> {
+    conn.immediate_transaction(|conn| {
+        let Some(part) = parts::table
+            .filter(parts::state.eq(REPLACED))
+            .order(parts::id)
+            .select(parts::id)
+            .first::<i64>(conn)
+            .optional()?
+        else {
+            return Ok(0);
+        };
+        let taken: Vec<(i64, i64)> = blocks::table
+            .filter(blocks::part.eq(part))
+            .select((blocks::id, blocks::rows))
+            .limit(chunk.max(1))
+            .load(conn)?;
+        let ids: Vec<i64> = taken.iter().map(|(id, _)| *id).collect();
+        diesel::delete(block_data::table.filter(block_data::block.eq_any(&ids))).execute(conn)?;
+        diesel::delete(blocks::table.filter(blocks::id.eq_any(&ids))).execute(conn)?;
+        if (taken.len() as i64) < chunk.max(1) {
+            diesel::delete(parts::table.find(part)).execute(conn)?;
+        }
+        // A part with no blocks still counts as work done.
+        Ok(taken
+            .iter()
+            .map(|(_, rows)| *rows as u64)
+            .sum::<u64>()
+            .max(1))
+    })
 }

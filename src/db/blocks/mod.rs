@@ -5,7 +5,8 @@
 //! - `format`: a block's two blobs (encode, decode, checksums);
 //! - `synopsis`: what a header says of its block's keys;
 //! - `build`: a sealed segment's rows into blocks (the compactor's read connection);
-//! - `commit`: the writer's steps (add a part, delete the compacted hot rows);
+//! - `merge`: which parts to merge (size-tiered) and the streaming merge;
+//! - `commit`: the writer's steps (add a part, write a merge, delete what was replaced);
 //! - `read`: the queries' side (merged walks, counts, rows by id);
 //! - `cache`: decoded blocks shared by the readers.
 
@@ -13,5 +14,6 @@ pub mod build;
 pub mod cache;
 pub mod commit;
 pub mod format;
+pub mod merge;
 pub mod read;
 pub mod synopsis;

@@ -6,7 +6,7 @@
 //! unread, and a block is decoded only when its turn comes, so a page reads about as many
 //! blocks as it needs rows for, whatever the number of blocks.
 
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::sync::Arc;
 
 use diesel::dsl::sql;
@@ -14,6 +14,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
 
 use super::cache::BlockCache;
+use super::commit::LIVE;
 use super::format::{decode_keys, decode_lines, BlockKeys, BlockLines, FormatError};
 use super::synopsis::Synopsis;
 use crate::db::schema::{block_data, blocks, parts};
@@ -83,6 +84,17 @@ impl Header {
         filter.since.is_none_or(|since| self.min_date >= since)
             && filter.until.is_none_or(|until| self.max_date < until)
     }
+}
+
+/// The parts queries read (a merge's unfinished or replaced parts are not among them), read
+/// in the query's transaction.
+pub fn live_parts(conn: &mut SqliteConnection) -> Result<HashSet<i64>, DbError> {
+    Ok(parts::table
+        .filter(parts::state.eq(LIVE))
+        .select(parts::id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect())
 }
 
 /// A row found in a block; its line is read with [`line_of`].
@@ -253,10 +265,14 @@ pub fn first_rows(
     if limit == 0 {
         return Ok(out);
     }
+    let live = live_parts(conn)?;
+    if live.is_empty() {
+        return Ok(out);
+    }
     let start = start_key(filter, after, order);
     let mut pending = BinaryHeap::new();
-    let mut walk = HeaderWalk::new(filter, start, order);
-    for header in straddlers(conn, start, order)? {
+    let mut walk = HeaderWalk::new(filter, start, order, &live);
+    for header in straddlers(conn, &live, start, order)? {
         if header.may_match(filter) {
             take_rows(conn, cache, filter, &header, &walk, &mut pending)?;
         }
@@ -293,7 +309,7 @@ fn take_rows(
     cache: &BlockCache,
     filter: &KeyFilter,
     header: &Header,
-    walk: &HeaderWalk,
+    walk: &HeaderWalk<'_>,
     pending: &mut BinaryHeap<Pending>,
 ) -> Result<(), DbError> {
     let keys = block_keys(conn, cache, header.id)?;
@@ -327,15 +343,15 @@ fn take_rows(
 /// blocks wholly beyond the start.
 fn straddlers(
     conn: &mut SqliteConnection,
+    live: &HashSet<i64>,
     start: Option<Key>,
     order: Order,
 ) -> Result<Vec<Header>, DbError> {
     let Some(start) = start else {
         return Ok(Vec::new());
     };
-    let part_ids: Vec<i64> = parts::table.select(parts::id).load(conn)?;
     let mut found = Vec::new();
-    for part in part_ids {
+    for &part in live {
         // The part's last block that starts before the start (at it, oldest first).
         let op = match order {
             Order::Desc => "<",
@@ -358,7 +374,8 @@ fn straddlers(
 
 /// Block headers wholly beyond the start, in the order of their edge nearest the start (last
 /// key newest first, first key oldest first), read a few dozen at a time.
-struct HeaderWalk {
+struct HeaderWalk<'a> {
+    live: &'a HashSet<i64>,
     start: Option<Key>,
     order: Order,
     since: Option<i64>,
@@ -369,9 +386,10 @@ struct HeaderWalk {
     done: bool,
 }
 
-impl HeaderWalk {
-    fn new(filter: &KeyFilter, start: Option<Key>, order: Order) -> Self {
+impl<'a> HeaderWalk<'a> {
+    fn new(filter: &KeyFilter, start: Option<Key>, order: Order, live: &'a HashSet<i64>) -> Self {
         Self {
+            live,
             start,
             order,
             since: filter.since,
@@ -383,7 +401,7 @@ impl HeaderWalk {
     }
 
     fn peek(&mut self, conn: &mut SqliteConnection) -> Result<Option<&Header>, DbError> {
-        if self.buffered.is_empty() && !self.done {
+        while self.buffered.is_empty() && !self.done {
             self.read(conn)?;
         }
         Ok(self.buffered.front())
@@ -419,7 +437,9 @@ impl HeaderWalk {
                 Order::Asc => last.min(),
             });
         }
-        self.buffered.extend(headers);
+        let live = self.live;
+        self.buffered
+            .extend(headers.into_iter().filter(|h| live.contains(&h.part)));
         Ok(())
     }
 }
@@ -431,6 +451,7 @@ fn each_header(
     filter: &KeyFilter,
     mut visit: impl FnMut(&mut SqliteConnection, Header) -> Result<(), DbError>,
 ) -> Result<(), DbError> {
+    let live = live_parts(conn)?;
     let mut last = 0;
     loop {
         let mut query = blocks::table
@@ -450,7 +471,7 @@ fn each_header(
         let Some(end) = headers.last().map(|h| h.id) else {
             return Ok(());
         };
-        for header in headers {
+        for header in headers.into_iter().filter(|h| live.contains(&h.part)) {
             visit(conn, header)?;
         }
         last = end;
@@ -509,41 +530,37 @@ pub fn count(
 }
 
 /// Up to `limit` rows of the blocks with ids after `after_id`, in id order (for a live tail's
-/// read-back). Parts cover ranges of ids: only those holding ids after it are read.
+/// read-back). Each header has its block's smallest and largest id: blocks are read in the
+/// order of their smallest, and only until no block left can hold an id among the first found.
 pub fn rows_after_id(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
     after_id: i64,
     limit: usize,
 ) -> Result<Vec<ColdRow>, DbError> {
-    let ranges: Vec<(i64, i64)> = parts::table
-        .filter(parts::max_id.gt(after_id))
-        .order(parts::min_id)
-        .select((parts::id, parts::min_id))
+    let live = live_parts(conn)?;
+    let mut candidates: Vec<(i64, i64, i64)> = blocks::table
+        .filter(blocks::high_id.gt(after_id))
+        .select((blocks::low_id, blocks::id, blocks::part))
         .load(conn)?;
+    candidates.retain(|(_, _, part)| live.contains(part));
+    candidates.sort_unstable();
     let mut found: Vec<ColdRow> = Vec::new();
-    for (part, min_id) in ranges {
-        // Parts read so far hold every id below this part's first: enough found, done.
-        if limit == 0 || (found.len() >= limit && found[limit - 1].key.id < min_id) {
+    for (low_id, block, _) in candidates {
+        if limit == 0 || (found.len() >= limit && found[limit - 1].key.id < low_id) {
             break;
         }
-        let block_ids: Vec<i64> = blocks::table
-            .filter(blocks::part.eq(part))
-            .select(blocks::id)
-            .load(conn)?;
-        for block in block_ids {
-            let keys = block_keys(conn, cache, block)?;
-            for i in (0..keys.len()).filter(|&i| keys.id[i] > after_id) {
-                found.push(ColdRow {
-                    key: Key {
-                        date: keys.date[i],
-                        id: keys.id[i],
-                    },
-                    source_id: keys.source_id[i],
-                    block,
-                    index: i,
-                });
-            }
+        let keys = block_keys(conn, cache, block)?;
+        for i in (0..keys.len()).filter(|&i| keys.id[i] > after_id) {
+            found.push(ColdRow {
+                key: Key {
+                    date: keys.date[i],
+                    id: keys.id[i],
+                },
+                source_id: keys.source_id[i],
+                block,
+                index: i,
+            });
         }
         found.sort_unstable_by_key(|row| row.key.id);
         found.truncate(limit.max(1));

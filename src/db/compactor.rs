@@ -25,7 +25,7 @@ use super::retention_schedule::next_chunk;
 use super::sync_actors::{start_sync_actors, ThreadPriority};
 use super::writer::{
     AbandonMerges, AddBlocks, AddPart, ClearReplaced, ClearRetired, DbWriter, FinishMerge,
-    SealIdle, StartPart,
+    ReclaimPages, SealIdle, StartPart,
 };
 use super::DbError;
 
@@ -35,6 +35,8 @@ const POLL: Duration = Duration::from_secs(1);
 const FIRST_CHUNK: i64 = 2_000;
 /// Blocks of replaced parts deleted per step: about 0.5 MB of blobs.
 const BLOCKS_PER_CLEAR: i64 = 32;
+/// Free pages given back to the file system per step (8 MiB of 4 KiB pages).
+const PAGES_PER_RECLAIM: i64 = 2_048;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompactionConfig {
@@ -177,6 +179,7 @@ pub fn start(
         while !halt.is_cancelled() {
             chunk = clear_retired(&writer, chunk, &metrics, &halt).await;
             clear_replaced(&writer, &metrics, &halt).await;
+            reclaim(&writer, &metrics, &halt).await;
             let worked = match step_segment(&compactor, &writer, &metrics, &halt).await {
                 Ok(true) => true,
                 Ok(false) => match merge(&compactor, &writer, config, &metrics, &halt).await {
@@ -185,6 +188,7 @@ pub fn start(
                 },
                 Err(Stopped) => return,
             };
+            metrics.idle.set(i64::from(!worked));
             if !worked {
                 tokio::select! {
                     _ = halt.cancelled() => return,
@@ -321,6 +325,26 @@ async fn clear_replaced(
                 warn!("compaction: deleting replaced blocks failed ({e}); trying again later");
                 break;
             }
+        }
+    }
+}
+
+/// Gives the pages compaction and retention freed back to the file system, a step at a time.
+async fn reclaim(writer: &Addr<DbWriter>, metrics: &CompactionMetrics, halt: &CancellationToken) {
+    while !halt.is_cancelled() {
+        match writer.send(ReclaimPages { pages: PAGES_PER_RECLAIM }).await {
+            Ok(Ok(left)) => {
+                metrics.free_pages.set(left);
+                if left == 0 {
+                    break;
+                }
+            }
+            Ok(Err(e)) => {
+                metrics.failed(&e);
+                warn!("compaction: giving free pages back failed ({e}); trying again later");
+                break;
+            }
+            Err(_) => break,
         }
     }
 }

@@ -85,6 +85,10 @@ pub struct CompactionMetrics {
     /// The longest such hold since the start, in seconds.
     pub worst_hold_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub errors: Counter,
+    /// 1 when the last round found nothing to do: caught up.
+    pub idle: Gauge,
+    /// Free pages of the database file not yet given back.
+    pub free_pages: Gauge,
     /// When the last error happened, in seconds since the epoch (0: never).
     pub last_error_time: Gauge,
 }
@@ -102,6 +106,8 @@ impl Default for CompactionMetrics {
             writer_hold_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             worst_hold_seconds: Gauge::default(),
             errors: Counter::default(),
+            idle: Gauge::default(),
+            free_pages: Gauge::default(),
             last_error_time: Gauge::default(),
         }
     }
@@ -176,6 +182,16 @@ impl CompactionMetrics {
             "compaction_errors",
             "Compaction steps that failed (and are tried again)",
             self.errors.clone(),
+        );
+        registry.register(
+            "compaction_idle",
+            "1 when compaction last found nothing to do (caught up), else 0",
+            self.idle.clone(),
+        );
+        registry.register(
+            "storage_free_pages",
+            "Free pages of the database file not yet given back to the file system",
+            self.free_pages.clone(),
         );
         registry.register(
             "compaction_last_error_timestamp_seconds",

@@ -277,6 +277,14 @@ pub struct ClearReplaced {
     pub blocks: i64,
 }
 
+/// Gives up to `pages` free pages back to the file system (`auto_vacuum = INCREMENTAL`, new
+/// databases; elsewhere nothing); answers the free pages left.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<i64, DbError>")]
+pub struct ReclaimPages {
+    pub pages: i64,
+}
+
 /// Drops the parts a merge was writing when the service last stopped.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<usize, DbError>")]
@@ -426,12 +434,6 @@ impl Handler<RetentionStep> for DbWriter {
             metrics.segments.set(self.store.segments());
         }
         if !retained.nothing() {
-            // Freed pages go back to the file system (new databases; see `ClearRetired`).
-            self.guarded(|writer| {
-                Ok(writer
-                    .conn
-                    .batch_execute("PRAGMA incremental_vacuum(256);")?)
-            })?;
             if let Some(checkpointer) = &self.checkpointer {
                 checkpointer.request();
             }
@@ -479,15 +481,7 @@ impl Handler<ClearRetired> for DbWriter {
     type Result = Result<u64, DbError>;
 
     fn handle(&mut self, msg: ClearRetired, _: &mut Self::Context) -> Self::Result {
-        self.compaction_step(|writer| {
-            let deleted = commit::clear_retired(&mut writer.conn, msg.chunk)?;
-            // With `auto_vacuum = INCREMENTAL` (new databases), the pages freed go back to
-            // the file system a step at a time; elsewhere this does nothing.
-            writer
-                .conn
-                .batch_execute("PRAGMA incremental_vacuum(256);")?;
-            Ok(deleted)
-        })
+        self.compaction_step(|writer| commit::clear_retired(&mut writer.conn, msg.chunk))
     }
 }
 
@@ -521,13 +515,15 @@ impl Handler<ClearReplaced> for DbWriter {
     type Result = Result<u64, DbError>;
 
     fn handle(&mut self, msg: ClearReplaced, _: &mut Self::Context) -> Self::Result {
-        self.compaction_step(|writer| {
-            let deleted = commit::clear_replaced(&mut writer.conn, msg.blocks)?;
-            writer
-                .conn
-                .batch_execute("PRAGMA incremental_vacuum(256);")?;
-            Ok(deleted)
-        })
+        self.compaction_step(|writer| commit::clear_replaced(&mut writer.conn, msg.blocks))
+    }
+}
+
+impl Handler<ReclaimPages> for DbWriter {
+    type Result = Result<i64, DbError>;
+
+    fn handle(&mut self, msg: ReclaimPages, _: &mut Self::Context) -> Self::Result {
+        self.compaction_step(|writer| commit::reclaim_pages(&mut writer.conn, msg.pages))
     }
 }
 

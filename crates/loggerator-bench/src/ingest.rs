@@ -28,6 +28,53 @@ struct Outcome {
     rejected: u64,
     /// The largest database + WAL + shm seen while polling.
     peak_db_bytes: u64,
+    /// From the last line stored to compaction caught up (`None`: a service without it).
+    catch_up_secs: Option<f64>,
+}
+
+/// The value of an unlabelled sample in a Prometheus text scrape.
+fn sample(scrape: &str, name: &str) -> Option<f64> {
+    scrape.lines().find_map(|line| {
+        let (metric, value) = line.split_once(' ')?;
+        (metric == name).then(|| value.trim().parse().ok()).flatten()
+    })
+}
+
+/// Waits until the service's compaction has caught up with what was ingested: nothing left to
+/// compact, merge, delete or give back (`loggerator_compaction_idle`). Returns how long it took
+/// after the last line, or `None` for a service without compaction.
+async fn caught_up(
+    children: &mut Children,
+    serve: ChildId,
+    api: &Api,
+    args: &BenchIngestArgs,
+    db: &Path,
+    outcome: &mut Outcome,
+) -> Result<Option<f64>, BenchError> {
+    let ended = Instant::now();
+    loop {
+        if let Some(status) = children.exited(serve) {
+            return Err(children.exit_error(serve, status));
+        }
+        outcome.peak_db_bytes = outcome.peak_db_bytes.max(db_bytes(db));
+        let scraped = api.get(&api.url("/metrics")).await?;
+        let text = String::from_utf8_lossy(&scraped.body);
+        let Some(idle) = sample(&text, "loggerator_compaction_idle") else {
+            return Ok(None);
+        };
+        if idle == 1.0 && sample(&text, "loggerator_compaction_segments_pending") == Some(0.0) {
+            let secs = ended.elapsed().as_secs_f64();
+            info!("compaction caught up {secs:.1} s after the last line");
+            return Ok(Some(secs));
+        }
+        if ended.elapsed().as_secs() >= args.timeout_secs {
+            return Err(BenchError::Timeout {
+                secs: args.timeout_secs,
+                detail: "waiting for compaction to catch up".to_owned(),
+            });
+        }
+        actix_rt::time::sleep(POLL).await;
+    }
 }
 
 pub async fn run(args: BenchIngestArgs, program: &Path) -> Result<(), BenchError> {
@@ -82,7 +129,8 @@ pub async fn run(args: BenchIngestArgs, program: &Path) -> Result<(), BenchError
             )));
         }
     }
-    let outcome = watch(&mut children, serve, &api, &args, &db, started).await?;
+    let mut outcome = watch(&mut children, serve, &api, &args, &db, started).await?;
+    outcome.catch_up_secs = caught_up(&mut children, serve, &api, &args, &db, &mut outcome).await?;
     // The last batch's events are on their way: a moment for them to arrive.
     actix_rt::time::sleep(Duration::from_millis(500)).await;
     let _ = stop_tail.send(true);
@@ -251,6 +299,7 @@ async fn watch(
                 stored: sources.iter().map(|s| s.lines_stored).sum(),
                 rejected: sources.iter().map(|s| s.lines_rejected).sum(),
                 peak_db_bytes,
+                catch_up_secs: None,
             });
         }
         actix_rt::time::sleep(POLL).await;
@@ -363,6 +412,12 @@ impl Report<'_> {
             "peak RSS of the service",
             self.peak_rss_kib
                 .map_or("n/a".to_owned(), |kib| mib(kib * 1024)),
+        );
+        row(
+            "compaction caught up after",
+            outcome
+                .catch_up_secs
+                .map_or("n/a (no compaction)".to_owned(), |s| format!("{s:.1} s")),
         );
         row("database after shutdown", bytes(self.final_db_bytes));
         row("database + WAL on disk, peak", bytes(self.peak_db_bytes));

@@ -261,3 +261,23 @@ pub fn clear_replaced(conn: &mut SqliteConnection, chunk: i64) -> Result<u64, Db
             .max(1))
     })
 }
+
+/// Moves up to `pages` free pages to the end of the file and truncates them off (a database
+/// created with `auto_vacuum = INCREMENTAL`; for another this changes nothing). Returns the
+/// free pages left, or 0 when the file cannot give them back.
+pub fn reclaim_pages(conn: &mut SqliteConnection, pages: i64) -> Result<i64, DbError> {
+    #[derive(QueryableByName)]
+    struct Number {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let number = |conn: &mut SqliteConnection, sql: &str| -> Result<i64, DbError> {
+        Ok(diesel::sql_query(sql).get_result::<Number>(conn)?.n)
+    };
+    // 0 none, 1 full, 2 incremental.
+    if number(conn, "SELECT auto_vacuum AS n FROM pragma_auto_vacuum()")? != 2 {
+        return Ok(0);
+    }
+    diesel::sql_query(format!("PRAGMA incremental_vacuum({})", pages.max(1))).execute(conn)?;
+    number(conn, "SELECT freelist_count AS n FROM pragma_freelist_count()")
+}

@@ -3,15 +3,18 @@
 //! decoded. Rows are in (date, id) order.
 //!
 //! Integers are written at a fixed width per column (the fewest bytes that hold the column's
-//! largest value, as VictoriaLogs does) and left to zstd: it removes most of what bit packing
-//! would, and the layout stays a few lines of code. Dates are deltas from the block's first
-//! (sorted, so small), ids offsets from the block's smallest.
+//! largest value, as VictoriaLogs does), their bytes split into planes (every value's first
+//! byte, then every second byte, ...: the high bytes, mostly equal, come together), and left to
+//! zstd: it removes most of what bit packing would, and the layout stays a few lines of code.
+//! Dates are deltas from the row before (sorted, so small), ids offsets from the block's
+//! smallest.
 //!
 //! Layout before compression, every integer little-endian:
 //! - keys: `rows: u32`, then the columns date, id, code, method, user, source, size, each
-//!   `width: u8` and `rows` values of that width (`base: i64` first for date and id), then per
-//!   row the address key's length (`u8`, 0 for none) and its bytes (see `ip_key.rs`).
-//! - lines: each line's length at a fixed width, then the lines' text.
+//!   `width: u8` and `rows` values of that width in planes (`base: i64` first for date and
+//!   id), then per row the address key's length (`u8`, 0 for none) and its bytes (see
+//!   `ip_key.rs`).
+//! - lines: each line's length at a fixed width (in planes), then the lines' text.
 //!
 //! A stored blob is `crc32: u32`, `raw length: u32`, then the zstd frame.
 
@@ -134,7 +137,7 @@ pub fn encode(rows: &[BlockRow]) -> EncodedBlock {
         .all(|w| (w[0].date, w[0].id) < (w[1].date, w[1].id)));
     let mut keys = Vec::with_capacity(rows.len() * 16);
     keys.extend_from_slice(&(rows.len() as u32).to_le_bytes());
-    put_based(&mut keys, rows.iter().map(|r| r.date));
+    put_deltas(&mut keys, rows.iter().map(|r| r.date));
     put_based(&mut keys, rows.iter().map(|r| r.id));
     put_column(&mut keys, rows.iter().map(|r| r.code as u64));
     put_column(&mut keys, rows.iter().map(|r| r.method_id as u64));
@@ -163,7 +166,7 @@ pub fn decode_keys(blob: &[u8]) -> Result<BlockKeys, FormatError> {
     let raw = open(blob)?;
     let mut r = Reader(&raw);
     let rows = r.u32()? as usize;
-    let date = r.based(rows)?;
+    let date = r.deltas(rows)?;
     let id = r.based(rows)?;
     let code = r.column(rows)?.into_iter().map(|v| v as i32).collect();
     let method_id = r.signed(rows)?;
@@ -256,9 +259,22 @@ fn width(max: u64) -> u8 {
 fn put_column(out: &mut Vec<u8>, values: impl Iterator<Item = u64> + Clone) {
     let w = width(values.clone().max().unwrap_or(0));
     out.push(w);
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes()[..w as usize]);
+    for plane in 0..w as usize {
+        out.extend(values.clone().map(|v| v.to_le_bytes()[plane]));
     }
+}
+
+/// A sorted column as its first value and the deltas from each value to the next.
+fn put_deltas(out: &mut Vec<u8>, values: impl Iterator<Item = i64> + Clone) {
+    let first = values.clone().next().unwrap_or(0);
+    out.extend_from_slice(&first.to_le_bytes());
+    let previous = std::iter::once(first).chain(values.clone());
+    put_column(
+        out,
+        values
+            .zip(previous)
+            .map(|(v, before)| v.wrapping_sub(before) as u64),
+    );
 }
 
 /// A column as offsets from its smallest value, which leads it.
@@ -294,15 +310,23 @@ impl<'a> Reader<'a> {
             return Err(FormatError::Malformed("a column's width"));
         }
         let bytes = self.take(w * rows)?;
-        if w == 0 {
-            return Ok(vec![0; rows]);
+        let mut values = vec![0u64; rows];
+        for (plane, bytes) in bytes.chunks_exact(rows.max(1)).enumerate().take(w) {
+            for (value, &byte) in values.iter_mut().zip(bytes) {
+                *value |= u64::from(byte) << (8 * plane);
+            }
         }
-        Ok(bytes
-            .chunks_exact(w)
-            .map(|c| {
-                let mut v = [0u8; 8];
-                v[..w].copy_from_slice(c);
-                u64::from_le_bytes(v)
+        Ok(values)
+    }
+
+    fn deltas(&mut self, rows: usize) -> Result<Vec<i64>, FormatError> {
+        let mut value = self.i64()?;
+        Ok(self
+            .column(rows)?
+            .into_iter()
+            .map(|delta| {
+                value = value.wrapping_add(delta as i64);
+                value
             })
             .collect())
     }

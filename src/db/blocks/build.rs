@@ -1,13 +1,16 @@
-//! Building a part from a sealed segment, on the compactor's own read connection: its rows in
-//! (date, id) order, read in short transactions (a long one would keep the WAL from being
-//! checkpointed), cut into blocks. Nothing is written here: the writer commits the part.
+//! Building a part from a sealed segment, on the compactor's own read connection: its keys in
+//! (date, id) order and its lines in id order, each read sequentially in short transactions
+//! (a long one would keep the WAL from being checkpointed; joining the two in date order read
+//! the lines at random), then matched in memory and cut into blocks. Memory grows with
+//! `--segment-rows` (about 200 bytes a row). Nothing is written here: the writer commits the
+//! part.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Binary, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Binary, Integer, Nullable};
 
 use super::format::{encode, BlockKeys, BlockRow};
 use super::synopsis::Synopsis;
-use crate::db::schema::{hot_segments, store_state};
+use crate::db::schema::{hot_segments, log_lines, store_state};
 use crate::db::segment_merge::Key;
 use crate::db::DbError;
 
@@ -50,7 +53,7 @@ pub struct BuiltPart {
 }
 
 #[derive(QueryableByName)]
-struct StoredRow {
+struct StoredKey {
     #[diesel(sql_type = BigInt)]
     date: i64,
     #[diesel(sql_type = BigInt)]
@@ -67,8 +70,6 @@ struct StoredRow {
     size: i64,
     #[diesel(sql_type = Nullable<Binary>)]
     ip: Option<Vec<u8>>,
-    #[diesel(sql_type = Text)]
-    line: String,
 }
 
 /// The oldest sealed segment, if any: compaction goes oldest first, so that every id up to
@@ -117,42 +118,36 @@ pub fn build_part(conn: &mut SqliteConnection, segment: i64) -> Result<Option<Bu
         stored_bytes: 0,
         blocks: Vec::new(),
     };
+    let keys = read_keys(conn, segment)?;
+    let (Some(low), Some(high)) = (
+        keys.iter().map(|k| k.id).min(),
+        keys.iter().map(|k| k.id).max(),
+    ) else {
+        return Ok(Some(part));
+    };
+    let mut lines = read_lines(conn, low, high)?;
     let mut block: Vec<BlockRow> = Vec::with_capacity(BLOCK_ROWS);
     let mut block_bytes = 0;
-    let mut after = Key {
-        date: i64::MIN,
-        id: i64::MIN,
-    };
-    loop {
-        let rows = read_rows(conn, segment, after)?;
-        let Some(last) = rows.last() else {
-            break;
+    for key in keys {
+        // Retention deleted from this segment between the two reads: built again later.
+        let Some(line) = lines.get_mut((key.id - low) as usize).and_then(Option::take) else {
+            return Ok(None);
         };
-        after = Key {
-            date: last.date,
-            id: last.id,
-        };
-        let last_read = (rows.len() as i64) < ROWS_PER_READ;
-        for row in rows {
-            block_bytes += row.line.len();
-            block.push(BlockRow {
-                date: row.date,
-                id: row.id,
-                code: row.code,
-                method_id: row.method_id,
-                user_id: row.user_id,
-                source_id: row.source_id,
-                size: row.size,
-                ip: row.ip,
-                line: row.line,
-            });
-            if block.len() == BLOCK_ROWS || block_bytes >= BLOCK_LINE_BYTES {
-                part.add(std::mem::take(&mut block));
-                block_bytes = 0;
-            }
-        }
-        if last_read {
-            break;
+        block_bytes += line.len();
+        block.push(BlockRow {
+            date: key.date,
+            id: key.id,
+            code: key.code,
+            method_id: key.method_id,
+            user_id: key.user_id,
+            source_id: key.source_id,
+            size: key.size,
+            ip: key.ip,
+            line,
+        });
+        if block.len() == BLOCK_ROWS || block_bytes >= BLOCK_LINE_BYTES {
+            part.add(std::mem::take(&mut block));
+            block_bytes = 0;
         }
     }
     if !block.is_empty() {
@@ -161,21 +156,63 @@ pub fn build_part(conn: &mut SqliteConnection, segment: i64) -> Result<Option<Bu
     Ok(Some(part))
 }
 
-fn read_rows(
+/// The segment's keys in (date, id) order: its range of the primary key, read in order, a
+/// few thousand rows per read.
+fn read_keys(conn: &mut SqliteConnection, segment: i64) -> Result<Vec<StoredKey>, DbError> {
+    let mut keys: Vec<StoredKey> = Vec::new();
+    loop {
+        let after = keys.last().map_or(
+            Key {
+                date: i64::MIN,
+                id: i64::MIN,
+            },
+            |k| Key {
+                date: k.date,
+                id: k.id,
+            },
+        );
+        let read: Vec<StoredKey> = diesel::sql_query(
+            "SELECT date, id, code, method_id, user_id, source_id, size, ip FROM log_keys \
+             WHERE segment = ?1 AND (date, id) > (?2, ?3) ORDER BY date, id LIMIT ?4",
+        )
+        .bind::<BigInt, _>(segment)
+        .bind::<BigInt, _>(after.date)
+        .bind::<BigInt, _>(after.id)
+        .bind::<BigInt, _>(ROWS_PER_READ)
+        .load(conn)?;
+        let done = (read.len() as i64) < ROWS_PER_READ;
+        keys.extend(read);
+        if done {
+            return Ok(keys);
+        }
+    }
+}
+
+/// The lines of ids `low..=high` (a segment's ids are consecutive), indexed by `id - low`:
+/// read in id order, which is how they lie in their table.
+fn read_lines(
     conn: &mut SqliteConnection,
-    segment: i64,
-    after: Key,
-) -> Result<Vec<StoredRow>, DbError> {
-    Ok(diesel::sql_query(
-        "SELECT k.date, k.id, k.code, k.method_id, k.user_id, k.source_id, k.size, k.ip, l.line \
-         FROM log_keys k JOIN log_lines l ON l.id = k.id \
-         WHERE k.segment = ?1 AND (k.date, k.id) > (?2, ?3) ORDER BY k.date, k.id LIMIT ?4",
-    )
-    .bind::<BigInt, _>(segment)
-    .bind::<BigInt, _>(after.date)
-    .bind::<BigInt, _>(after.id)
-    .bind::<BigInt, _>(ROWS_PER_READ)
-    .load(conn)?)
+    low: i64,
+    high: i64,
+) -> Result<Vec<Option<String>>, DbError> {
+    let mut lines: Vec<Option<String>> = vec![None; (high - low + 1) as usize];
+    let mut after = low - 1;
+    loop {
+        let read: Vec<(i64, String)> = log_lines::table
+            .filter(log_lines::id.gt(after).and(log_lines::id.le(high)))
+            .order(log_lines::id)
+            .limit(ROWS_PER_READ)
+            .select((log_lines::id, log_lines::line))
+            .load(conn)?;
+        let done = (read.len() as i64) < ROWS_PER_READ;
+        for (id, line) in read {
+            after = id;
+            lines[(id - low) as usize] = Some(line);
+        }
+        if done {
+            return Ok(lines);
+        }
+    }
 }
 
 impl BuiltPart {

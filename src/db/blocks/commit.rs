@@ -7,7 +7,9 @@ use diesel::sql_types::BigInt;
 
 use super::build::{BuiltBlock, BuiltPart};
 use super::merge::PartInfo;
-use crate::db::schema::{block_data, blocks, hot_segments, parts, retired_segments, store_state};
+use crate::db::schema::{
+    block_data, blocks, hot_segments, log_keys, log_lines, parts, retired_segments, store_state,
+};
 use crate::db::DbError;
 
 /// `parts.state`: being written by a merge, read by queries, replaced by a merge.
@@ -83,26 +85,38 @@ pub fn clear_retired(conn: &mut SqliteConnection, chunk: i64) -> Result<u64, DbE
         else {
             return Ok(0);
         };
-        // Lines by id, which is how they lie in their table; keys in their own order.
-        let lines = diesel::sql_query(
-            "DELETE FROM log_lines WHERE id IN \
-             (SELECT id FROM log_lines WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?3)",
-        )
-        .bind::<BigInt, _>(min_id)
-        .bind::<BigInt, _>(max_id)
-        .bind::<BigInt, _>(chunk)
-        .execute(conn)? as u64;
-        let keys = diesel::sql_query(
-            "DELETE FROM log_keys WHERE segment = ?1 AND (date, id) IN \
-             (SELECT date, id FROM log_keys WHERE segment = ?1 ORDER BY date, id LIMIT ?2)",
-        )
-        .bind::<BigInt, _>(segment)
-        .bind::<BigInt, _>(chunk)
-        .execute(conn)? as u64;
-        if lines < chunk as u64 && keys < chunk as u64 {
+        // Each table a range of its own key: lines by id (the segment's are consecutive), keys
+        // up to the chunk's last in (date, id) order.
+        let chunk = chunk.max(1);
+        let through = max_id.min(min_id.saturating_add(chunk - 1));
+        let lines = diesel::delete(log_lines::table.filter(log_lines::id.between(min_id, through)))
+            .execute(conn)? as u64;
+        let last: Option<(i64, i64)> = log_keys::table
+            .filter(log_keys::segment.eq(segment))
+            .order((log_keys::date, log_keys::id))
+            .select((log_keys::date, log_keys::id))
+            .offset(chunk - 1)
+            .first(conn)
+            .optional()?;
+        let keys = match last {
+            Some((date, id)) => diesel::sql_query(
+                "DELETE FROM log_keys WHERE segment = ?1 AND (date, id) <= (?2, ?3)",
+            )
+            .bind::<BigInt, _>(segment)
+            .bind::<BigInt, _>(date)
+            .bind::<BigInt, _>(id)
+            .execute(conn)?,
+            None => diesel::delete(log_keys::table.filter(log_keys::segment.eq(segment)))
+                .execute(conn)?,
+        } as u64;
+        if through >= max_id && last.is_none() {
             diesel::delete(retired_segments::table.find(segment)).execute(conn)?;
+        } else {
+            diesel::update(retired_segments::table.find(segment))
+                .set(retired_segments::min_id.eq((through + 1).min(max_id)))
+                .execute(conn)?;
         }
-        Ok(lines.max(keys))
+        Ok(lines.max(keys).max(1))
     })
 }
 

@@ -71,7 +71,7 @@ fn merge_all(db: &TempDb) -> usize {
     let mut reader = open_reader(&db.path).unwrap();
     let mut writer = open_writer(&db.path).unwrap();
     let mut merges = 0;
-    while let Some(inputs) = merge::plan(&mut reader).unwrap() {
+    while let Some(inputs) = merge::plan(&mut reader, &Default::default()).unwrap() {
         let part = start_part(&mut writer, &inputs).unwrap();
         let mut merge = Merge::new(&mut reader, inputs.clone(), part).unwrap();
         loop {

@@ -70,7 +70,7 @@ async fn compaction_caught_up(db: &TempDb) {
                  (SELECT count(*) FROM retired_segments) + \
                  (SELECT count(*) FROM parts WHERE state <> 1) AS n",
             );
-            let merge_due = merge::plan(&mut open_reader(&db.path).unwrap())
+            let merge_due = merge::plan(&mut open_reader(&db.path).unwrap(), &Default::default())
                 .unwrap()
                 .is_some();
             (left == 0 && !merge_due).then_some(())

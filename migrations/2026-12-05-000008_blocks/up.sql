@@ -25,7 +25,7 @@ INSERT INTO store_state (id, last_line_id, open_segment, compacted_through)
 -- 0 while a merge writes it (nobody reads it), 1 live, 2 replaced by a merge (nobody reads it;
 -- its blocks are being deleted). Readers take the live parts' blocks only.
 CREATE TABLE parts (
-    id INTEGER PRIMARY KEY NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     state INTEGER NOT NULL,
     rows INTEGER NOT NULL,
     min_id INTEGER NOT NULL,
@@ -36,11 +36,13 @@ CREATE TABLE parts (
     stored_bytes INTEGER NOT NULL
 );
 
+-- Ids of parts and blocks are never reused (AUTOINCREMENT): the readers' cache of decoded
+-- blocks is keyed by id.
 -- Block headers, small so that a query can read many of them to choose which blocks to read:
 -- the first and last (date, id), the smallest and largest id (a tail reads back by id), and
 -- the synopsis of its keys (src/db/blocks/synopsis.rs).
 CREATE TABLE blocks (
-    id INTEGER PRIMARY KEY NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     part INTEGER NOT NULL,
     rows INTEGER NOT NULL,
     min_date INTEGER NOT NULL,

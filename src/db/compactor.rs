@@ -24,8 +24,8 @@ use super::metrics::CompactionMetrics;
 use super::retention_schedule::next_chunk;
 use super::sync_actors::{start_sync_actors, ThreadPriority};
 use super::writer::{
-    AbandonMerges, AddBlocks, AddPart, ClearReplaced, ClearRetired, DbWriter, FinishMerge,
-    ReclaimPages, SealIdle, StartPart,
+    AbandonMerges, AddBlocks, AddPart, ClearReplaced, ClearRetired, DbWriter, DropPart,
+    FinishMerge, ReclaimPages, SealIdle, StartPart,
 };
 use super::DbError;
 
@@ -48,6 +48,9 @@ pub struct CompactionConfig {
 pub struct Compactor {
     conn: SqliteConnection,
     merge: Option<Merge>,
+    /// Parts a merge found a corrupt block in: never planned again (until a restart), so
+    /// that the other parts still merge.
+    avoid: std::collections::HashSet<i64>,
 }
 
 impl Actor for Compactor {
@@ -103,7 +106,7 @@ impl Handler<PlanMerge> for Compactor {
     type Result = Result<Option<Vec<PartInfo>>, DbError>;
 
     fn handle(&mut self, _: PlanMerge, _: &mut Self::Context) -> Self::Result {
-        merge::plan(&mut self.conn)
+        merge::plan(&mut self.conn, &self.avoid)
     }
 }
 
@@ -126,6 +129,10 @@ impl Handler<NextBlocks> for Compactor {
         let blocks = match merge.step(&mut self.conn) {
             Ok(blocks) => blocks,
             Err(e) => {
+                if let DbError::CorruptBlock { block, .. } = &e {
+                    warn!("compaction: block {block} is corrupt; its parts are not merged again");
+                    self.avoid.extend(merge.inputs.iter().map(|p| p.id));
+                }
                 self.merge = None;
                 return Err(e);
             }
@@ -168,6 +175,7 @@ pub fn start(
         Ok(Compactor {
             conn: open_reader(&path)?,
             merge: None,
+            avoid: Default::default(),
         })
     })?;
     actix_rt::spawn(async move {
@@ -223,6 +231,12 @@ async fn merge(
     };
     let started = Instant::now();
     let result = run_merge(compactor, writer, metrics, halt, &inputs).await?;
+    if let Err(MergeFailed { part, .. }) = &result {
+        // Its blocks go like a replaced part's; a failed drop is retried at the next start.
+        if let Ok(Err(e)) = writer.send(DropPart(*part)).await {
+            warn!("compaction: dropping the failed merge's part {part} failed ({e})");
+        }
+    }
     match result {
         Ok(Some(merged)) => {
             metrics.merges.inc();
@@ -238,12 +252,18 @@ async fn merge(
             Ok(true)
         }
         Ok(None) => Ok(true),
-        Err(e) => {
-            metrics.failed(&e);
-            warn!("compaction: a merge failed ({e}); trying again");
+        Err(MergeFailed { error, .. }) => {
+            metrics.failed(&error);
+            warn!("compaction: a merge failed ({error}); trying again");
             Ok(false)
         }
     }
+}
+
+/// A merge that failed after its part was opened.
+struct MergeFailed {
+    part: i64,
+    error: DbError,
 }
 
 /// One merge from start to end: `None` when its inputs changed meanwhile (it was dropped).
@@ -253,15 +273,14 @@ async fn run_merge(
     metrics: &CompactionMetrics,
     halt: &CancellationToken,
     inputs: &[PartInfo],
-) -> Result<Result<Option<MergedPart>, DbError>, Stopped> {
-    let part = match writer
-        .send(StartPart(inputs.to_vec()))
-        .await
-        .map_err(|_| Stopped)?
-    {
+) -> Result<Result<Option<MergedPart>, MergeFailed>, Stopped> {
+    let opened = writer.send(StartPart(inputs.to_vec())).await;
+    let part = match opened.map_err(|_| Stopped)? {
         Ok(part) => part,
-        Err(e) => return Ok(Err(e)),
+        // No part to drop: 0 is no part's id.
+        Err(error) => return Ok(Err(MergeFailed { part: 0, error })),
     };
+    let failed = |error| Ok(Err(MergeFailed { part, error }));
     let begun = compactor
         .send(BeginMerge {
             inputs: inputs.to_vec(),
@@ -270,7 +289,7 @@ async fn run_merge(
         .await
         .map_err(|_| Stopped)?;
     if let Err(e) = begun {
-        return Ok(Err(e));
+        return failed(e);
     }
     loop {
         if halt.is_cancelled() {
@@ -279,14 +298,14 @@ async fn run_merge(
         }
         let step = match compactor.send(NextBlocks).await.map_err(|_| Stopped)? {
             Ok(step) => step,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return failed(e),
         };
         match step {
             MergeStep::Blocks(blocks) => {
                 metrics.blocks_written.inc_by(blocks.len() as u64);
                 let added = writer.send(AddBlocks { part, blocks }).await;
                 if let Err(e) = added.map_err(|_| Stopped)? {
-                    return Ok(Err(e));
+                    return failed(e);
                 }
                 // Segments sealed meanwhile are compacted now, not after the whole merge.
                 while let Ok(true) = step_segment(compactor, writer, metrics, halt).await {}
@@ -299,7 +318,10 @@ async fn run_merge(
                     })
                     .await
                     .map_err(|_| Stopped)?;
-                return Ok(finished.map(|replaced| replaced.then_some(merged)));
+                return match finished {
+                    Ok(replaced) => Ok(Ok(replaced.then_some(merged))),
+                    Err(e) => failed(e),
+                };
             }
         }
     }
@@ -332,7 +354,12 @@ async fn clear_replaced(
 /// Gives the pages compaction and retention freed back to the file system, a step at a time.
 async fn reclaim(writer: &Addr<DbWriter>, metrics: &CompactionMetrics, halt: &CancellationToken) {
     while !halt.is_cancelled() {
-        match writer.send(ReclaimPages { pages: PAGES_PER_RECLAIM }).await {
+        match writer
+            .send(ReclaimPages {
+                pages: PAGES_PER_RECLAIM,
+            })
+            .await
+        {
             Ok(Ok(left)) => {
                 metrics.free_pages.set(left);
                 if left == 0 {
@@ -403,9 +430,11 @@ async fn step_segment(
             Ok(true)
         }
         Ok(Added::Stale) => {
-            debug!("compaction: segment {segment} changed while it was read; again");
-            Ok(true)
+            // Retention is deleting it; the next round (after a pause) builds it again.
+            debug!("compaction: segment {segment} changed while it was read; again later");
+            Ok(false)
         }
+        Ok(Added::Empty) => Ok(true),
         Err(e) => {
             metrics.failed(&e);
             warn!("compaction: storing segment {segment}'s part failed ({e}); trying again");

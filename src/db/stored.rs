@@ -80,6 +80,14 @@ pub fn lines_of(
         .into_iter()
         .map(|(id, source, line)| (id, (source, line)))
         .collect();
+    let cold: Vec<&ColdRow> = found
+        .iter()
+        .filter_map(|f| match f {
+            Found::Cold(row) => Some(row),
+            Found::Hot(_) => None,
+        })
+        .collect();
+    let mut cold_lines = read::lines_of(conn, cache, &cold)?.into_iter();
     let mut lines = Vec::with_capacity(found.len());
     for f in found {
         lines.push(match f {
@@ -88,7 +96,10 @@ pub fn lines_of(
                     stored.remove(&key.id).ok_or(DbError::MissingLine(key.id))?;
                 (key.id, source_id, line)
             }
-            Found::Cold(row) => (row.key.id, row.source_id, read::line_of(conn, cache, row)?),
+            Found::Cold(row) => {
+                let line = cold_lines.next().ok_or(DbError::MissingLine(row.key.id))?;
+                (row.key.id, row.source_id, line)
+            }
         });
     }
     Ok(lines)

@@ -248,11 +248,12 @@ pub fn rows_after(
         let mut lines: Vec<(i64, i64, String)> = Vec::new();
         let mut bytes = 0;
         if after_id < compacted {
-            for row in read::rows_after_id(conn, cache, after_id, limit)? {
+            let rows = read::rows_after_id(conn, cache, after_id, limit)?;
+            let refs: Vec<&read::ColdRow> = rows.iter().collect();
+            for (row, line) in rows.iter().zip(read::lines_of(conn, cache, &refs)?) {
                 if bytes >= max_bytes {
                     break;
                 }
-                let line = read::line_of(conn, cache, &row)?;
                 bytes += line.len();
                 lines.push((row.key.id, row.source_id, line));
             }

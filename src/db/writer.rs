@@ -285,6 +285,11 @@ pub struct ReclaimPages {
     pub pages: i64,
 }
 
+/// Drops the part of a merge that failed.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), DbError>")]
+pub struct DropPart(pub i64);
+
 /// Drops the parts a merge was writing when the service last stopped.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<usize, DbError>")]
@@ -524,6 +529,14 @@ impl Handler<ReclaimPages> for DbWriter {
 
     fn handle(&mut self, msg: ReclaimPages, _: &mut Self::Context) -> Self::Result {
         self.compaction_step(|writer| commit::reclaim_pages(&mut writer.conn, msg.pages))
+    }
+}
+
+impl Handler<DropPart> for DbWriter {
+    type Result = Result<(), DbError>;
+
+    fn handle(&mut self, msg: DropPart, _: &mut Self::Context) -> Self::Result {
+        self.guarded(|writer| commit::drop_part(&mut writer.conn, msg.0))
     }
 }
 

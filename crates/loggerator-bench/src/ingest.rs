@@ -36,7 +36,9 @@ struct Outcome {
 fn sample(scrape: &str, name: &str) -> Option<f64> {
     scrape.lines().find_map(|line| {
         let (metric, value) = line.split_once(' ')?;
-        (metric == name).then(|| value.trim().parse().ok()).flatten()
+        (metric == name)
+            .then(|| value.trim().parse().ok())
+            .flatten()
     })
 }
 

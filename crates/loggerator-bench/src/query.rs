@@ -26,7 +26,19 @@ const SHUTDOWN: Duration = Duration::from_secs(300);
 struct Kind {
     name: &'static str,
     url: String,
+    /// The URLs requests go to in turn: `url` at different places of the data (`until`, or
+    /// `since` oldest first), so that they measure reads rather than the block cache.
+    urls: Vec<String>,
 }
+
+/// A kind as first planned, before it is spread over the data.
+struct Planned {
+    name: &'static str,
+    url: String,
+}
+
+/// Places a varied kind is asked at, spread over the data's dates.
+const PLACES: usize = 97;
 
 #[derive(Default)]
 struct Sequential {
@@ -79,12 +91,12 @@ pub async fn run(args: BenchQueryArgs, program: &Path) -> Result<(), BenchError>
     let mut results = Vec::with_capacity(kinds.len());
     for kind in &kinds {
         info!("{}: {} sequential requests", kind.name, args.requests);
-        let mut timed = sequential(&api, &kind.url, args.requests).await;
+        let mut timed = sequential(&api, &kind.urls, args.requests).await;
         info!(
             "{}: {} concurrent workers for {} s",
             kind.name, args.concurrency, args.duration_secs
         );
-        let load = concurrent(&api, &kind.url, args.concurrency.max(1), duration).await;
+        let load = concurrent(&api, &kind.urls, args.concurrency.max(1), duration).await;
         for error in [&timed.first_error, &load.first_error]
             .into_iter()
             .flatten()
@@ -125,7 +137,13 @@ pub async fn run(args: BenchQueryArgs, program: &Path) -> Result<(), BenchError>
     print_table(&results);
     println!();
     for kind in &kinds {
-        println!("{:<10} {}", kind.name, kind.url);
+        match kind.urls.len() {
+            1 => println!("{:<10} {}", kind.name, kind.url),
+            n => println!(
+                "{:<10} {} (at {n} places: until= or since=)",
+                kind.name, kind.url
+            ),
+        }
     }
     for note in &notes {
         println!("note: {note}");
@@ -278,24 +296,24 @@ async fn query_kinds(api: &Api) -> Result<(Vec<Kind>, Vec<String>), BenchError> 
             serde_urlencoded::to_string(pairs).unwrap_or_default()
         ))
     };
-    let kinds = vec![
-        Kind {
+    let planned = vec![
+        Planned {
             name: "page",
             url: logs(&[("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             name: "code",
             url: logs(&[("code", "500"), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             name: "method",
             url: logs(&[("method", "POST"), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             name: "user",
             url: logs(&[("user", user), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             name: "two+range",
             url: logs(&[
                 ("code", "500"),
@@ -305,101 +323,153 @@ async fn query_kinds(api: &Api) -> Result<(Vec<Kind>, Vec<String>), BenchError> 
                 ("limit", PAGE),
             ]),
         },
-        Kind {
+        Planned {
             name: "page1000",
             url: deep_url,
         },
-        Kind {
+        Planned {
             name: "several",
             url: logs(&[("code", "500,403"), ("method", "get,post"), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             name: "class",
             url: logs(&[("code", "5xx"), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             name: "asc",
             url: logs(&[("order", "asc"), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             name: "source",
             url: logs(&[("source", source), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             name: "ip-cidr",
             url: logs(&[("ip", network.as_str()), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             name: "q",
             url: logs(&[("q", user), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             // 0.01 % of the lines, if the data came from the bench's emulators.
             name: "rare-user",
             url: logs(&[("user", "rareuser"), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             // Two users, one rare: the page's "+" gives such queries.
             name: "rare+user",
             url: logs(&[("user", "rareuser"), ("user", user), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             // A rare user and a status class: a top user clicked with a status filtered.
             name: "rare+5xx",
             url: logs(&[("user", "rareuser"), ("code", "5xx"), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             // The rare user's network (TEST-NET-1, which the generator's addresses almost never
             // fall in): a few lines among millions, found through the address key.
             name: "rare-network",
             url: logs(&[("ip", "192.0.2.0/24"), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             // A substring 1 line in 10,000 holds: `q=` reads lines until it has a page.
             name: "rare-q",
             url: logs(&[("q", "rareuser"), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             // Codes no line has: nothing matches, whatever else is asked.
             name: "no-match",
             url: logs(&[("code", "404"), ("user", user), ("limit", PAGE)]),
         },
-        Kind {
+        Planned {
             name: "stats-code",
             url: api.url("/stats?by=code"),
         },
-        Kind {
+        Planned {
             name: "stats-hour-class",
             url: api.url("/stats?by=hour,class"),
         },
-        Kind {
+        Planned {
             name: "stats-user+range",
             url: api.url(&format!("/stats?by=user&since={since}&until={until}")),
         },
-        Kind {
+        Planned {
             name: "stats-day+user",
             url: api.url(&format!("/stats?by=day&user={user}")),
         },
-        Kind {
+        Planned {
             name: "stats-hour+source",
             url: api.url(&format!(
                 "/stats?by=hour,class&source={source}&since={since}&until={until}"
             )),
         },
-        Kind {
+        Planned {
             name: "count-source",
             url: api.url(&format!("/logs/count?source={source}&code=5xx")),
         },
-        Kind {
+        Planned {
             name: "count",
             url: api.url("/logs/count?code=500"),
         },
-        Kind {
+        Planned {
             name: "count-all",
             url: api.url("/logs/count"),
         },
     ];
+    let (oldest, newest) = date_range(api).await;
+    let kinds = planned
+        .into_iter()
+        .map(|p| {
+            // Not a deep page (a cursor of its own), a query that matches nothing, or one
+            // with a date range of its own.
+            let varied = p.url.contains("/logs?")
+                && !["page1000", "no-match"].contains(&p.name)
+                && !p.url.contains("until=")
+                && !p.url.contains("since=")
+                && oldest < newest;
+            let urls = if varied {
+                let bound = if p.url.contains("order=asc") {
+                    "since"
+                } else {
+                    "until"
+                };
+                (1..=PLACES as i64)
+                    .map(|k| {
+                        let at = oldest + (newest - oldest) * k / (PLACES as i64 + 1);
+                        let at = DateTime::from_timestamp(at, 0)
+                            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                            .unwrap_or_default();
+                        format!("{}&{bound}={at}", p.url)
+                    })
+                    .collect()
+            } else {
+                vec![p.url.clone()]
+            };
+            Kind {
+                name: p.name,
+                url: p.url,
+                urls,
+            }
+        })
+        .collect();
     Ok((kinds, notes))
+}
+
+/// The oldest and newest dates of the data, in seconds (equal when they cannot be read).
+async fn date_range(api: &Api) -> (i64, i64) {
+    let date = |path: &'static str| async move {
+        let rows: Value = api.json(path).await.ok()?;
+        let date = rows.get(0)?.get("date")?.as_str()?;
+        Some(DateTime::parse_from_rfc3339(date).ok()?.timestamp())
+    };
+    match (
+        date("/logs?limit=1&order=asc").await,
+        date("/logs?limit=1").await,
+    ) {
+        (Some(oldest), Some(newest)) => (oldest, newest),
+        _ => (0, 0),
+    }
 }
 
 /// The ten days ending with the day of `date` (RFC 3339), as `since` and `until` days: the
@@ -440,9 +510,10 @@ async fn walk(
     Ok((url, page))
 }
 
-async fn sequential(api: &Api, url: &str, requests: usize) -> Sequential {
+async fn sequential(api: &Api, urls: &[String], requests: usize) -> Sequential {
     let mut result = Sequential::default();
-    for _ in 0..requests {
+    for i in 0..requests {
+        let url = &urls[i % urls.len()];
         let start = Instant::now();
         match api.get(url).await {
             Ok(fetched) if fetched.status == 200 => {
@@ -460,12 +531,20 @@ async fn sequential(api: &Api, url: &str, requests: usize) -> Sequential {
 
 /// `concurrency` workers, each sending its next request as soon as the last one is answered,
 /// until `duration` is up. Only answers with 200 count towards requests per second.
-async fn concurrent(api: &Api, url: &str, concurrency: usize, duration: Duration) -> Concurrent {
+async fn concurrent(
+    api: &Api,
+    urls: &[String],
+    concurrency: usize,
+    duration: Duration,
+) -> Concurrent {
     let start = Instant::now();
     let deadline = start + duration;
-    let workers = (0..concurrency).map(move |_| async move {
+    let workers = (0..concurrency).map(move |w| async move {
         let mut worker = Concurrent::default();
+        let mut i = w * 13;
         while Instant::now() < deadline {
+            let url = &urls[i % urls.len()];
+            i += 1;
             match api.get(url).await {
                 Ok(fetched) if fetched.status == 200 => worker.ok += 1,
                 Ok(fetched) => worker.fail(status_error(fetched.status)),

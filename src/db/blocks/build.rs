@@ -130,7 +130,10 @@ pub fn build_part(conn: &mut SqliteConnection, segment: i64) -> Result<Option<Bu
     let mut block_bytes = 0;
     for key in keys {
         // Retention deleted from this segment between the two reads: built again later.
-        let Some(line) = lines.get_mut((key.id - low) as usize).and_then(Option::take) else {
+        let Some(line) = lines
+            .get_mut((key.id - low) as usize)
+            .and_then(Option::take)
+        else {
             return Ok(None);
         };
         block_bytes += line.len();

@@ -2,6 +2,7 @@
 //! and its segment out of the readers' sight at once, then the segment's hot rows are deleted
 //! a chunk at a time, like retention's, so that no batch waits long behind compaction.
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
@@ -24,6 +25,8 @@ pub enum Added {
     Part { id: i64, blocks: usize },
     /// The segment changed while it was read (retention deleted some of it): built again later.
     Stale,
+    /// The segment held no rows any more: it is gone.
+    Empty,
 }
 
 /// Adds the part and retires its segment, if the segment still holds what was read.
@@ -36,6 +39,11 @@ pub fn add_part(conn: &mut SqliteConnection, part: &BuiltPart) -> Result<Added, 
             .optional()?;
         if rows != Some(part.rows) {
             return Ok(Added::Stale);
+        }
+        if part.rows == 0 {
+            // Retention emptied it: nothing to move.
+            diesel::delete(hot_segments::table.find(part.segment)).execute(conn)?;
+            return Ok(Added::Empty);
         }
         let id: i64 = diesel::insert_into(parts::table)
             .values((
@@ -234,6 +242,14 @@ pub fn finish_merge(
     })
 }
 
+/// A part a failed merge was writing: its blocks go like a replaced part's.
+pub fn drop_part(conn: &mut SqliteConnection, part: i64) -> Result<(), DbError> {
+    diesel::update(parts::table.find(part).filter(parts::state.eq(BUILDING)))
+        .set(parts::state.eq(REPLACED))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Parts a merge was writing when the service stopped: nobody will finish them.
 pub fn abandon_building(conn: &mut SqliteConnection) -> Result<usize, DbError> {
     Ok(
@@ -292,6 +308,11 @@ pub fn reclaim_pages(conn: &mut SqliteConnection, pages: i64) -> Result<i64, DbE
     if number(conn, "SELECT auto_vacuum AS n FROM pragma_auto_vacuum()")? != 2 {
         return Ok(0);
     }
-    diesel::sql_query(format!("PRAGMA incremental_vacuum({})", pages.max(1))).execute(conn)?;
-    number(conn, "SELECT freelist_count AS n FROM pragma_freelist_count()")
+    // `batch_execute` runs it to the end: the pragma returns a row per page it frees, and a
+    // statement stepped once would free one.
+    conn.batch_execute(&format!("PRAGMA incremental_vacuum({});", pages.max(1)))?;
+    number(
+        conn,
+        "SELECT freelist_count AS n FROM pragma_freelist_count()",
+    )
 }

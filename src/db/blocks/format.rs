@@ -24,6 +24,11 @@ use thiserror::Error;
 /// their size against 0.110x at 9, at several times the speed (`../shared/research/storage.md`).
 const LEVEL: i32 = 3;
 
+/// Bounds a decoder trusts, far above what is written (1,024 rows, 1 MiB of lines and 64 KiB
+/// for the last line): a damaged length cannot make it allocate gigabytes.
+const MAX_ROWS: usize = 1 << 16;
+const MAX_RAW_BYTES: usize = 64 << 20;
+
 /// One row as a block holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockRow {
@@ -166,6 +171,9 @@ pub fn decode_keys(blob: &[u8]) -> Result<BlockKeys, FormatError> {
     let raw = open(blob)?;
     let mut r = Reader(&raw);
     let rows = r.u32()? as usize;
+    if rows > MAX_ROWS {
+        return Err(FormatError::Malformed("more rows than any block"));
+    }
     let date = r.deltas(rows)?;
     let id = r.based(rows)?;
     let code = r.column(rows)?.into_iter().map(|v| v as i32).collect();
@@ -237,6 +245,9 @@ fn open(blob: &[u8]) -> Result<Vec<u8>, FormatError> {
         return Err(FormatError::Checksum);
     }
     let len = u32::from_le_bytes(blob[4..8].try_into().expect("4 bytes")) as usize;
+    if len > MAX_RAW_BYTES {
+        return Err(FormatError::Malformed("longer than any block"));
+    }
     let raw = zstd::bulk::decompress(&blob[8..], len)
         .map_err(|_| FormatError::Malformed("not a zstd frame"))?;
     if raw.len() != len {

@@ -52,8 +52,12 @@ fn tier(rows: i64) -> u32 {
     tier
 }
 
-/// The parts to merge next, oldest first, if some tier of some day is full.
-pub fn plan(conn: &mut SqliteConnection) -> Result<Option<Vec<PartInfo>>, DbError> {
+/// The parts to merge next, oldest first, if some tier of some day is full (parts in `avoid`
+/// left out).
+pub fn plan(
+    conn: &mut SqliteConnection,
+    avoid: &std::collections::HashSet<i64>,
+) -> Result<Option<Vec<PartInfo>>, DbError> {
     let live: Vec<(i64, i64, i64, i64)> = parts::table
         .filter(parts::state.eq(LIVE))
         .order(parts::id)
@@ -66,6 +70,9 @@ pub fn plan(conn: &mut SqliteConnection) -> Result<Option<Vec<PartInfo>>, DbErro
         .load(conn)?;
     let mut groups: std::collections::BTreeMap<(i64, u32), Vec<PartInfo>> = Default::default();
     for (id, rows, received_from, received_until) in live {
+        if avoid.contains(&id) {
+            continue;
+        }
         let day = received_until.div_euclid(SECONDS_PER_DAY);
         groups.entry((day, tier(rows))).or_default().push(PartInfo {
             id,

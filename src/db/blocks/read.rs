@@ -148,15 +148,28 @@ pub fn block_lines(
     Ok(lines)
 }
 
-/// The line of a row found in a block.
-pub fn line_of(
+/// The lines of rows found in blocks, in their order; each block decoded once, whatever the
+/// cache holds.
+pub fn lines_of(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
-    row: &ColdRow,
-) -> Result<String, DbError> {
-    let keys = block_keys(conn, cache, row.block)?;
-    let lines = block_lines(conn, cache, row.block, keys.len())?;
-    Ok(lines.get(row.index).to_owned())
+    rows: &[&ColdRow],
+) -> Result<Vec<String>, DbError> {
+    let mut decoded: std::collections::HashMap<i64, Arc<BlockLines>> = Default::default();
+    let mut lines = Vec::with_capacity(rows.len());
+    for row in rows {
+        let block = match decoded.get(&row.block) {
+            Some(block) => block.clone(),
+            None => {
+                let keys = block_keys(conn, cache, row.block)?;
+                let block = block_lines(conn, cache, row.block, keys.len())?;
+                decoded.insert(row.block, block.clone());
+                block
+            }
+        };
+        lines.push(block.get(row.index).to_owned());
+    }
+    Ok(lines)
 }
 
 /// Whether row `i` matches the filter's keys and dates.
@@ -413,7 +426,14 @@ impl<'a> HeaderWalk<'a> {
     }
 
     fn read(&mut self, conn: &mut SqliteConnection) -> Result<(), DbError> {
-        let mut query = blocks::table.select(HEADER).into_boxed();
+        // Live parts only, in SQL: a block of a part being merged or replaced can have the same
+        // edge as a live one, and the next read goes strictly past the last edge read.
+        let mut query = blocks::table
+            .select(HEADER)
+            .filter(
+                blocks::part.eq_any(parts::table.filter(parts::state.eq(LIVE)).select(parts::id)),
+            )
+            .into_boxed();
         if let Some(since) = self.since {
             query = query.filter(blocks::max_date.ge(since));
         }
@@ -457,6 +477,9 @@ fn each_header(
         let mut query = blocks::table
             .select(HEADER)
             .filter(blocks::id.gt(last))
+            .filter(
+                blocks::part.eq_any(parts::table.filter(parts::state.eq(LIVE)).select(parts::id)),
+            )
             .into_boxed();
         if let Some(since) = filter.since {
             query = query.filter(blocks::max_date.ge(since));

@@ -66,11 +66,14 @@ pub const DEFAULT_QUERY_TIMEOUT_MS: u64 = 5_000;
 /// goes on from the last line it holds (10,000 lines of 64 KiB would otherwise be 640 MiB in
 /// memory, twice over as JSON).
 pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
-/// The most lines one `/logs` page reads when a filter (source, ip, path, q) looks at lines: a
-/// filter that matches little must not hold a reader for the whole table (0.6 s for 100,000 lines on the 10-million-row bench database).
+/// The most lines one `/logs` page reads when a filter (path, q) looks at lines: a filter that
+/// matches little must not hold a reader for the whole table. Counted in rows whose lines are
+/// read, hot or in blocks; the rows of a block whose header rules the keys out are not read and
+/// not counted.
 pub const MAX_PAGE_SCAN: usize = 100_000;
-/// The most lines `/logs/count` reads for filters on lines (about 3 s here): past it the count
-/// is refused with 400, asking for narrower filters, instead of holding a reader for minutes.
+/// The most lines `/logs/count` reads for filters on lines, counted as [`MAX_PAGE_SCAN`]: past
+/// it the count is refused with 400, asking for narrower filters, instead of holding a reader
+/// for minutes.
 pub const MAX_COUNT_SCAN: usize = 500_000;
 /// The most stored keys `/stats` groups when the count tables cannot answer (by ip, with an ip
 /// filter, by hour with a method or user filter): keys are read several times faster than lines.

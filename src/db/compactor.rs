@@ -185,10 +185,21 @@ pub fn start(
         }
         let mut chunk = FIRST_CHUNK;
         while !halt.is_cancelled() {
+            if let Ok(Ok(pending)) = compactor.send(Pending).await {
+                metrics.segments_pending.set(pending);
+            }
+            // The next sealed segment is built on the compactor's thread while the writer
+            // deletes the last one's hot rows.
+            let started = Instant::now();
+            let building = compactor.send(BuildNext);
             chunk = clear_retired(&writer, chunk, &metrics, &halt).await;
             clear_replaced(&writer, &metrics, &halt).await;
             reclaim(&writer, &metrics, &halt).await;
-            let worked = match step_segment(&compactor, &writer, &metrics, &halt).await {
+            let Ok(built) = building.await else {
+                return;
+            };
+            let committed = commit_built(built, started, &writer, &metrics, &halt).await;
+            let worked = match committed {
                 Ok(true) => true,
                 Ok(false) => match merge(&compactor, &writer, config, &metrics, &halt).await {
                     Ok(merged) => merged,
@@ -395,11 +406,19 @@ async fn step_segment(
     metrics: &CompactionMetrics,
     halt: &CancellationToken,
 ) -> Result<bool, Stopped> {
-    if let Ok(Ok(pending)) = compactor.send(Pending).await {
-        metrics.segments_pending.set(pending);
-    }
     let started = Instant::now();
     let built = compactor.send(BuildNext).await.map_err(|_| Stopped)?;
+    commit_built(built, started, writer, metrics, halt).await
+}
+
+/// Hands a built part to the writer; whether there was one.
+async fn commit_built(
+    built: Result<Option<BuiltPart>, DbError>,
+    started: Instant,
+    writer: &Addr<DbWriter>,
+    metrics: &CompactionMetrics,
+    halt: &CancellationToken,
+) -> Result<bool, Stopped> {
     let part = match built {
         Ok(Some(part)) => part,
         Ok(None) => return Ok(false),

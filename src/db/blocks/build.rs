@@ -125,17 +125,15 @@ pub fn build_part(conn: &mut SqliteConnection, segment: i64) -> Result<Option<Bu
     ) else {
         return Ok(Some(part));
     };
-    let mut lines = read_lines(conn, low, high)?;
+    let lines = read_lines(conn, low, high)?;
     let mut block: Vec<BlockRow> = Vec::with_capacity(BLOCK_ROWS);
     let mut block_bytes = 0;
     for key in keys {
         // Retention deleted from this segment between the two reads: built again later.
-        let Some(line) = lines
-            .get_mut((key.id - low) as usize)
-            .and_then(Option::take)
-        else {
+        let Some(line) = lines.get((key.id - low) as usize) else {
             return Ok(None);
         };
+        let line = line.to_owned();
         block_bytes += line.len();
         block.push(BlockRow {
             date: key.date,
@@ -191,14 +189,31 @@ fn read_keys(conn: &mut SqliteConnection, segment: i64) -> Result<Vec<StoredKey>
     }
 }
 
+/// A segment's lines in one buffer (a `String` each would nearly double their memory),
+/// by `id - low`.
+struct SegmentLines {
+    text: String,
+    /// (start, end) in `text`; (0, 0) and `present` false for an id not read.
+    spans: Vec<(usize, usize)>,
+    present: Vec<bool>,
+}
+
+impl SegmentLines {
+    fn get(&self, index: usize) -> Option<&str> {
+        let &(start, end) = self.spans.get(index)?;
+        self.present[index].then(|| &self.text[start..end])
+    }
+}
+
 /// The lines of ids `low..=high` (a segment's ids are consecutive), indexed by `id - low`:
 /// read in id order, which is how they lie in their table.
-fn read_lines(
-    conn: &mut SqliteConnection,
-    low: i64,
-    high: i64,
-) -> Result<Vec<Option<String>>, DbError> {
-    let mut lines: Vec<Option<String>> = vec![None; (high - low + 1) as usize];
+fn read_lines(conn: &mut SqliteConnection, low: i64, high: i64) -> Result<SegmentLines, DbError> {
+    let count = (high - low + 1) as usize;
+    let mut lines = SegmentLines {
+        text: String::new(),
+        spans: vec![(0, 0); count],
+        present: vec![false; count],
+    };
     let mut after = low - 1;
     loop {
         let read: Vec<(i64, String)> = log_lines::table
@@ -210,7 +225,11 @@ fn read_lines(
         let done = (read.len() as i64) < ROWS_PER_READ;
         for (id, line) in read {
             after = id;
-            lines[(id - low) as usize] = Some(line);
+            let start = lines.text.len();
+            lines.text.push_str(&line);
+            let index = (id - low) as usize;
+            lines.spans[index] = (start, lines.text.len());
+            lines.present[index] = true;
         }
         if done {
             return Ok(lines);

@@ -20,7 +20,7 @@ use loggerator::db::blocks::commit::{
 };
 use loggerator::db::blocks::merge::{self, Merge};
 use loggerator::db::connection::{open_reader, open_writer};
-use loggerator::db::log_query::{self, Key, LogFilter, LogQuery, Order};
+use loggerator::db::log_query::{self, Key, LogFilter, LogPage, LogQuery, Order};
 use loggerator::db::schema::{block_data, blocks};
 use loggerator::db::stats_query::{self, StatKey, StatRow, StatsQuery};
 use loggerator::db::tail;
@@ -155,6 +155,26 @@ fn filters() -> Vec<LogFilter> {
     ]
 }
 
+/// One page, without caps on bytes or lines read.
+fn page(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    filter: &LogFilter,
+    order: Order,
+    after: Option<Key>,
+    limit: i64,
+) -> LogPage {
+    let query = LogQuery {
+        filter: filter.clone(),
+        order,
+        after,
+        limit,
+        max_bytes: usize::MAX,
+        max_scan: usize::MAX,
+    };
+    log_query::fetch_page(conn, cache, &mut Default::default(), &query).unwrap()
+}
+
 /// Every row of a listing, walked page by page (pages of 7, so cursors cross blocks).
 fn listing(
     conn: &mut SqliteConnection,
@@ -165,20 +185,7 @@ fn listing(
     let mut ids = Vec::new();
     let mut after: Option<Key> = None;
     loop {
-        let page = log_query::fetch_page(
-            conn,
-            cache,
-            &mut Default::default(),
-            &LogQuery {
-                filter: filter.clone(),
-                order,
-                after,
-                limit: 7,
-                max_bytes: usize::MAX,
-                max_scan: usize::MAX,
-            },
-        )
-        .unwrap();
+        let page = page(conn, cache, filter, order, after, 7);
         ids.extend(page.rows.iter().map(|r| r.id));
         match page.next {
             Some(next) => after = Some(next),
@@ -303,39 +310,13 @@ fn a_cursor_taken_before_a_compaction_goes_on_after_it() {
             let mut conn = open_reader(&db.path).unwrap();
             let whole = listing(&mut conn, &cache, &filter, order);
             // The first page while everything is hot, the rest after compaction.
-            let first = log_query::fetch_page(
-                &mut conn,
-                &cache,
-                &mut Default::default(),
-                &LogQuery {
-                    filter: filter.clone(),
-                    order,
-                    after: None,
-                    limit: 50,
-                    max_bytes: usize::MAX,
-                    max_scan: usize::MAX,
-                },
-            )
-            .unwrap();
+            let first = page(&mut conn, &cache, &filter, order, None, 50);
             let mut ids: Vec<i64> = first.rows.iter().map(|r| r.id).collect();
             compact(&db, usize::MAX);
             merge_all(&db);
             let mut after = first.next;
             while let Some(cursor) = after {
-                let page = log_query::fetch_page(
-                    &mut conn,
-                    &cache,
-                    &mut Default::default(),
-                    &LogQuery {
-                        filter: filter.clone(),
-                        order,
-                        after: Some(cursor),
-                        limit: 50,
-                        max_bytes: usize::MAX,
-                        max_scan: usize::MAX,
-                    },
-                )
-                .unwrap();
+                let page = page(&mut conn, &cache, &filter, order, Some(cursor), 50);
                 ids.extend(page.rows.iter().map(|r| r.id));
                 after = page.next;
             }
@@ -365,10 +346,12 @@ async fn a_corrupt_block_fails_the_queries_that_read_it_and_nothing_else() {
         .unwrap()
         .source_id;
     let other = (1..=3).find(|s| !sources.contains(s)).unwrap();
-    let other_rows = all_rows(&mut conn)
-        .iter()
+    let others: Vec<String> = all_rows(&mut conn)
+        .into_iter()
         .filter(|r| r.source_id == other)
-        .count();
+        .map(|r| r.line)
+        .collect();
+    let other_rows = others.len();
     keys[20] ^= 0x04;
     diesel::update(block_data::table.find(block))
         .set(block_data::keys.eq(keys))
@@ -385,6 +368,14 @@ async fn a_corrupt_block_fails_the_queries_that_read_it_and_nothing_else() {
         .all_pages(&format!("/logs?source={other}&limit=7"))
         .await;
     assert_eq!(rows.len(), other_rows);
+    // A substring of another source's line: the block's trigram filter rules it out unread,
+    // oldest first too (where the block's keys would be read first).
+    let needle = &others[others.len() / 2];
+    let encoded = percent_encoding::utf8_percent_encode(needle, percent_encoding::NON_ALPHANUMERIC);
+    let (rows, _) = app
+        .all_pages(&format!("/logs?q={encoded}&order=asc&limit=7"))
+        .await;
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["line"].as_str() == Some(needle)));
     assert_eq!(app.count("").await, STORED);
     let health = app.get("/healthz").await;
     assert_eq!(health.status, 200, "writes still succeed");

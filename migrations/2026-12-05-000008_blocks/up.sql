@@ -66,6 +66,13 @@ CREATE TABLE block_data (
     lines BLOB NOT NULL
 );
 
+-- A bloom filter of each block's byte trigrams (src/db/blocks/grams.rs), apart: only queries
+-- with `q=` or `path=` read it.
+CREATE TABLE block_grams (
+    block INTEGER PRIMARY KEY NOT NULL,
+    grams BLOB NOT NULL
+);
+
 -- Segments whose rows are in blocks now and whose hot rows are being deleted, a chunk at a
 -- time; nothing reads them any more. A segment's ids are consecutive, `min_id` to `max_id`.
 CREATE TABLE retired_segments (

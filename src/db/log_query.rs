@@ -162,6 +162,8 @@ pub(crate) fn key_filter(
         since: filter.since,
         until: filter.until,
         indexed: None,
+        texts: filter.texts.clone(),
+        paths: filter.paths.clone(),
     }))
 }
 

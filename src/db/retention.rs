@@ -20,7 +20,7 @@ use diesel::sql_types::BigInt;
 
 use super::blocks::commit::LIVE;
 use super::blocks::format::decode_keys;
-use super::schema::{block_data, blocks, hot_segments, parts};
+use super::schema::{block_data, block_grams, blocks, hot_segments, parts};
 use super::store::LogStore;
 use super::DbError;
 
@@ -320,6 +320,8 @@ fn retire_part(
         fill_retiring_from_blocks(conn, &chosen)?;
         subtract_counts(conn)?;
         diesel::delete(block_data::table.filter(block_data::block.eq_any(&chosen)))
+            .execute(conn)?;
+        diesel::delete(block_grams::table.filter(block_grams::block.eq_any(&chosen)))
             .execute(conn)?;
         diesel::delete(blocks::table.filter(blocks::id.eq_any(&chosen))).execute(conn)?;
         diesel::update(parts::table.find(part))

@@ -161,6 +161,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    block_grams (block) {
+        block -> BigInt,
+        grams -> Binary,
+    }
+}
+
+diesel::table! {
     retired_segments (id) {
         id -> BigInt,
         min_id -> BigInt,
@@ -181,6 +188,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     parts,
     blocks,
     block_data,
+    block_grams,
     retired_segments,
     day_counts,
     hour_counts,

@@ -113,6 +113,11 @@ pub struct KeyFilter {
     /// (two rare users, or a rare user and a status, took 0.1 to 0.35 s on 10M rows; a source
     /// of 20 lines 0.75 s).
     pub indexed: Option<IndexedKey>,
+    /// Substrings of the line (any of them) and prefixes of the path (any of them) that rows
+    /// are then filtered by: blocks whose trigram filter rules them out are not read. The hot
+    /// keys do not use them.
+    pub texts: Vec<String>,
+    pub paths: Vec<String>,
 }
 
 impl KeyFilter {

@@ -33,6 +33,8 @@ pub struct BuiltBlock {
     pub low_id: i64,
     pub high_id: i64,
     pub synopsis: Vec<u8>,
+    /// The trigram filter of its lines (`grams.rs`).
+    pub grams: Vec<u8>,
     pub keys: Vec<u8>,
     pub lines: Vec<u8>,
 }
@@ -269,6 +271,7 @@ impl BuiltPart {
             low_id: rows.iter().map(|r| r.id).min().unwrap_or(0),
             high_id: rows.iter().map(|r| r.id).max().unwrap_or(0),
             synopsis: Synopsis::of(&BlockKeys::of(&rows)).to_bytes(),
+            grams: super::grams::build(rows.iter().map(|r| r.line.as_str())),
             keys: encoded.keys,
             lines: encoded.lines,
         });

@@ -9,7 +9,8 @@ use diesel::sql_types::BigInt;
 use super::build::{BuiltBlock, BuiltPart};
 use super::merge::PartInfo;
 use crate::db::schema::{
-    block_data, blocks, hot_segments, log_keys, log_lines, parts, retired_segments, store_state,
+    block_data, block_grams, blocks, hot_segments, log_keys, log_lines, parts, retired_segments,
+    store_state,
 };
 use crate::db::DbError;
 
@@ -158,6 +159,12 @@ fn insert_blocks(conn: &mut SqliteConnection, part: i64, built: &[BuiltBlock]) -
                 block_data::lines.eq(&block.lines),
             ))
             .execute(conn)?;
+        diesel::insert_into(block_grams::table)
+            .values((
+                block_grams::block.eq(block_id),
+                block_grams::grams.eq(&block.grams),
+            ))
+            .execute(conn)?;
     }
     Ok(())
 }
@@ -279,6 +286,7 @@ pub fn clear_replaced(conn: &mut SqliteConnection, chunk: i64) -> Result<u64, Db
             .load(conn)?;
         let ids: Vec<i64> = taken.iter().map(|(id, _)| *id).collect();
         diesel::delete(block_data::table.filter(block_data::block.eq_any(&ids))).execute(conn)?;
+        diesel::delete(block_grams::table.filter(block_grams::block.eq_any(&ids))).execute(conn)?;
         diesel::delete(blocks::table.filter(blocks::id.eq_any(&ids))).execute(conn)?;
         if (taken.len() as i64) < chunk.max(1) {
             diesel::delete(parts::table.find(part)).execute(conn)?;

@@ -250,6 +250,7 @@ impl Merge {
             low_id,
             high_id,
             synopsis: Synopsis::of(&BlockKeys::of(&rows)).to_bytes(),
+            grams: super::grams::build(rows.iter().map(|r| r.line.as_str())),
             keys: encoded.keys,
             lines: encoded.lines,
         }

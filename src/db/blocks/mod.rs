@@ -4,6 +4,7 @@
 //!
 //! - `format`: a block's two blobs (encode, decode, checksums);
 //! - `synopsis`: what a header says of its block's keys;
+//! - `grams`: a bloom filter of a block's trigrams, for substrings and path prefixes;
 //! - `build`: a sealed segment's rows into blocks (the compactor's read connection);
 //! - `merge`: which parts to merge (size-tiered) and the streaming merge;
 //! - `commit`: the writer's steps (add a part, write a merge, delete what was replaced);
@@ -14,6 +15,7 @@ pub mod build;
 pub mod cache;
 pub mod commit;
 pub mod format;
+pub mod grams;
 pub mod merge;
 pub mod read;
 pub mod synopsis;

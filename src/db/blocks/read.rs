@@ -16,8 +16,9 @@ use diesel::sql_types::{BigInt, Bool};
 use super::cache::BlockCache;
 use super::commit::LIVE;
 use super::format::{decode_keys, decode_lines, BlockKeys, BlockLines, FormatError};
+use super::grams;
 use super::synopsis::Synopsis;
-use crate::db::schema::{block_data, blocks, parts};
+use crate::db::schema::{block_data, block_grams, blocks, parts};
 use crate::db::segment_merge::{Key, KeyFilter, Order};
 use crate::db::DbError;
 
@@ -111,6 +112,21 @@ fn corrupt(cache: &BlockCache, block: i64, e: FormatError) -> DbError {
     DbError::CorruptBlock { block, reason: e }
 }
 
+/// Which of a block's blobs to read.
+enum Blob {
+    Keys,
+    Lines,
+}
+
+/// One blob of a block, alone (the other's pages are not read).
+fn block_blob(conn: &mut SqliteConnection, block: i64, blob: Blob) -> Result<Vec<u8>, DbError> {
+    let row = block_data::table.find(block);
+    Ok(match blob {
+        Blob::Keys => row.select(block_data::keys).first(conn)?,
+        Blob::Lines => row.select(block_data::lines).first(conn)?,
+    })
+}
+
 /// The decoded keys of a block.
 pub fn block_keys(
     conn: &mut SqliteConnection,
@@ -120,10 +136,7 @@ pub fn block_keys(
     if let Some(keys) = cache.keys(block) {
         return Ok(keys);
     }
-    let blob: Vec<u8> = block_data::table
-        .find(block)
-        .select(block_data::keys)
-        .first(conn)?;
+    let blob = block_blob(conn, block, Blob::Keys)?;
     let keys = Arc::new(decode_keys(&blob).map_err(|e| corrupt(cache, block, e))?);
     cache.put_keys(block, keys.clone());
     Ok(keys)
@@ -139,10 +152,7 @@ pub fn block_lines(
     if let Some(lines) = cache.lines(block) {
         return Ok(lines);
     }
-    let blob: Vec<u8> = block_data::table
-        .find(block)
-        .select(block_data::lines)
-        .first(conn)?;
+    let blob = block_blob(conn, block, Blob::Lines)?;
     let lines = Arc::new(decode_lines(&blob, rows).map_err(|e| corrupt(cache, block, e))?);
     cache.put_lines(block, lines.clone());
     Ok(lines)
@@ -286,7 +296,7 @@ pub fn first_rows(
     let mut pending = BinaryHeap::new();
     let mut walk = HeaderWalk::new(filter, start, order, &live);
     for header in straddlers(conn, &live, start, order)? {
-        if header.may_match(filter) {
+        if header.may_match(filter) && may_hold_texts(conn, filter, header.id)? {
             take_rows(conn, cache, filter, &header, &walk, &mut pending)?;
         }
     }
@@ -310,10 +320,34 @@ pub fn first_rows(
         let Some(header) = walk.next(conn)? else {
             return Ok(out);
         };
-        if header.may_match(filter) {
+        if header.may_match(filter) && may_hold_texts(conn, filter, header.id)? {
             take_rows(conn, cache, filter, &header, &walk, &mut pending)?;
         }
     }
+}
+
+/// Whether a block may hold a line with the filter's substrings and path prefixes (its trigram
+/// filter says so, or there is none to ask).
+fn may_hold_texts(
+    conn: &mut SqliteConnection,
+    filter: &KeyFilter,
+    block: i64,
+) -> Result<bool, DbError> {
+    if filter.texts.is_empty() && filter.paths.is_empty() {
+        return Ok(true);
+    }
+    let Some(filter_bits) = block_grams::table
+        .find(block)
+        .select(block_grams::grams)
+        .first::<Vec<u8>>(conn)
+        .optional()?
+    else {
+        return Ok(true);
+    };
+    let any = |needles: &[String]| {
+        needles.is_empty() || needles.iter().any(|n| grams::may_contain(&filter_bits, n))
+    };
+    Ok(any(&filter.texts) && any(&filter.paths))
 }
 
 /// The block's rows that match and lie beyond the walk's start, onto the heap.

@@ -30,6 +30,8 @@ struct Outcome {
     peak_db_bytes: u64,
     /// From the last line stored to compaction caught up (`None`: a service without it).
     catch_up_secs: Option<f64>,
+    /// The longest a compaction step held the writer (a batch waited as long), in seconds.
+    worst_hold_secs: Option<f64>,
 }
 
 /// The value of an unlabelled sample in a Prometheus text scrape.
@@ -65,6 +67,8 @@ async fn caught_up(
             return Ok(None);
         };
         if idle == 1.0 && sample(&text, "loggerator_compaction_segments_pending") == Some(0.0) {
+            outcome.worst_hold_secs =
+                sample(&text, "loggerator_compaction_worst_writer_hold_seconds");
             let secs = ended.elapsed().as_secs_f64();
             info!("compaction caught up {secs:.1} s after the last line");
             return Ok(Some(secs));
@@ -302,6 +306,7 @@ async fn watch(
                 rejected: sources.iter().map(|s| s.lines_rejected).sum(),
                 peak_db_bytes,
                 catch_up_secs: None,
+                worst_hold_secs: None,
             });
         }
         actix_rt::time::sleep(POLL).await;
@@ -420,6 +425,15 @@ impl Report<'_> {
             outcome
                 .catch_up_secs
                 .map_or("n/a (no compaction)".to_owned(), |s| format!("{s:.1} s")),
+        );
+        row(
+            "longest compaction step",
+            outcome.worst_hold_secs.map_or("n/a".to_owned(), |s| {
+                format!(
+                    "{:.0} ms (a batch arriving then waited as long)",
+                    s * 1000.0
+                )
+            }),
         );
         row("database after shutdown", bytes(self.final_db_bytes));
         row("database + WAL on disk, peak", bytes(self.peak_db_bytes));

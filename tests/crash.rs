@@ -121,7 +121,7 @@ async fn killed_at_random_then_restarted(lines: u64, kills: usize, extra: &[&str
         let mut conn = loggerator::db::connection::open_reader(&db.path).unwrap();
         use loggerator::db::schema::parts;
         let sizes: Vec<i64> = parts::table
-            .filter(parts::state.eq(loggerator::db::blocks::commit::LIVE))
+            .filter(parts::state.eq(loggerator::db::blocks::part::LIVE))
             .select(parts::rows)
             .load(&mut conn)
             .unwrap();

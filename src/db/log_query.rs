@@ -8,7 +8,7 @@ use diesel::sql_types::BigInt;
 use super::blocks::cache::BlockCache;
 use super::ip_key::network_range;
 use super::names::{self, NameTable};
-use super::schema::{day_counts, key_counts, log_lines, sources};
+use super::schema::{day_counts, key_counts, sources};
 use super::segment_merge::{self, filter_by_key, IndexedKey, KeyFilter};
 pub use super::segment_merge::{Key, Order};
 use super::source_names::SourceNames;
@@ -342,18 +342,6 @@ pub fn fetch_page(
             }
         }
     })
-}
-
-/// The hot table's lines of `keys`, as (id, source id, line), in no particular order.
-pub(crate) fn lines_of_keys(
-    conn: &mut SqliteConnection,
-    keys: &[Key],
-) -> QueryResult<Vec<(i64, i64, String)>> {
-    let ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
-    log_lines::table
-        .filter(log_lines::id.eq_any(&ids))
-        .select((log_lines::id, log_lines::source_id, log_lines::line))
-        .load(conn)
 }
 
 /// The page with each row's source address.

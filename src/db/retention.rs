@@ -18,8 +18,8 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::blocks::commit::LIVE;
 use super::blocks::format::decode_keys;
+use super::blocks::part::LIVE;
 use super::schema::{block_data, block_grams, blocks, hot_segments, parts};
 use super::store::LogStore;
 use super::DbError;

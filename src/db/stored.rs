@@ -9,7 +9,9 @@ use diesel::SqliteConnection;
 
 use super::blocks::cache::BlockCache;
 use super::blocks::read::{self, ColdRow};
-use super::log_query::lines_of_keys;
+use diesel::prelude::*;
+
+use super::schema::log_lines;
 use super::segment_merge::{self, Key, KeyFilter, Order};
 use super::DbError;
 
@@ -113,4 +115,16 @@ pub fn count(
     filter: &KeyFilter,
 ) -> Result<i64, DbError> {
     Ok(segment_merge::count_keys(conn, segments, filter)? + read::count(conn, cache, filter)?)
+}
+
+/// The hot table's lines of `keys`, as (id, source id, line), in no particular order.
+fn lines_of_keys(
+    conn: &mut SqliteConnection,
+    keys: &[Key],
+) -> QueryResult<Vec<(i64, i64, String)>> {
+    let ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
+    log_lines::table
+        .filter(log_lines::id.eq_any(&ids))
+        .select((log_lines::id, log_lines::source_id, log_lines::line))
+        .load(conn)
 }

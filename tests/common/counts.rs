@@ -95,7 +95,7 @@ fn all_rows_now(conn: &mut SqliteConnection) -> Vec<AnyRow> {
     let stored: Vec<(i64, i64, Vec<u8>, Vec<u8>)> = blocks::table
         .inner_join(block_data::table.on(block_data::block.eq(blocks::id)))
         .inner_join(parts::table.on(parts::id.eq(blocks::part)))
-        .filter(parts::state.eq(loggerator::db::blocks::commit::LIVE))
+        .filter(parts::state.eq(loggerator::db::blocks::part::LIVE))
         .select((
             blocks::id,
             blocks::rows,

@@ -87,11 +87,6 @@ impl BlockCache {
         }
     }
 
-    /// Bytes held now.
-    pub fn weight(&self) -> u64 {
-        self.cache.as_ref().map_or(0, Cache::weight)
-    }
-
     pub fn found_corrupt(&self, block: i64) {
         self.corrupt_reads.inc();
         self.corrupt

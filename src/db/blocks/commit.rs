@@ -7,17 +7,11 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::build::{BuiltBlock, BuiltPart};
-use super::merge::PartInfo;
+use super::part::{PartInfo, BUILDING, LIVE, REPLACED};
 use crate::db::schema::{
     block_data, block_grams, blocks, hot_segments, log_keys, log_lines, parts, retired_segments,
-    store_state,
 };
 use crate::db::DbError;
-
-/// `parts.state`: being written by a merge, read by queries, replaced by a merge.
-pub const BUILDING: i32 = 0;
-pub const LIVE: i32 = 1;
-pub const REPLACED: i32 = 2;
 
 /// What became of a built part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,13 +121,6 @@ pub fn clear_retired(conn: &mut SqliteConnection, chunk: i64) -> Result<u64, DbE
         }
         Ok(lines.max(keys).max(1))
     })
-}
-
-/// Every id up to this one is in blocks, and none after it.
-pub fn compacted_through(conn: &mut SqliteConnection) -> Result<i64, DbError> {
-    Ok(store_state::table
-        .select(store_state::compacted_through)
-        .first(conn)?)
 }
 
 fn insert_blocks(conn: &mut SqliteConnection, part: i64, built: &[BuiltBlock]) -> QueryResult<()> {

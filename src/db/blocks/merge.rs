@@ -19,8 +19,9 @@ use std::sync::Arc;
 use diesel::prelude::*;
 
 use super::build::{BuiltBlock, BLOCK_LINE_BYTES, BLOCK_ROWS};
-use super::commit::LIVE;
 use super::format::{decode_keys, decode_lines, encode, BlockKeys, BlockLines, BlockRow};
+pub use super::part::PartInfo;
+use super::part::LIVE;
 use super::synopsis::Synopsis;
 use crate::db::schema::{block_data, blocks, parts};
 use crate::db::segment_merge::Key;
@@ -32,15 +33,6 @@ use crate::limits::SECONDS_PER_DAY;
 pub const FAN_IN: usize = 8;
 /// Blocks handed to the writer per transaction: about 1 MB of blobs.
 pub const BLOCKS_PER_STEP: usize = 64;
-
-/// A live part as the planner sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartInfo {
-    pub id: i64,
-    pub rows: i64,
-    pub received_from: i64,
-    pub received_until: i64,
-}
 
 fn tier(rows: i64) -> u32 {
     let mut tier = 0;

@@ -4,18 +4,22 @@
 //!
 //! - `format`: a block's two blobs (encode, decode, checksums);
 //! - `synopsis`: what a header says of its block's keys;
-//! - `grams`: a bloom filter of a block's trigrams, for substrings and path prefixes;
+//! - `grams`: a bloom filter of a block's trigrams, for substrings and path prefixes (the
+//!   hashing both filters share is `bloom`);
+//! - `part`: a part's states and what is passed of one;
 //! - `build`: a sealed segment's rows into blocks (the compactor's read connection);
 //! - `merge`: which parts to merge (size-tiered) and the streaming merge;
 //! - `commit`: the writer's steps (add a part, write a merge, delete what was replaced);
 //! - `read`: the queries' side (merged walks, counts, rows by id);
 //! - `cache`: decoded blocks shared by the readers.
 
+pub mod bloom;
 pub mod build;
 pub mod cache;
 pub mod commit;
 pub mod format;
 pub mod grams;
 pub mod merge;
+pub mod part;
 pub mod read;
 pub mod synopsis;

@@ -14,11 +14,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
 
 use super::cache::BlockCache;
-use super::commit::LIVE;
 use super::format::{decode_keys, decode_lines, BlockKeys, BlockLines, FormatError};
 use super::grams;
+use super::part::live_ids;
+pub use super::part::live_parts;
 use super::synopsis::Synopsis;
-use crate::db::schema::{block_data, block_grams, blocks, parts};
+use crate::db::schema::{block_data, block_grams, blocks};
 use crate::db::segment_merge::{Key, KeyFilter, Order};
 use crate::db::DbError;
 
@@ -85,17 +86,6 @@ impl Header {
         filter.since.is_none_or(|since| self.min_date >= since)
             && filter.until.is_none_or(|until| self.max_date < until)
     }
-}
-
-/// The parts queries read (a merge's unfinished or replaced parts are not among them), read
-/// in the query's transaction.
-pub fn live_parts(conn: &mut SqliteConnection) -> Result<HashSet<i64>, DbError> {
-    Ok(parts::table
-        .filter(parts::state.eq(LIVE))
-        .select(parts::id)
-        .load::<i64>(conn)?
-        .into_iter()
-        .collect())
 }
 
 /// A row found in a block; its line is read with [`line_of`].
@@ -294,7 +284,7 @@ pub fn first_rows(
     }
     let start = start_key(filter, after, order);
     let mut pending = BinaryHeap::new();
-    let mut walk = HeaderWalk::new(filter, start, order, &live);
+    let mut walk = HeaderWalk::new(filter, start, order);
     for header in straddlers(conn, &live, start, order)? {
         if header.may_match(filter) && may_hold_texts(conn, filter, header.id)? {
             take_rows(conn, cache, filter, &header, &walk, &mut pending)?;
@@ -356,7 +346,7 @@ fn take_rows(
     cache: &BlockCache,
     filter: &KeyFilter,
     header: &Header,
-    walk: &HeaderWalk<'_>,
+    walk: &HeaderWalk,
     pending: &mut BinaryHeap<Pending>,
 ) -> Result<(), DbError> {
     let keys = block_keys(conn, cache, header.id)?;
@@ -421,8 +411,7 @@ fn straddlers(
 
 /// Block headers wholly beyond the start, in the order of their edge nearest the start (last
 /// key newest first, first key oldest first), read a few dozen at a time.
-struct HeaderWalk<'a> {
-    live: &'a HashSet<i64>,
+struct HeaderWalk {
     start: Option<Key>,
     order: Order,
     since: Option<i64>,
@@ -433,10 +422,9 @@ struct HeaderWalk<'a> {
     done: bool,
 }
 
-impl<'a> HeaderWalk<'a> {
-    fn new(filter: &KeyFilter, start: Option<Key>, order: Order, live: &'a HashSet<i64>) -> Self {
+impl HeaderWalk {
+    fn new(filter: &KeyFilter, start: Option<Key>, order: Order) -> Self {
         Self {
-            live,
             start,
             order,
             since: filter.since,
@@ -462,18 +450,7 @@ impl<'a> HeaderWalk<'a> {
     fn read(&mut self, conn: &mut SqliteConnection) -> Result<(), DbError> {
         // Live parts only, in SQL: a block of a part being merged or replaced can have the same
         // edge as a live one, and the next read goes strictly past the last edge read.
-        let mut query = blocks::table
-            .select(HEADER)
-            .filter(
-                blocks::part.eq_any(parts::table.filter(parts::state.eq(LIVE)).select(parts::id)),
-            )
-            .into_boxed();
-        if let Some(since) = self.since {
-            query = query.filter(blocks::max_date.ge(since));
-        }
-        if let Some(until) = self.until {
-            query = query.filter(blocks::min_date.lt(until));
-        }
+        let mut query = live_headers(self.since, self.until);
         query = match (self.order, self.reached) {
             (Order::Desc, Some(edge)) => query.filter(compare("max_date, max_id", "<", edge)),
             (Order::Asc, Some(edge)) => query.filter(compare("min_date, min_id", ">", edge)),
@@ -491,12 +468,32 @@ impl<'a> HeaderWalk<'a> {
                 Order::Asc => last.min(),
             });
         }
-        let live = self.live;
-        self.buffered
-            .extend(headers.into_iter().filter(|h| live.contains(&h.part)));
+        self.buffered.extend(headers);
         Ok(())
     }
 }
+
+/// The headers of live parts' blocks that may hold dates in `[since, until)`. Live parts only,
+/// in SQL: a block of a part being merged or replaced can have the same edge as a live one, and
+/// a walk's next read goes strictly past the last edge read.
+fn live_headers(
+    since: Option<i64>,
+    until: Option<i64>,
+) -> blocks::BoxedQuery<'static, diesel::sqlite::Sqlite, HeaderSqlType> {
+    let mut query = blocks::table
+        .select(HEADER)
+        .filter(blocks::part.eq_any(live_ids()))
+        .into_boxed();
+    if let Some(since) = since {
+        query = query.filter(blocks::max_date.ge(since));
+    }
+    if let Some(until) = until {
+        query = query.filter(blocks::min_date.lt(until));
+    }
+    query
+}
+
+type HeaderSqlType = <HeaderColumns as diesel::Expression>::SqlType;
 
 /// Headers of the blocks that may hold rows of the filter's date range, in id order, a few
 /// hundred at a time, each handed to `visit`.
@@ -505,30 +502,17 @@ fn each_header(
     filter: &KeyFilter,
     mut visit: impl FnMut(&mut SqliteConnection, Header) -> Result<(), DbError>,
 ) -> Result<(), DbError> {
-    let live = live_parts(conn)?;
     let mut last = 0;
     loop {
-        let mut query = blocks::table
-            .select(HEADER)
+        let headers: Vec<Header> = live_headers(filter.since, filter.until)
             .filter(blocks::id.gt(last))
-            .filter(
-                blocks::part.eq_any(parts::table.filter(parts::state.eq(LIVE)).select(parts::id)),
-            )
-            .into_boxed();
-        if let Some(since) = filter.since {
-            query = query.filter(blocks::max_date.ge(since));
-        }
-        if let Some(until) = filter.until {
-            query = query.filter(blocks::min_date.lt(until));
-        }
-        let headers: Vec<Header> = query
             .order(blocks::id)
             .limit(HEADERS_PER_READ * 4)
             .load(conn)?;
         let Some(end) = headers.last().map(|h| h.id) else {
             return Ok(());
         };
-        for header in headers.into_iter().filter(|h| live.contains(&h.part)) {
+        for header in headers {
             visit(conn, header)?;
         }
         last = end;
@@ -595,15 +579,14 @@ pub fn rows_after_id(
     after_id: i64,
     limit: usize,
 ) -> Result<Vec<ColdRow>, DbError> {
-    let live = live_parts(conn)?;
-    let mut candidates: Vec<(i64, i64, i64)> = blocks::table
+    let mut candidates: Vec<(i64, i64)> = blocks::table
         .filter(blocks::high_id.gt(after_id))
-        .select((blocks::low_id, blocks::id, blocks::part))
+        .filter(blocks::part.eq_any(live_ids()))
+        .select((blocks::low_id, blocks::id))
         .load(conn)?;
-    candidates.retain(|(_, _, part)| live.contains(part));
     candidates.sort_unstable();
     let mut found: Vec<ColdRow> = Vec::new();
-    for (low_id, block, _) in candidates {
+    for (low_id, block) in candidates {
         if limit == 0 || (found.len() >= limit && found[limit - 1].key.id < low_id) {
             break;
         }

@@ -8,6 +8,7 @@
 //! later release (a filter crate's serialized form is not such a promise). Lists are a count
 //! and the values' deltas as LEB128 varints; the filter is its length in bytes and its bits.
 
+use super::bloom;
 use super::format::BlockKeys;
 use crate::db::segment_merge::KeyFilter;
 
@@ -37,19 +38,6 @@ fn prefix_key(ip: &[u8]) -> Option<u64> {
     }
 }
 
-/// SplitMix64's finaliser: a fixed, well-mixed hash (it must never change).
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-fn probes(key: u64, bits: u64) -> impl Iterator<Item = u64> {
-    let h = mix(key);
-    let (h1, h2) = (h & 0xffff_ffff, (h >> 32) | 1);
-    (0..PROBES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
-}
-
 fn distinct(values: impl Iterator<Item = u64>) -> Vec<u64> {
     let mut values: Vec<u64> = values.collect();
     values.sort_unstable();
@@ -67,11 +55,8 @@ impl Synopsis {
         }
         let prefixes = distinct(keys.ip.iter().filter_map(|ip| prefix_key(ip)));
         let mut filter = vec![0u8; (prefixes.len() * BITS_PER_KEY).div_ceil(8)];
-        let bits = filter.len() as u64 * 8;
         for &key in &prefixes {
-            for bit in probes(key, bits) {
-                filter[(bit / 8) as usize] |= 1 << (bit % 8);
-            }
+            bloom::insert(&mut filter, key, PROBES);
         }
         Synopsis {
             codes: distinct(keys.code.iter().map(|&c| c as u64)),
@@ -130,8 +115,7 @@ impl Synopsis {
         let Some(key) = prefix_key(low) else {
             return true;
         };
-        let bits = self.prefixes.len() as u64 * 8;
-        probes(key, bits).all(|bit| self.prefixes[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+        bloom::contains(&self.prefixes, key, PROBES)
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -395,3 +395,71 @@ async fn open_streams_end_at_shutdown_and_bad_requests_get_400() {
         "{events:?}"
     );
 }
+
+/// Hot rows left in the database (none once compaction has taken every segment).
+fn hot_rows(db: &common::TempDb) -> i64 {
+    use diesel::prelude::*;
+    use loggerator::db::schema::log_lines;
+    let mut conn = loggerator::db::connection::open_reader(&db.path).unwrap();
+    log_lines::table.count().get_result(&mut conn).unwrap()
+}
+
+#[actix_rt::test]
+async fn a_stream_goes_on_and_a_reconnect_resumes_across_a_compaction() {
+    let (address, source) = controlled_source().await;
+    let db = common::temp_db();
+    let mut config = common::service_config(&db, vec![address]);
+    // Small segments, sealed soon when idle: every line is compacted within seconds.
+    config.segment_rows = 40;
+    config.seal_idle = Duration::from_secs(1);
+    let app = TestApp::spawn_with(db, config).await;
+    let (_, stream, _) = open(&app, "", &[]).await;
+    let mut stream = stream.unwrap();
+    let (_, by_code, _) = open(&app, "code=500", &[]).await;
+    let mut by_code = by_code.unwrap();
+    let first = lines(21, 300);
+    send(&source, &first);
+    let live = stream.collect(|e| e.len() >= first.len()).await;
+    let is_500 = |l: &&String| parse_line(l).unwrap().code == 500;
+    let live_500 = by_code
+        .collect(|e| e.len() >= first.iter().filter(is_500).count())
+        .await;
+    eventually("every line compacted", WAIT, || async {
+        (hot_rows(&app.db) == 0).then_some(())
+    })
+    .await;
+
+    // The open streams go on with lines committed after the compaction.
+    let second = lines(22, 100);
+    send(&source, &second);
+    let more = stream.collect(|e| e.len() >= second.len()).await;
+    assert!(more.iter().all(Event::is_line));
+    let more_500 = by_code
+        .collect(|e| e.len() >= second.iter().filter(is_500).count())
+        .await;
+
+    // A reconnect from the 5th event reads the rest back from blocks, then what came after.
+    let all: Vec<Event> = live.iter().chain(&more).cloned().collect();
+    let fifth = all[4].id.clone().unwrap();
+    let (_, resumed, _) = open(&app, "", &[("Last-Event-ID", fifth.as_str())]).await;
+    let resumed = resumed.unwrap().collect(|e| e.len() >= all.len() - 5).await;
+    assert_eq!(resumed, all[5..]);
+    let all_500: Vec<Event> = live_500.iter().chain(&more_500).cloned().collect();
+    let third = all_500[2].id.clone().unwrap();
+    let (_, resumed, _) = open(&app, &format!("code=500&last_event_id={third}"), &[]).await;
+    let resumed = resumed
+        .unwrap()
+        .collect(|e| e.len() >= all_500.len() - 3)
+        .await;
+    assert_eq!(resumed, all_500[3..]);
+    let sent: Vec<&String> = first.iter().chain(&second).collect();
+    let streamed: Vec<String> = all
+        .iter()
+        .map(|e| e.json()["line"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        streamed,
+        sent.iter().map(|l| l.to_string()).collect::<Vec<_>>()
+    );
+    app.stop().await;
+}

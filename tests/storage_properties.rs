@@ -20,6 +20,7 @@ use loggerator::db::blocks::commit::{
     add_blocks, add_part, clear_replaced, clear_retired, drop_part, finish_merge, start_part,
     MergedPart,
 };
+use loggerator::db::blocks::dict;
 use loggerator::db::blocks::merge::{self, Merge};
 use loggerator::db::blocks::part::PartInfo;
 use loggerator::db::connection::{open_reader, open_writer};
@@ -153,9 +154,18 @@ struct World {
 }
 
 impl World {
-    fn new() -> World {
+    /// With `dict`, a dictionary is stored first, which compaction and merges then compress
+    /// every block's lines with (segments this small never train one).
+    fn new(dict: bool) -> World {
         let db = temp_db();
         let mut writer = open_writer(&db.path).unwrap();
+        if dict {
+            let mut generator = LineGenerator::new(99);
+            let sample: Vec<String> = (0..5_000).map(|_| generator.next_line()).collect();
+            let now = chrono::Utc::now().timestamp();
+            let dict = dict::trained(sample.iter().map(String::as_str), 1, now).unwrap();
+            dict::store(&mut writer, &dict).unwrap();
+        }
         let source_ids = (0..SOURCES)
             .map(|s| {
                 register_source(&mut writer, &format!("src:{s}"))
@@ -466,8 +476,11 @@ proptest! {
     })]
 
     #[test]
-    fn any_interleaving_answers_as_the_model_does(ops in prop::collection::vec(op(), 20..60)) {
-        let mut world = World::new();
+    fn any_interleaving_answers_as_the_model_does(
+        ops in prop::collection::vec(op(), 20..60),
+        dict in any::<bool>(),
+    ) {
+        let mut world = World::new(dict);
         for op in &ops {
             world.apply(op);
             world.check(op);

@@ -175,6 +175,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    line_dicts (id) {
+        id -> BigInt,
+        dict -> Binary,
+        trained_at -> BigInt,
+    }
+}
+
 diesel::joinable!(log_lines -> sources (source_id));
 diesel::joinable!(rejected_lines -> sources (source_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -189,6 +197,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     blocks,
     block_data,
     block_grams,
+    line_dicts,
     retired_segments,
     day_counts,
     hour_counts,

@@ -104,9 +104,11 @@ fn all_rows_now(conn: &mut SqliteConnection) -> Vec<AnyRow> {
         ))
         .load(conn)
         .unwrap();
+    let dicts = loggerator::db::blocks::dict::Dicts::default();
     for (block, n, keys, lines) in stored {
         let keys = decode_keys(&keys).unwrap();
-        let lines = decode_lines(&lines, keys.len()).unwrap();
+        let dict = dicts.for_lines(conn, block, &lines).unwrap();
+        let lines = decode_lines(&lines, dict.as_deref(), keys.len()).unwrap();
         assert_eq!(keys.len() as i64, n, "block {block}'s header");
         for i in 0..keys.len() {
             rows.push(AnyRow {

@@ -8,6 +8,9 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Integer, Nullable};
 
+use std::sync::Arc;
+
+use super::dict::{self, LineDict};
 use super::format::{encode, BlockKeys, BlockRow};
 use super::synopsis::Synopsis;
 use crate::db::schema::{hot_segments, log_lines, store_state};
@@ -37,6 +40,8 @@ pub struct BuiltBlock {
     pub grams: Vec<u8>,
     pub keys: Vec<u8>,
     pub lines: Vec<u8>,
+    /// The dictionary its lines are compressed with, stored with the block if it is new.
+    pub dict: Option<Arc<LineDict>>,
 }
 
 /// A sealed segment's rows as blocks, and what the segment was when they were read.
@@ -128,6 +133,7 @@ pub fn build_part(conn: &mut SqliteConnection, segment: i64) -> Result<Option<Bu
         return Ok(Some(part));
     };
     let lines = read_lines(conn, low, high)?;
+    let dict = dict::for_segment(conn, lines.all(), crate::time::now_seconds())?;
     let mut block: Vec<BlockRow> = Vec::with_capacity(BLOCK_ROWS);
     let mut block_bytes = 0;
     for key in keys {
@@ -149,12 +155,12 @@ pub fn build_part(conn: &mut SqliteConnection, segment: i64) -> Result<Option<Bu
             line,
         });
         if block.len() == BLOCK_ROWS || block_bytes >= BLOCK_LINE_BYTES {
-            part.add(std::mem::take(&mut block));
+            part.add(std::mem::take(&mut block), dict.as_ref());
             block_bytes = 0;
         }
     }
     if !block.is_empty() {
-        part.add(block);
+        part.add(block, dict.as_ref());
     }
     Ok(Some(part))
 }
@@ -205,6 +211,11 @@ impl SegmentLines {
         let &(start, end) = self.spans.get(index)?;
         self.present[index].then(|| &self.text[start..end])
     }
+
+    /// Every line read, in id order.
+    fn all(&self) -> impl Iterator<Item = &str> + Clone {
+        (0..self.spans.len()).filter_map(|i| self.get(i))
+    }
 }
 
 /// The lines of ids `low..=high` (a segment's ids are consecutive), indexed by `id - low`:
@@ -240,7 +251,7 @@ fn read_lines(conn: &mut SqliteConnection, low: i64, high: i64) -> Result<Segmen
 }
 
 impl BuiltPart {
-    fn add(&mut self, rows: Vec<BlockRow>) {
+    fn add(&mut self, rows: Vec<BlockRow>, dict: Option<&Arc<LineDict>>) {
         let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
             return;
         };
@@ -254,7 +265,7 @@ impl BuiltPart {
                 id: last.id,
             },
         );
-        let encoded = encode(&rows);
+        let encoded = encode(&rows, dict.map(|d| &**d));
         self.rows += rows.len() as i64;
         self.min_id = self
             .min_id
@@ -274,6 +285,7 @@ impl BuiltPart {
             grams: super::grams::build(rows.iter().map(|r| r.line.as_str())),
             keys: encoded.keys,
             lines: encoded.lines,
+            dict: dict.cloned(),
         });
     }
 }

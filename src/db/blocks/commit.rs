@@ -124,6 +124,13 @@ pub fn clear_retired(conn: &mut SqliteConnection, chunk: i64) -> Result<u64, DbE
 }
 
 fn insert_blocks(conn: &mut SqliteConnection, part: i64, built: &[BuiltBlock]) -> QueryResult<()> {
+    let mut dicts: Vec<i64> = Vec::new();
+    for dict in built.iter().filter_map(|b| b.dict.as_ref()) {
+        if !dicts.contains(&dict.id) {
+            super::dict::store(conn, dict)?;
+            dicts.push(dict.id);
+        }
+    }
     for block in built {
         let block_id: i64 = diesel::insert_into(blocks::table)
             .values((

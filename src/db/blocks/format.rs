@@ -14,15 +14,24 @@
 //!   `width: u8` and `rows` values of that width in planes (`base: i64` first for date and
 //!   id), then per row the address key's length (`u8`, 0 for none) and its bytes (see
 //!   `ip_key.rs`).
-//! - lines: each line's length at a fixed width (in planes), then the lines' text.
+//! - lines, in frames of [`FRAME_ROWS`] rows, each compressed on its own with the dictionary
+//!   the blob names (`dict.rs`), so that reading one row's line decompresses its frame only:
+//!   a frame is its lines' lengths at a fixed width (in planes), then their text.
 //!
-//! A stored blob is `crc32: u32`, `raw length: u32`, then the zstd frame.
+//! A keys blob is `crc32: u32`, `raw length: u32`, then the zstd frame. A lines blob is
+//! `crc32: u32`, `u32::MAX` (which no raw length is), `dict: i64` (0: none), `frame rows: u16`,
+//! `frames: u16`, each frame's `(compressed, raw): (u32, u32)`, then the frames. Lines blobs
+//! written before frames (one frame of all lines, without a dictionary, laid out like a keys
+//! blob) are still read.
 
 use thiserror::Error;
+use zstd::zstd_safe::{CCtx, DCtx, DDict};
+
+use super::dict::LineDict;
 
 /// zstd's level for both blobs: level 3 kept 1,024 date-sorted stand-in lines in 0.137x
 /// their size against 0.110x at 9, at several times the speed (`../shared/research/storage.md`).
-const LEVEL: i32 = 3;
+pub(super) const LEVEL: i32 = 3;
 
 /// Bounds a decoder trusts, far above what is written (1,024 rows, 1 MiB of lines and 64 KiB
 /// for the last line): a damaged length cannot make it allocate gigabytes.
@@ -54,8 +63,10 @@ pub struct BlockKeys {
     pub user_id: Vec<i64>,
     pub source_id: Vec<i64>,
     pub size: Vec<i64>,
-    /// Each row's address key, empty for none.
-    pub ip: Vec<Vec<u8>>,
+    /// The rows' address keys end to end (one buffer, not one allocation a row); row `i`'s
+    /// is `ip_bytes[ip_ends[i - 1]..ip_ends[i]]`, empty for none.
+    pub(super) ip_bytes: Vec<u8>,
+    pub(super) ip_ends: Vec<u32>,
 }
 
 impl BlockKeys {
@@ -68,11 +79,20 @@ impl BlockKeys {
             user_id: rows.iter().map(|r| r.user_id).collect(),
             source_id: rows.iter().map(|r| r.source_id).collect(),
             size: rows.iter().map(|r| r.size).collect(),
-            ip: rows
-                .iter()
-                .map(|r| r.ip.clone().unwrap_or_default())
-                .collect(),
+            ..Default::default()
         }
+        .with_ips(rows.iter().map(|r| r.ip.as_deref().unwrap_or_default()))
+    }
+
+    /// The same keys with these address keys, one a row (empty for none).
+    pub fn with_ips<'a>(mut self, ips: impl Iterator<Item = &'a [u8]>) -> BlockKeys {
+        self.ip_bytes.clear();
+        self.ip_ends.clear();
+        for ip in ips {
+            self.ip_bytes.extend_from_slice(ip);
+            self.ip_ends.push(self.ip_bytes.len() as u32);
+        }
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -85,22 +105,49 @@ impl BlockKeys {
 
     /// Row `i`'s address key, if it has one.
     pub fn ip(&self, i: usize) -> Option<&[u8]> {
-        let ip = &self.ip[i];
-        (!ip.is_empty()).then_some(ip.as_slice())
+        let start = if i == 0 { 0 } else { self.ip_ends[i - 1] };
+        let ip = &self.ip_bytes[start as usize..self.ip_ends[i] as usize];
+        (!ip.is_empty()).then_some(ip)
+    }
+
+    /// Every row's address key, empty for none.
+    pub fn ips(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).map(|i| self.ip(i).unwrap_or_default())
+    }
+
+    /// Bytes held in memory, about.
+    pub fn weight(&self) -> usize {
+        self.len() * 60 + self.ip_bytes.len()
     }
 }
 
-/// A block's lines: line `i` is `text[ends[i - 1]..ends[i]]`.
+/// Rows per frame of a block's lines: a row's line costs a quarter of the block's
+/// decompression, and with a dictionary the frames take a few percent more than one frame of
+/// the whole block (the trade measured is in the README).
+pub const FRAME_ROWS: usize = 256;
+/// Where a keys blob has its raw length, a framed lines blob has this.
+const FRAMED: u32 = u32::MAX;
+
+/// Some of a block's lines, from row `first` on: row `first + i` is
+/// `text[ends[i - 1]..ends[i]]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlockLines {
+    first: usize,
     text: String,
     ends: Vec<usize>,
 }
 
 impl BlockLines {
-    pub fn get(&self, i: usize) -> &str {
+    /// The line of row `row` of the block, which must be among these.
+    pub fn get(&self, row: usize) -> &str {
+        let i = row - self.first;
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.text[start..self.ends[i]]
+    }
+
+    /// Whether these lines hold row `row`'s.
+    pub fn holds(&self, row: usize) -> bool {
+        (self.first..self.first + self.ends.len()).contains(&row)
     }
 
     pub fn len(&self) -> usize {
@@ -135,8 +182,8 @@ pub struct EncodedBlock {
     pub raw_bytes: usize,
 }
 
-/// Encodes rows already in (date, id) order.
-pub fn encode(rows: &[BlockRow]) -> EncodedBlock {
+/// Encodes rows already in (date, id) order, their lines with `dict` if there is one.
+pub fn encode(rows: &[BlockRow], dict: Option<&LineDict>) -> EncodedBlock {
     debug_assert!(rows
         .windows(2)
         .all(|w| (w[0].date, w[0].id) < (w[1].date, w[1].id)));
@@ -154,17 +201,41 @@ pub fn encode(rows: &[BlockRow]) -> EncodedBlock {
         keys.push(ip.len() as u8);
         keys.extend_from_slice(ip);
     }
-    let raw_bytes: usize = rows.iter().map(|r| r.line.len()).sum();
-    let mut lines = Vec::with_capacity(raw_bytes + rows.len() * 2);
-    put_column(&mut lines, rows.iter().map(|r| r.line.len() as u64));
-    for row in rows {
-        lines.extend_from_slice(row.line.as_bytes());
-    }
     EncodedBlock {
         keys: seal(&keys),
-        lines: seal(&lines),
-        raw_bytes,
+        lines: encode_lines(rows, dict),
+        raw_bytes: rows.iter().map(|r| r.line.len()).sum(),
     }
+}
+
+/// The lines blob: frames of [`FRAME_ROWS`] rows, each compressed on its own.
+fn encode_lines(rows: &[BlockRow], dict: Option<&LineDict>) -> Vec<u8> {
+    let frames: Vec<(Vec<u8>, usize)> = rows
+        .chunks(FRAME_ROWS)
+        .map(|rows| {
+            let mut raw = Vec::with_capacity(rows.iter().map(|r| r.line.len() + 2).sum());
+            put_column(&mut raw, rows.iter().map(|r| r.line.len() as u64));
+            for row in rows {
+                raw.extend_from_slice(row.line.as_bytes());
+            }
+            (compress(&raw, dict), raw.len())
+        })
+        .collect();
+    let mut blob = vec![0; 4];
+    blob.extend_from_slice(&FRAMED.to_le_bytes());
+    blob.extend_from_slice(&dict.map_or(0, |d| d.id).to_le_bytes());
+    blob.extend_from_slice(&(FRAME_ROWS as u16).to_le_bytes());
+    blob.extend_from_slice(&(frames.len() as u16).to_le_bytes());
+    for (frame, raw) in &frames {
+        blob.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        blob.extend_from_slice(&(*raw as u32).to_le_bytes());
+    }
+    for (frame, _) in &frames {
+        blob.extend_from_slice(frame);
+    }
+    let crc = crc32fast::hash(&blob[4..]);
+    blob[..4].copy_from_slice(&crc.to_le_bytes());
+    blob
 }
 
 pub fn decode_keys(blob: &[u8]) -> Result<BlockKeys, FormatError> {
@@ -181,10 +252,12 @@ pub fn decode_keys(blob: &[u8]) -> Result<BlockKeys, FormatError> {
     let user_id = r.signed(rows)?;
     let source_id = r.signed(rows)?;
     let size = r.signed(rows)?;
-    let mut ip = Vec::with_capacity(rows);
+    let mut ip_bytes = Vec::with_capacity(rows * 5);
+    let mut ip_ends = Vec::with_capacity(rows);
     for _ in 0..rows {
         let len = r.take(1)?[0] as usize;
-        ip.push(r.take(len)?.to_vec());
+        ip_bytes.extend_from_slice(r.take(len)?);
+        ip_ends.push(ip_bytes.len() as u32);
     }
     if !r.0.is_empty() {
         return Err(FormatError::Malformed("bytes after the last column"));
@@ -197,15 +270,141 @@ pub fn decode_keys(blob: &[u8]) -> Result<BlockKeys, FormatError> {
         user_id,
         source_id,
         size,
-        ip,
+        ip_bytes,
+        ip_ends,
     })
 }
 
-pub fn decode_lines(blob: &[u8], rows: usize) -> Result<BlockLines, FormatError> {
-    let raw = open(blob)?;
+/// The dictionary a lines blob was compressed with (0: none), read before decoding it.
+pub fn lines_dict(blob: &[u8]) -> Result<i64, FormatError> {
+    match LinesBlob::open(blob)? {
+        LinesBlob::Single(_) => Ok(0),
+        LinesBlob::Framed { dict, .. } => Ok(dict),
+    }
+}
+
+/// Every line of a block of `rows` rows.
+pub fn decode_lines(
+    blob: &[u8],
+    dict: Option<&DDict<'static>>,
+    rows: usize,
+) -> Result<BlockLines, FormatError> {
+    let blob = LinesBlob::open(blob)?;
+    let mut all = BlockLines::default();
+    for frame in 0..blob.frames() {
+        let lines = blob.frame(frame, dict, rows)?;
+        let offset = all.text.len();
+        all.text.push_str(&lines.text);
+        all.ends.extend(lines.ends.iter().map(|end| end + offset));
+    }
+    if all.ends.len() != rows {
+        return Err(FormatError::Malformed("fewer lines than rows"));
+    }
+    Ok(all)
+}
+
+/// The lines of the frame holding row `row` of a block of `rows` rows (all of them, in a blob
+/// written before frames).
+pub fn decode_line_frame(
+    blob: &[u8],
+    dict: Option<&DDict<'static>>,
+    rows: usize,
+    row: usize,
+) -> Result<BlockLines, FormatError> {
+    let blob = LinesBlob::open(blob)?;
+    blob.frame(blob.frame_of(row), dict, rows)
+}
+
+/// A lines blob whose checksum holds, not decompressed yet.
+enum LinesBlob<'a> {
+    /// Written before frames: one zstd frame of all lines, without a dictionary.
+    Single(&'a [u8]),
+    Framed {
+        dict: i64,
+        frame_rows: usize,
+        /// Each frame's bytes and raw length.
+        frames: Vec<(&'a [u8], usize)>,
+    },
+}
+
+impl<'a> LinesBlob<'a> {
+    fn open(blob: &'a [u8]) -> Result<LinesBlob<'a>, FormatError> {
+        let body = checked(blob)?;
+        let mut r = Reader(body);
+        if r.u32()? != FRAMED {
+            return Ok(LinesBlob::Single(body));
+        }
+        let dict = r.i64()?;
+        let frame_rows = r.u16()? as usize;
+        let count = r.u16()? as usize;
+        if frame_rows == 0 {
+            return Err(FormatError::Malformed("frames of no rows"));
+        }
+        let mut sizes = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (compressed, raw) = (r.u32()? as usize, r.u32()? as usize);
+            if raw > MAX_RAW_BYTES {
+                return Err(FormatError::Malformed("longer than any block"));
+            }
+            sizes.push((compressed, raw));
+        }
+        let mut frames = Vec::with_capacity(count);
+        for (compressed, raw) in sizes {
+            frames.push((r.take(compressed)?, raw));
+        }
+        if !r.0.is_empty() {
+            return Err(FormatError::Malformed("bytes after the last frame"));
+        }
+        Ok(LinesBlob::Framed {
+            dict,
+            frame_rows,
+            frames,
+        })
+    }
+
+    fn frames(&self) -> usize {
+        match self {
+            LinesBlob::Single(_) => 1,
+            LinesBlob::Framed { frames, .. } => frames.len(),
+        }
+    }
+
+    fn frame_of(&self, row: usize) -> usize {
+        match self {
+            LinesBlob::Single(_) => 0,
+            LinesBlob::Framed { frame_rows, .. } => row / frame_rows,
+        }
+    }
+
+    /// Frame `frame`'s lines, of a block of `rows` rows.
+    fn frame(
+        &self,
+        frame: usize,
+        dict: Option<&DDict<'static>>,
+        rows: usize,
+    ) -> Result<BlockLines, FormatError> {
+        let (raw, first, count) = match self {
+            LinesBlob::Single(body) => (unseal(body)?, 0, rows),
+            LinesBlob::Framed {
+                frame_rows, frames, ..
+            } => {
+                let &(bytes, len) = frames
+                    .get(frame)
+                    .ok_or(FormatError::Malformed("a row beyond the frames"))?;
+                let first = frame * frame_rows;
+                let count = (*frame_rows).min(rows.saturating_sub(first));
+                (decompress(bytes, len, dict)?, first, count)
+            }
+        };
+        frame_lines(raw, first, count)
+    }
+}
+
+/// Lines `first..first + count` from a frame's raw bytes.
+fn frame_lines(raw: Vec<u8>, first: usize, count: usize) -> Result<BlockLines, FormatError> {
     let mut r = Reader(&raw);
-    let lengths = r.column(rows)?;
-    let mut ends = Vec::with_capacity(rows);
+    let lengths = r.column(count)?;
+    let mut ends = Vec::with_capacity(count);
     let mut end = 0usize;
     for len in lengths {
         end += len as usize;
@@ -214,18 +413,57 @@ pub fn decode_lines(blob: &[u8], rows: usize) -> Result<BlockLines, FormatError>
     if r.0.len() != end {
         return Err(FormatError::Malformed("the lines' lengths do not add up"));
     }
-    let text = String::from_utf8(r.0.to_vec())
-        .map_err(|_| FormatError::Malformed("a line is not UTF-8"))?;
+    // The text in place: the lengths before it moved out, not the text copied.
+    let lengths = raw.len() - end;
+    let mut raw = raw;
+    raw.drain(..lengths);
+    let text = String::from_utf8(raw).map_err(|_| FormatError::Malformed("a line is not UTF-8"))?;
     if ends.iter().any(|&end| !text.is_char_boundary(end)) {
         return Err(FormatError::Malformed("a line ends inside a character"));
     }
-    Ok(BlockLines { text, ends })
+    Ok(BlockLines { first, text, ends })
+}
+
+thread_local! {
+    // One zstd context a thread, made once: making one costs as much as decompressing a small
+    // frame, and a page decompresses a frame per block it reads.
+    static CCTX: std::cell::RefCell<CCtx<'static>> = std::cell::RefCell::new(CCtx::create());
+    static DCTX: std::cell::RefCell<DCtx<'static>> = std::cell::RefCell::new(DCtx::create());
+}
+
+fn compress(raw: &[u8], dict: Option<&LineDict>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()));
+    CCTX.with_borrow_mut(|cctx| {
+        // Compressing into a buffer of the bound's size fails only on allocation failure.
+        match dict {
+            Some(dict) => cctx.compress_using_cdict(&mut out, raw, dict.cdict()),
+            None => cctx.compress(&mut out, raw, LEVEL),
+        }
+        .expect("zstd compresses a buffer in memory");
+    });
+    out
+}
+
+fn decompress(
+    frame: &[u8],
+    len: usize,
+    dict: Option<&DDict<'static>>,
+) -> Result<Vec<u8>, FormatError> {
+    let mut out = Vec::with_capacity(len);
+    DCTX.with_borrow_mut(|dctx| match dict {
+        Some(dict) => dctx.decompress_using_ddict(&mut out, frame, dict),
+        None => dctx.decompress(&mut out, frame),
+    })
+    .map_err(|_| FormatError::Malformed("not a zstd frame of its dictionary"))?;
+    if out.len() != len {
+        return Err(FormatError::Malformed("shorter than its stated length"));
+    }
+    Ok(out)
 }
 
 /// Compresses `raw` and leads it with its checksum and length.
 fn seal(raw: &[u8]) -> Vec<u8> {
-    // Compressing a buffer in memory fails only on allocation failure.
-    let frame = zstd::bulk::compress(raw, LEVEL).expect("zstd compresses a buffer in memory");
+    let frame = compress(raw, None);
     let mut blob = Vec::with_capacity(frame.len() + 8);
     blob.extend_from_slice(&[0; 4]);
     blob.extend_from_slice(&(raw.len() as u32).to_le_bytes());
@@ -235,8 +473,8 @@ fn seal(raw: &[u8]) -> Vec<u8> {
     blob
 }
 
-/// The raw bytes of a sealed blob, once its checksum holds.
-fn open(blob: &[u8]) -> Result<Vec<u8>, FormatError> {
+/// What follows a blob's checksum, once the checksum holds.
+fn checked(blob: &[u8]) -> Result<&[u8], FormatError> {
     if blob.len() < 8 {
         return Err(FormatError::Malformed("shorter than its header"));
     }
@@ -244,16 +482,22 @@ fn open(blob: &[u8]) -> Result<Vec<u8>, FormatError> {
     if crc32fast::hash(&blob[4..]) != crc {
         return Err(FormatError::Checksum);
     }
-    let len = u32::from_le_bytes(blob[4..8].try_into().expect("4 bytes")) as usize;
+    Ok(&blob[4..])
+}
+
+/// The raw bytes of a sealed blob, once its checksum holds.
+fn open(blob: &[u8]) -> Result<Vec<u8>, FormatError> {
+    unseal(checked(blob)?)
+}
+
+/// A raw length and a zstd frame, decompressed.
+fn unseal(body: &[u8]) -> Result<Vec<u8>, FormatError> {
+    let mut r = Reader(body);
+    let len = r.u32()? as usize;
     if len > MAX_RAW_BYTES {
         return Err(FormatError::Malformed("longer than any block"));
     }
-    let raw = zstd::bulk::decompress(&blob[8..], len)
-        .map_err(|_| FormatError::Malformed("not a zstd frame"))?;
-    if raw.len() != len {
-        return Err(FormatError::Malformed("shorter than its stated length"));
-    }
-    Ok(raw)
+    decompress(r.0, len, None)
 }
 
 /// The bytes needed for `max`: 0, 1, 2, 4 or 8.
@@ -305,6 +549,10 @@ impl<'a> Reader<'a> {
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
         Ok(head)
+    }
+
+    fn u16(&mut self) -> Result<u16, FormatError> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2")))
     }
 
     fn u32(&mut self) -> Result<u32, FormatError> {
@@ -385,9 +633,9 @@ mod tests {
                 )
             })
             .collect();
-        let block = encode(&rows);
+        let block = encode(&rows, None);
         let keys = decode_keys(&block.keys).unwrap();
-        let lines = decode_lines(&block.lines, keys.len()).unwrap();
+        let lines = decode_lines(&block.lines, None, keys.len()).unwrap();
         assert_eq!(keys.len(), rows.len());
         for (i, r) in rows.iter().enumerate() {
             assert_eq!(
@@ -406,13 +654,13 @@ mod tests {
     #[test]
     fn a_flipped_bit_is_a_checksum_error() {
         let rows = vec![row(1, 1, "a"), row(2, 2, "b")];
-        let block = encode(&rows);
+        let block = encode(&rows, None);
         for blob in [&block.keys, &block.lines] {
             for byte in [0, 5, blob.len() - 1] {
                 let mut bad = blob.clone();
                 bad[byte] ^= 0x10;
                 let keys = decode_keys(&bad);
-                let lines = decode_lines(&bad, 2);
+                let lines = decode_lines(&bad, None, 2);
                 assert_eq!(keys.err(), Some(FormatError::Checksum));
                 assert_eq!(lines.err(), Some(FormatError::Checksum));
             }
@@ -422,10 +670,73 @@ mod tests {
 
     #[test]
     fn an_empty_block_and_negative_dates_round_trip() {
-        let keys = decode_keys(&encode(&[]).keys).unwrap();
+        let keys = decode_keys(&encode(&[], None).keys).unwrap();
         assert!(keys.is_empty());
         let rows = vec![row(-5_000_000_000, 3, ""), row(i64::MAX / 2, 2, "x")];
-        let keys = decode_keys(&encode(&rows).keys).unwrap();
+        let keys = decode_keys(&encode(&rows, None).keys).unwrap();
         assert_eq!(keys.date, vec![-5_000_000_000, i64::MAX / 2]);
+    }
+
+    fn generated(count: usize) -> Vec<BlockRow> {
+        let mut generator = crate::emulator::LineGenerator::new(5);
+        (0..count)
+            .map(|i| row(1_000 + i as i64, 1 + i as i64, &generator.next_line()))
+            .collect()
+    }
+
+    #[test]
+    fn framed_lines_with_a_dictionary_decode_whole_or_a_frame_at_a_time() {
+        let sample = generated(20_000);
+        let dict = super::super::dict::trained(sample.iter().map(|r| r.line.as_str()), 1, 0)
+            .expect("enough text to train on");
+        let ddict = DDict::create(&dict.bytes);
+        let rows = generated(300);
+        let block = encode(&rows, Some(&dict));
+        assert_eq!(lines_dict(&block.lines), Ok(1));
+        let all = decode_lines(&block.lines, Some(&ddict), rows.len()).unwrap();
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(all.get(i), r.line);
+        }
+        // Row 130 is in the first frame, row 260 in the second, which holds rows 256 to 299.
+        let frame = decode_line_frame(&block.lines, Some(&ddict), rows.len(), 130).unwrap();
+        assert!(frame.holds(0) && frame.holds(255) && !frame.holds(256));
+        assert_eq!(frame.get(130), rows[130].line);
+        let frame = decode_line_frame(&block.lines, Some(&ddict), rows.len(), 260).unwrap();
+        assert!(frame.holds(256) && frame.holds(299) && !frame.holds(255));
+        let last = decode_line_frame(&block.lines, Some(&ddict), rows.len(), 299).unwrap();
+        assert_eq!(last.get(299), rows[299].line);
+        // Without its dictionary, or with another, a frame is an error, not a panic.
+        assert!(decode_line_frame(&block.lines, None, rows.len(), 3).is_err());
+        let other = super::super::dict::trained(
+            generated(20_000).iter().rev().map(|r| r.line.as_str()),
+            2,
+            0,
+        )
+        .unwrap();
+        let _ = decode_line_frame(&block.lines, Some(&DDict::create(&other.bytes)), 300, 3);
+        // A dictionary keeps frames of 256 lines about as small as one frame of all of them.
+        let plain = encode(&generated(1_024), None).lines.len();
+        let framed = encode(&generated(1_024), Some(&dict)).lines.len();
+        assert!(framed < plain * 11 / 10, "{framed} against {plain}");
+    }
+
+    #[test]
+    fn lines_written_before_frames_are_read() {
+        let rows = generated(200);
+        let mut raw = Vec::new();
+        put_column(&mut raw, rows.iter().map(|r| r.line.len() as u64));
+        for r in &rows {
+            raw.extend_from_slice(r.line.as_bytes());
+        }
+        let blob = seal(&raw);
+        assert_eq!(lines_dict(&blob), Ok(0));
+        let all = decode_lines(&blob, None, rows.len()).unwrap();
+        let frame = decode_line_frame(&blob, None, rows.len(), 150).unwrap();
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(
+                (all.get(i), frame.get(i)),
+                (r.line.as_str(), r.line.as_str())
+            );
+        }
     }
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use diesel::prelude::*;
 
 use super::build::{BuiltBlock, BLOCK_LINE_BYTES, BLOCK_ROWS};
+use super::dict::{self, Dicts, LineDict};
 use super::format::{decode_keys, decode_lines, encode, BlockKeys, BlockLines, BlockRow};
 pub use super::part::PartInfo;
 use super::part::LIVE;
@@ -104,7 +105,7 @@ impl PartRows {
     }
 
     /// The key of the next row, reading the next block when this one is done.
-    fn peek(&mut self, conn: &mut SqliteConnection) -> Result<Option<Key>, DbError> {
+    fn peek(&mut self, conn: &mut SqliteConnection, dicts: &Dicts) -> Result<Option<Key>, DbError> {
         while self.next >= self.keys.len() {
             let Some(block) = self.blocks.pop_front() else {
                 return Ok(None);
@@ -115,7 +116,8 @@ impl PartRows {
                 .first(conn)?;
             let keys =
                 decode_keys(&keys).map_err(|reason| DbError::CorruptBlock { block, reason })?;
-            let lines = decode_lines(&lines, keys.len())
+            let dict = dicts.for_lines(conn, block, &lines)?;
+            let lines = decode_lines(&lines, dict.as_deref(), keys.len())
                 .map_err(|reason| DbError::CorruptBlock { block, reason })?;
             (self.keys, self.lines, self.next) = (Arc::new(keys), Arc::new(lines), 0);
         }
@@ -148,6 +150,10 @@ pub struct Merge {
     /// The part being written (state building).
     pub part: i64,
     sources: Vec<PartRows>,
+    /// The inputs' dictionaries, and the newest, which the merged part's lines are compressed
+    /// with.
+    dicts: Dicts,
+    dict: Option<Arc<LineDict>>,
     heap: BinaryHeap<Reverse<(Key, usize)>>,
     started: bool,
     pub rows: i64,
@@ -171,6 +177,8 @@ impl Merge {
             inputs,
             part,
             sources,
+            dicts: Dicts::default(),
+            dict: dict::newest(conn)?,
             heap: BinaryHeap::new(),
             started: false,
             rows: 0,
@@ -186,7 +194,7 @@ impl Merge {
     pub fn step(&mut self, conn: &mut SqliteConnection) -> Result<Vec<BuiltBlock>, DbError> {
         if !self.started {
             for i in 0..self.sources.len() {
-                if let Some(key) = self.sources[i].peek(conn)? {
+                if let Some(key) = self.sources[i].peek(conn, &self.dicts)? {
                     self.heap.push(Reverse((key, i)));
                 }
             }
@@ -197,7 +205,7 @@ impl Merge {
         let mut bytes = 0;
         while let Some(Reverse((_, i))) = self.heap.pop() {
             let row = self.sources[i].take();
-            if let Some(key) = self.sources[i].peek(conn)? {
+            if let Some(key) = self.sources[i].peek(conn, &self.dicts)? {
                 self.heap.push(Reverse((key, i)));
             }
             bytes += row.line.len();
@@ -219,7 +227,7 @@ impl Merge {
     }
 
     fn block(&mut self, rows: Vec<BlockRow>) -> BuiltBlock {
-        let encoded = encode(&rows);
+        let encoded = encode(&rows, self.dict.as_deref());
         let low_id = rows.iter().map(|r| r.id).min().unwrap_or(0);
         let high_id = rows.iter().map(|r| r.id).max().unwrap_or(0);
         self.rows += rows.len() as i64;
@@ -245,6 +253,7 @@ impl Merge {
             grams: super::grams::build(rows.iter().map(|r| r.line.as_str())),
             keys: encoded.keys,
             lines: encoded.lines,
+            dict: self.dict.clone(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! lines compressed together, with a header that lets a query pass over it unread.
 //!
 //! - `format`: a block's two blobs (encode, decode, checksums);
+//! - `dict`: the zstd dictionaries its lines are compressed with;
 //! - `synopsis`: what a header says of its block's keys;
 //! - `grams`: a bloom filter of a block's trigrams, for substrings and path prefixes (the
 //!   hashing both filters share is `bloom`);
@@ -17,6 +18,7 @@ pub mod bloom;
 pub mod build;
 pub mod cache;
 pub mod commit;
+pub mod dict;
 pub mod format;
 pub mod grams;
 pub mod merge;

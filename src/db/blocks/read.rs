@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
 
 use super::cache::BlockCache;
-use super::format::{decode_keys, decode_lines, BlockKeys, BlockLines, FormatError};
+use super::format::{decode_keys, decode_line_frame, BlockKeys, BlockLines, FormatError};
 use super::grams;
 use super::part::live_ids;
 pub use super::part::live_parts;
@@ -23,8 +23,11 @@ use crate::db::schema::{block_data, block_grams, blocks};
 use crate::db::segment_merge::{Key, KeyFilter, Order};
 use crate::db::DbError;
 
-/// Headers read per query while a page walks the blocks.
-const HEADERS_PER_READ: i64 = 64;
+/// Headers read per query while a page walks the blocks: the first read takes few (a plain
+/// page needs about one block per part), each next one twice as many, up to the most (a rare
+/// value passes over thousands, and each read prepares its statement again).
+const FIRST_HEADERS_READ: i64 = 32;
+const HEADERS_PER_READ: i64 = 1_024;
 
 #[derive(Debug, Clone, Queryable)]
 pub struct Header {
@@ -132,42 +135,48 @@ pub fn block_keys(
     Ok(keys)
 }
 
-/// The decoded lines of a block of `rows` rows.
-pub fn block_lines(
+/// The decoded lines of the frame holding row `row` of a block of `rows` rows (the whole block
+/// if it was written before frames).
+pub fn line_frame(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
     block: i64,
     rows: usize,
+    row: usize,
 ) -> Result<Arc<BlockLines>, DbError> {
-    if let Some(lines) = cache.lines(block) {
+    if let Some(lines) = cache.lines(block, row) {
         return Ok(lines);
     }
     let blob = block_blob(conn, block, Blob::Lines)?;
-    let lines = Arc::new(decode_lines(&blob, rows).map_err(|e| corrupt(cache, block, e))?);
-    cache.put_lines(block, lines.clone());
+    let dict = cache.dicts.for_lines(conn, block, &blob)?;
+    let lines = decode_line_frame(&blob, dict.as_deref(), rows, row)
+        .map_err(|e| corrupt(cache, block, e))?;
+    let lines = Arc::new(lines);
+    cache.put_lines(block, row, lines.clone());
     Ok(lines)
 }
 
-/// The lines of rows found in blocks, in their order; each block decoded once, whatever the
+/// The lines of rows found in blocks, in their order; each frame decoded once, whatever the
 /// cache holds.
 pub fn lines_of(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
     rows: &[&ColdRow],
 ) -> Result<Vec<String>, DbError> {
-    let mut decoded: std::collections::HashMap<i64, Arc<BlockLines>> = Default::default();
+    let mut decoded: std::collections::HashMap<i64, Vec<Arc<BlockLines>>> = Default::default();
     let mut lines = Vec::with_capacity(rows.len());
     for row in rows {
-        let block = match decoded.get(&row.block) {
-            Some(block) => block.clone(),
+        let held = decoded.entry(row.block).or_default();
+        let frame = match held.iter().find(|f| f.holds(row.index)) {
+            Some(frame) => frame.clone(),
             None => {
                 let keys = block_keys(conn, cache, row.block)?;
-                let block = block_lines(conn, cache, row.block, keys.len())?;
-                decoded.insert(row.block, block.clone());
-                block
+                let frame = line_frame(conn, cache, row.block, keys.len(), row.index)?;
+                held.push(frame.clone());
+                frame
             }
         };
-        lines.push(block.get(row.index).to_owned());
+        lines.push(frame.get(row.index).to_owned());
     }
     Ok(lines)
 }
@@ -419,6 +428,8 @@ struct HeaderWalk {
     /// The edge of the last header read.
     reached: Option<Key>,
     buffered: std::collections::VecDeque<Header>,
+    /// Headers the next read takes.
+    batch: i64,
     done: bool,
 }
 
@@ -431,6 +442,7 @@ impl HeaderWalk {
             until: filter.until,
             reached: start,
             buffered: Default::default(),
+            batch: FIRST_HEADERS_READ,
             done: false,
         }
     }
@@ -460,8 +472,9 @@ impl HeaderWalk {
             Order::Desc => query.order((blocks::max_date.desc(), blocks::max_id.desc())),
             Order::Asc => query.order((blocks::min_date.asc(), blocks::min_id.asc())),
         };
-        let headers: Vec<Header> = query.limit(HEADERS_PER_READ).load(conn)?;
-        self.done = (headers.len() as i64) < HEADERS_PER_READ;
+        let headers: Vec<Header> = query.limit(self.batch).load(conn)?;
+        self.done = (headers.len() as i64) < self.batch;
+        self.batch = (self.batch * 2).min(HEADERS_PER_READ);
         if let Some(last) = headers.last() {
             self.reached = Some(match self.order {
                 Order::Desc => last.max(),
@@ -507,7 +520,7 @@ fn each_header(
         let headers: Vec<Header> = live_headers(filter.since, filter.until)
             .filter(blocks::id.gt(last))
             .order(blocks::id)
-            .limit(HEADERS_PER_READ * 4)
+            .limit(HEADERS_PER_READ)
             .load(conn)?;
         let Some(end) = headers.last().map(|h| h.id) else {
             return Ok(());

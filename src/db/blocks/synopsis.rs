@@ -48,12 +48,12 @@ fn distinct(values: impl Iterator<Item = u64>) -> Vec<u64> {
 impl Synopsis {
     pub fn of(keys: &BlockKeys) -> Synopsis {
         let mut v4_first_octets = [0u8; 32];
-        for ip in &keys.ip {
-            if let [4, a, ..] = ip.as_slice() {
+        for ip in keys.ips() {
+            if let [4, a, ..] = ip {
                 v4_first_octets[*a as usize / 8] |= 1 << (a % 8);
             }
         }
-        let prefixes = distinct(keys.ip.iter().filter_map(|ip| prefix_key(ip)));
+        let prefixes = distinct(keys.ips().filter_map(prefix_key));
         let mut filter = vec![0u8; (prefixes.len() * BITS_PER_KEY).div_ceil(8)];
         for &key in &prefixes {
             bloom::insert(&mut filter, key, PROBES);
@@ -193,6 +193,7 @@ mod tests {
 
     fn keys(ips: &[&str]) -> BlockKeys {
         let n = ips.len();
+        let ips: Vec<Vec<u8>> = ips.iter().map(|ip| ip_key(ip.parse().unwrap())).collect();
         BlockKeys {
             date: vec![0; n],
             id: (0..n as i64).collect(),
@@ -201,8 +202,9 @@ mod tests {
             user_id: vec![0; n],
             source_id: vec![3; n],
             size: vec![0; n],
-            ip: ips.iter().map(|ip| ip_key(ip.parse().unwrap())).collect(),
+            ..Default::default()
         }
+        .with_ips(ips.iter().map(Vec::as_slice))
     }
 
     fn network(net: &str) -> KeyFilter {
@@ -231,10 +233,7 @@ mod tests {
             assert!(!s.may_match(&network(absent)), "{absent}");
         }
         // Without addresses no network matches.
-        let none = Synopsis::of(&BlockKeys {
-            ip: vec![Vec::new()],
-            ..keys(&["10.0.0.1"])
-        });
+        let none = Synopsis::of(&keys(&["10.0.0.1"]).with_ips([&[][..]].into_iter()));
         assert!(!none.may_match(&network("0.0.0.0/0")));
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::db::retention::RetentionRules;
+use crate::db::write::retention::RetentionRules;
 use crate::http::caps::CapsConfig;
 use crate::ingest::backoff::BackoffConfig;
 use crate::ingest::IngestConfig;

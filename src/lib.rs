@@ -1,7 +1,7 @@
 //! loggerator: collects HTTP access logs from loggerator sources into SQLite and serves them.
 //!
 //! Data flows one way: socket -> [`ingest::framing`] -> [`parse`] -> [`batch`] ->
-//! [`db::writer`] transaction -> tables <- [`db::reader`] pool <- [`http`].
+//! [`db::write::writer`] transaction -> tables <- [`db::read::reader`] pool <- [`http`].
 //!
 //! The modules depend one way too: a module imports only modules of the layers below its own.
 //! The layers, top to bottom (`tests/layers.rs` reads this list and fails when an import goes

@@ -1,7 +1,7 @@
 //! Ingest is measured in lines per second, queries in milliseconds: when both want the CPU, the
-//! query should win. The ingest, writer and checkpointer threads call [`lower_priority`] when
-//! they start, so the kernel runs readers and HTTP workers ahead of them and ingest takes the
-//! time left over.
+//! query should win. The ingest, writer, checkpointer and compactor threads call
+//! [`lower_priority`] when they start, so the kernel runs readers and HTTP workers ahead of them
+//! and ingest takes the time left over.
 
 use log::warn;
 
@@ -23,3 +23,17 @@ pub fn lower_priority(thread: &str) {
 
 #[cfg(not(target_os = "linux"))]
 pub fn lower_priority(_thread: &str) {}
+
+/// Names the calling thread (the first 15 bytes of `name`), so that `top -H` and `ps -T` show
+/// which of the service's threads uses the CPU, and its priority can be changed from outside
+/// (`renice -n N -p TID`).
+#[cfg(target_os = "linux")]
+pub fn name_thread(name: &str) {
+    let mut bytes: Vec<u8> = name.bytes().filter(|&b| b != 0).take(15).collect();
+    bytes.push(0);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes, which `bytes` is.
+    unsafe { libc::prctl(libc::PR_SET_NAME, bytes.as_ptr()) };
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn name_thread(_name: &str) {}

@@ -19,17 +19,17 @@ use utoipa_actix_web::AppExt;
 use crate::batch::StreamMark;
 use crate::db::blocks::cache::BlockCache;
 use crate::db::checkpointer::WalCheckpointer;
-use crate::db::compactor::{self, CompactionConfig};
 use crate::db::connection::open_writer;
 use crate::db::health::StorageHealth;
 use crate::db::lock::{DbLock, LockError};
 use crate::db::metrics::CompactionMetrics;
 use crate::db::metrics::StorageMetrics;
-use crate::db::reader::Reader;
-use crate::db::retention::RetentionRules;
-use crate::db::retention_schedule;
-use crate::db::tail::tail_channel;
-use crate::db::writer::{
+use crate::db::read::reader::Reader;
+use crate::db::read::tail::tail_channel;
+use crate::db::write::compactor::{self, CompactionConfig};
+use crate::db::write::retention::RetentionRules;
+use crate::db::write::retention_schedule;
+use crate::db::write::writer::{
     pushed_sources, Checkpoint, DbWriter, RegisterSource, WriterHooks, PUSHED_PREFIX,
 };
 use crate::db::DbError;
@@ -70,13 +70,13 @@ pub struct ServiceConfig {
     pub tls: Option<TlsFiles>,
     /// Bytes of lines one `POST /ingest` body may hold.
     pub max_push_bytes: u64,
-    /// Rows per storage segment (see `db::store`).
+    /// Rows per storage segment (see `db::write::store`).
     pub segment_rows: u64,
-    /// An open segment idle this long is sealed, and then compacted (see `db::compactor`).
+    /// An open segment idle this long is sealed, and then compacted (see `db::write::compactor`).
     pub seal_idle: Duration,
     /// Bytes of decoded blocks the readers keep.
     pub block_cache_bytes: u64,
-    /// What to delete, and how often to look (see `db::retention`).
+    /// What to delete, and how often to look (see `db::write::retention`).
     pub retention: RetentionRules,
     pub retention_check: Duration,
     pub ingest: IngestConfig,
@@ -378,7 +378,10 @@ impl Service {
         // Framing and parsing run on a thread of their own at a lower priority, like the writer:
         // under load, queries come first.
         let ingest_thread = Arbiter::new();
-        ingest_thread.spawn_fn(|| crate::priority::lower_priority("ingest"));
+        ingest_thread.spawn_fn(|| {
+            crate::priority::name_thread("ingest");
+            crate::priority::lower_priority("ingest");
+        });
         let ingesters = sources
             .iter()
             .map(|(status, committed)| {

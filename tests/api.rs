@@ -377,7 +377,7 @@ async fn rejected_lines_are_listed_newest_first_with_reasons_and_pages() {
     use loggerator::http::cursor;
     let logs_cursor = cursor::encode_position(cursor::Position {
         order: Default::default(),
-        key: loggerator::db::log_query::Key { date: 1, id: 2 },
+        key: loggerator::db::read::log_query::Key { date: 1, id: 2 },
         filters: cursor::filter_fingerprint(&Default::default()),
     });
     let reply = get(&app.url(&format!("/rejected?cursor={logs_cursor}"))).await;

@@ -19,10 +19,10 @@ use loggerator::db::blocks::commit::{
 };
 use loggerator::db::blocks::merge::{self, Merge};
 use loggerator::db::connection::{open_reader, open_writer};
-use loggerator::db::log_query::{self, Key, LogFilter, LogPage, LogQuery, Order};
+use loggerator::db::read::log_query::{self, Key, LogFilter, LogPage, LogQuery, Order};
+use loggerator::db::read::stats_query::{self, StatKey, StatRow, StatsQuery};
+use loggerator::db::read::tail;
 use loggerator::db::schema::{block_data, blocks};
-use loggerator::db::stats_query::{self, StatKey, StatRow, StatsQuery};
-use loggerator::db::tail;
 use loggerator::emulator::LineGenerator;
 
 /// Lines stored by [`stored_db`] (the real ones include some that do not parse).

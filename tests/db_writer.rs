@@ -15,8 +15,8 @@ use loggerator::batch::Entry;
 use loggerator::batch::{StreamMark, StreamProgress, WriteBatch, WriteError, WriteSummary};
 use loggerator::db::connection::{open_reader, open_writer};
 use loggerator::db::schema::{day_counts, hot_segments, log_keys, log_lines, rejected_lines};
-use loggerator::db::store::{LogStore, NewKey, NewLine};
-use loggerator::db::writer::{Checkpoint, DbWriter, RegisterSource, SourceRecord};
+use loggerator::db::write::store::{LogStore, NewKey, NewLine};
+use loggerator::db::write::writer::{Checkpoint, DbWriter, RegisterSource, SourceRecord};
 
 fn entries(lines: &[&str]) -> Arc<Vec<Entry>> {
     Arc::new(lines.iter().map(|l| Entry::from_line(l)).collect())
@@ -341,7 +341,7 @@ struct DayCount {
 fn a_store_loaded_on_a_used_database_never_reuses_an_id() {
     let db = temp_db();
     let mut conn = open_writer(&db.path).unwrap();
-    loggerator::db::writer::register_source(&mut conn, "a:1").unwrap();
+    loggerator::db::write::writer::register_source(&mut conn, "a:1").unwrap();
     let lines = entries(&fixture_lines()[..5]);
     LogStore::load(&mut conn, 100)
         .unwrap()
@@ -396,16 +396,16 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
 
     let mut writer_conn = open_writer(&db.path).unwrap();
     // The source's all-time count is filled from the rows moved over; no stream is recorded.
-    let record = loggerator::db::writer::register_source(&mut writer_conn, "old:1").unwrap();
+    let record = loggerator::db::write::writer::register_source(&mut writer_conn, "old:1").unwrap();
     assert_eq!((record.lines_stored, record.committed), (60, None));
     drop(writer_conn);
     assert_eq!(counts(&db.path), (60, 0));
     let mut reader = open_reader(&db.path).unwrap();
-    let page = loggerator::db::log_query::fetch_page(
+    let page = loggerator::db::read::log_query::fetch_page(
         &mut reader,
         &Default::default(),
         &mut Default::default(),
-        &loggerator::db::log_query::LogQuery {
+        &loggerator::db::read::log_query::LogQuery {
             filter: Default::default(),
             order: Default::default(),
             after: None,
@@ -420,10 +420,10 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
     let mut expected: Vec<String> = fixture_lines().iter().map(|l| l.to_string()).collect();
     expected.sort();
     assert_eq!(lines, expected);
-    let count = loggerator::db::log_query::count(
+    let count = loggerator::db::read::log_query::count(
         &mut reader,
         &Default::default(),
-        &loggerator::db::log_query::LogFilter {
+        &loggerator::db::read::log_query::LogFilter {
             codes: vec![(500, 500)],
             ..Default::default()
         },
@@ -444,7 +444,7 @@ fn two_writing_processes_on_one_database_never_share_an_id() {
     let db = temp_db();
     let mut first = open_writer(&db.path).unwrap();
     let mut second = open_writer(&db.path).unwrap();
-    loggerator::db::writer::register_source(&mut first, "a:1").unwrap();
+    loggerator::db::write::writer::register_source(&mut first, "a:1").unwrap();
     let mut a = LogStore::load(&mut first, 25).unwrap();
     let mut b = LogStore::load(&mut second, 25).unwrap();
     let lines = entries(&fixture_lines()[..10]);
@@ -554,7 +554,7 @@ async fn a_line_the_database_refuses_is_kept_as_rejected_and_the_rest_stored() {
     assert_eq!(record.committed, Some(mark));
     assert_eq!((record.lines_stored, record.lines_rejected), (30, 2));
     // Counts by key agree with the rows kept.
-    let count = loggerator::db::log_query::count(
+    let count = loggerator::db::read::log_query::count(
         &mut conn,
         &Default::default(),
         &Default::default(),

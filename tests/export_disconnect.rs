@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::app::TestApp;
 use common::{store_lines, temp_db};
 use futures_util::StreamExt;
-use loggerator::db::reader::PAGES_READ;
+use loggerator::db::read::reader::PAGES_READ;
 use loggerator::emulator::LineGenerator;
 
 #[actix_rt::test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use awc::Client;
 use common::app::{get, TestApp};
-use loggerator::db::log_query::{Key, LogFilter, Order};
+use loggerator::db::read::log_query::{Key, LogFilter, Order};
 use loggerator::emulator;
 use loggerator::http::cursor;
 use tokio::io::AsyncWriteExt;

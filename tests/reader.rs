@@ -5,8 +5,10 @@ mod common;
 use common::{store_lines, temp_db, TempDb};
 use diesel::SqliteConnection;
 use loggerator::db::connection::open_reader;
-use loggerator::db::log_query::{self, explain_page, Key, LogFilter, LogPage, LogQuery, Order};
-use loggerator::db::reader::{CountLogs, QueryLogs, Reader};
+use loggerator::db::read::log_query::{
+    self, explain_page, Key, LogFilter, LogPage, LogQuery, Order,
+};
+use loggerator::db::read::reader::{CountLogs, QueryLogs, Reader};
 use loggerator::limits::SECONDS_PER_DAY;
 
 /// Lines whose dates collide, so ordering must fall back to arrival.
@@ -614,7 +616,7 @@ async fn a_tail_read_back_stops_at_its_bytes_and_goes_on_from_there() {
     let mut seen = Vec::new();
     loop {
         let (rows, newest) = readers
-            .send(loggerator::db::reader::QueryTail {
+            .send(loggerator::db::read::reader::QueryTail {
                 after_id: after,
                 limit: 2_000,
                 max_bytes: 200_000,

@@ -18,7 +18,7 @@ use diesel::sql_types::BigInt;
 use loggerator::batch::Entry;
 use loggerator::db::blocks::merge;
 use loggerator::db::connection::{open_reader, open_writer};
-use loggerator::db::retention::{used_bytes, RetentionRules};
+use loggerator::db::write::retention::{used_bytes, RetentionRules};
 use loggerator::emulator::LineGenerator;
 use serde_json::Value;
 
@@ -321,8 +321,8 @@ async fn past_the_size_limit_the_oldest_segments_go_and_their_pages_are_reused()
 #[actix_rt::test]
 async fn a_keyed_stream_is_forgotten_only_once_all_of_its_lines_are_gone() {
     use loggerator::batch::{StreamMark, StreamProgress};
-    use loggerator::db::store::LogStore;
-    use loggerator::db::writer::register_source;
+    use loggerator::db::write::store::LogStore;
+    use loggerator::db::write::writer::register_source;
     let db = temp_db();
     {
         let mut conn = open_writer(&db.path).unwrap();

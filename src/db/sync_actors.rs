@@ -44,6 +44,7 @@ where
     let first = Mutex::new(first);
     let open = Arc::new(open);
     Ok(SyncArbiter::start(threads, move || {
+        crate::priority::name_thread(name);
         if priority == ThreadPriority::Lower {
             crate::priority::lower_priority(name);
         }

@@ -9,7 +9,7 @@ use std::hash::Hasher;
 
 use fnv::FnvHasher;
 
-use crate::db::log_query::{Key, LogFilter, Order};
+use crate::db::read::log_query::{Key, LogFilter, Order};
 
 /// Where a `/logs` listing stands: after `key`, in `order`, under the filters whose
 /// [`filter_fingerprint`] is `filters`. A cursor used with other filters or in the other order

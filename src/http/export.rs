@@ -18,8 +18,8 @@ use super::error::ApiError;
 use super::log_view::LogView;
 use super::params::{Format, Formulas, ListParams};
 use super::AppState;
-use crate::db::log_query::{Key, LogQuery, LogRow};
-use crate::db::reader::QueryLogs;
+use crate::db::read::log_query::{Key, LogQuery, LogRow};
+use crate::db::read::reader::QueryLogs;
 use crate::limits::{MAX_PAGE_BYTES, MAX_PAGE_SCAN};
 
 /// Rows per chunk: large enough that a chunk's query costs little per row, small enough that

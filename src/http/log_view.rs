@@ -4,7 +4,7 @@
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use crate::db::log_query::LogRow;
+use crate::db::read::log_query::LogRow;
 use crate::time::rfc3339;
 
 /// A stored line as `GET /logs` shows it: the row's fields, the date in RFC 3339. Written out

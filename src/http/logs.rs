@@ -11,8 +11,8 @@ use super::openapi::{CountBody, ErrorBody, FilterParams, PageItem, PageParams};
 use super::paging::next_link;
 use super::params::{count_params, list_params, Format, DEFAULT_LIMIT};
 use super::AppState;
-use crate::db::log_query::LogQuery;
-use crate::db::reader::{CountLogs, QueryLogs};
+use crate::db::read::log_query::LogQuery;
+use crate::db::read::reader::{CountLogs, QueryLogs};
 use crate::db::DbError;
 use crate::limits::{MAX_COUNT_SCAN, MAX_PAGE_BYTES, MAX_PAGE_SCAN};
 

@@ -36,8 +36,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::blocks::cache::BlockCache;
 use crate::db::health::StorageHealth;
-use crate::db::tail::TailSender;
-use crate::db::writer::DbWriter;
+use crate::db::read::tail::TailSender;
+use crate::db::write::writer::DbWriter;
 use crate::ingest::SourceList;
 use crate::tokens::{Scope, TokenStore};
 use auth::{Access, AllowedHosts};

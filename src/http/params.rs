@@ -9,8 +9,8 @@ use percent_encoding::percent_decode_str;
 
 use super::cursor;
 use super::error::ApiError;
-use crate::db::log_query::{Key, LogFilter, Order};
-use crate::db::stats_query::StatKey;
+use crate::db::read::log_query::{Key, LogFilter, Order};
+use crate::db::read::stats_query::StatKey;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 10_000;

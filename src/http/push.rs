@@ -26,7 +26,7 @@ use super::openapi::{ErrorBody, PushHeaders, PushQuery};
 use super::params::push_params;
 use super::AppState;
 use crate::batch::WriteError;
-use crate::db::writer::{pushed_address, LoadKeyedStream, RegisterSource};
+use crate::db::write::writer::{pushed_address, LoadKeyedStream, RegisterSource};
 use crate::ingest::push::{
     check_source_name, push_lines, PushError, PushFailed, PushSummary, PushTarget,
 };

@@ -13,7 +13,7 @@ use actix::prelude::*;
 use tokio::sync::Semaphore;
 
 use super::error::ApiError;
-use crate::db::reader::Reader;
+use crate::db::read::reader::Reader;
 use crate::db::DbError;
 
 pub struct ReaderPool<A: Actor = Reader> {

@@ -9,8 +9,8 @@ use super::openapi::{ErrorBody, RejectedParams};
 use super::paging::next_link;
 use super::params::rejected_params;
 use super::AppState;
-use crate::db::reader::QueryRejected;
-use crate::db::rejected_query::RejectedPage;
+use crate::db::read::reader::QueryRejected;
+use crate::db::read::rejected_query::RejectedPage;
 use crate::limits::MAX_PAGE_BYTES;
 use crate::time::rfc3339;
 

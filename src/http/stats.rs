@@ -8,8 +8,8 @@ use super::error::ApiError;
 use super::openapi::{ErrorBody, FilterParams, StatGroup, StatsParams};
 use super::params::stats_params;
 use super::AppState;
-use crate::db::reader::QueryStats;
-use crate::db::stats_query::{StatKey, StatRow, StatValue, StatsQuery};
+use crate::db::read::reader::QueryStats;
+use crate::db::read::stats_query::{StatKey, StatRow, StatValue, StatsQuery};
 use crate::db::DbError;
 use crate::limits::{MAX_COUNT_SCAN, MAX_STATS_KEY_SCAN};
 

@@ -10,7 +10,7 @@
 //! `Last-Event-ID`, up to [`TAIL_REPLAY_MAX`] lines, beyond which a `skipped` event says which
 //! lines were passed over and how to export them.
 //!
-//! [`TAIL_CHANNEL_BATCHES`]: crate::db::tail::TAIL_CHANNEL_BATCHES
+//! [`TAIL_CHANNEL_BATCHES`]: crate::db::read::tail::TAIL_CHANNEL_BATCHES
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -28,9 +28,9 @@ use super::log_view::LogView;
 use super::openapi::{ErrorBody, FilterParams, TailParams};
 use super::params::{part_name, tail_params};
 use super::AppState;
-use crate::db::log_query::LogRow;
-use crate::db::reader::QueryTail;
-use crate::db::tail::{Committed, TailFilter};
+use crate::db::read::log_query::LogRow;
+use crate::db::read::reader::QueryTail;
+use crate::db::read::tail::{Committed, TailFilter};
 use crate::limits::{
     TAIL_CLIENT_BUFFER, TAIL_REPLAY_CHUNK, TAIL_REPLAY_CHUNK_BYTES, TAIL_REPLAY_MAX,
 };

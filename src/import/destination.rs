@@ -12,7 +12,9 @@ use thiserror::Error;
 
 use crate::db::health::StorageHealth;
 use crate::db::lock::{DbLock, LockError};
-use crate::db::writer::{pushed_address, Checkpoint, DbWriter, LoadKeyedStream, RegisterSource};
+use crate::db::write::writer::{
+    pushed_address, Checkpoint, DbWriter, LoadKeyedStream, RegisterSource,
+};
 use crate::db::DbError;
 use crate::ingest::push::{
     check_source_name, push_lines, PushConfig, PushError, PushSummary, PushTarget,

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::db::writer::PUSHED_PREFIX;
+use crate::db::write::writer::PUSHED_PREFIX;
 use crate::time::{rfc3339, seconds_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use loggerator::batch::{Entry, StreamMark, StreamProgress};
 use loggerator::db::connection::{open_reader, open_writer};
-use loggerator::db::store::LogStore;
-use loggerator::db::writer::register_source;
+use loggerator::db::write::store::LogStore;
+use loggerator::db::write::writer::register_source;
 use loggerator::http::caps::CapsConfig;
 use loggerator::ingest::IngestConfig;
 use loggerator::service::ServiceConfig;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use super::dict::{self, LineDict};
 use super::format::{encode, BlockKeys, BlockRow};
 use super::synopsis::Synopsis;
+use crate::db::read::segment_merge::Key;
 use crate::db::schema::{hot_segments, log_lines, store_state};
-use crate::db::segment_merge::Key;
 use crate::db::DbError;
 
 /// Rows per block at most: 1,024 date-sorted stand-in lines compressed to 0.137x (256: 0.151x,
@@ -59,6 +59,7 @@ pub struct BuiltPart {
     pub blocks: Vec<BuiltBlock>,
 }
 
+/// A hot key as read, before it becomes [`SegmentKey`].
 #[derive(QueryableByName)]
 struct StoredKey {
     #[diesel(sql_type = BigInt)]
@@ -77,6 +78,45 @@ struct StoredKey {
     size: i64,
     #[diesel(sql_type = Nullable<Binary>)]
     ip: Option<Vec<u8>>,
+}
+
+/// A segment's key held while its part is built: the address inline, not a heap allocation a
+/// row (a segment holds 200,000 rows by default).
+struct SegmentKey {
+    date: i64,
+    id: i64,
+    code: i32,
+    method_id: i64,
+    user_id: i64,
+    source_id: i64,
+    size: i64,
+    /// The address key's length (0: none) and bytes (at most 17, see `ip_key.rs`).
+    ip_len: u8,
+    ip: [u8; 17],
+}
+
+impl SegmentKey {
+    fn of(k: StoredKey) -> SegmentKey {
+        let mut ip = [0; 17];
+        let held = k.ip.as_deref().unwrap_or_default();
+        let ip_len = held.len().min(ip.len());
+        ip[..ip_len].copy_from_slice(&held[..ip_len]);
+        SegmentKey {
+            date: k.date,
+            id: k.id,
+            code: k.code,
+            method_id: k.method_id,
+            user_id: k.user_id,
+            source_id: k.source_id,
+            size: k.size,
+            ip_len: ip_len as u8,
+            ip,
+        }
+    }
+
+    fn ip(&self) -> Option<Vec<u8>> {
+        (self.ip_len > 0).then(|| self.ip[..self.ip_len as usize].to_vec())
+    }
 }
 
 /// The oldest sealed segment, if any: compaction goes oldest first, so that every id up to
@@ -106,10 +146,14 @@ pub fn sealed_count(conn: &mut SqliteConnection) -> Result<i64, DbError> {
 
 /// The segment's rows as blocks; `None` if the segment is gone (retention took it).
 pub fn build_part(conn: &mut SqliteConnection, segment: i64) -> Result<Option<BuiltPart>, DbError> {
-    let Some((received_from, received_until)) = hot_segments::table
+    let Some((received_from, received_until, rows)) = hot_segments::table
         .find(segment)
-        .select((hot_segments::received_from, hot_segments::received_until))
-        .first::<(i64, i64)>(conn)
+        .select((
+            hot_segments::received_from,
+            hot_segments::received_until,
+            hot_segments::rows,
+        ))
+        .first::<(i64, i64, i64)>(conn)
         .optional()?
     else {
         return Ok(None);
@@ -125,7 +169,7 @@ pub fn build_part(conn: &mut SqliteConnection, segment: i64) -> Result<Option<Bu
         stored_bytes: 0,
         blocks: Vec::new(),
     };
-    let keys = read_keys(conn, segment)?;
+    let keys = read_keys(conn, segment, rows)?;
     let (Some(low), Some(high)) = (
         keys.iter().map(|k| k.id).min(),
         keys.iter().map(|k| k.id).max(),
@@ -151,7 +195,7 @@ pub fn build_part(conn: &mut SqliteConnection, segment: i64) -> Result<Option<Bu
             user_id: key.user_id,
             source_id: key.source_id,
             size: key.size,
-            ip: key.ip,
+            ip: key.ip(),
             line,
         });
         if block.len() == BLOCK_ROWS || block_bytes >= BLOCK_LINE_BYTES {
@@ -167,8 +211,13 @@ pub fn build_part(conn: &mut SqliteConnection, segment: i64) -> Result<Option<Bu
 
 /// The segment's keys in (date, id) order: its range of the primary key, read in order, a
 /// few thousand rows per read.
-fn read_keys(conn: &mut SqliteConnection, segment: i64) -> Result<Vec<StoredKey>, DbError> {
-    let mut keys: Vec<StoredKey> = Vec::new();
+fn read_keys(
+    conn: &mut SqliteConnection,
+    segment: i64,
+    rows: i64,
+) -> Result<Vec<SegmentKey>, DbError> {
+    // Sized once: doubling as it grew held up to twice the segment's keys.
+    let mut keys: Vec<SegmentKey> = Vec::with_capacity(rows.max(0) as usize);
     loop {
         let after = keys.last().map_or(
             Key {
@@ -190,7 +239,7 @@ fn read_keys(conn: &mut SqliteConnection, segment: i64) -> Result<Vec<StoredKey>
         .bind::<BigInt, _>(ROWS_PER_READ)
         .load(conn)?;
         let done = (read.len() as i64) < ROWS_PER_READ;
-        keys.extend(read);
+        keys.extend(read.into_iter().map(SegmentKey::of));
         if done {
             return Ok(keys);
         }
@@ -236,6 +285,14 @@ fn read_lines(conn: &mut SqliteConnection, low: i64, high: i64) -> Result<Segmen
             .select((log_lines::id, log_lines::line))
             .load(conn)?;
         let done = (read.len() as i64) < ROWS_PER_READ;
+        if lines.text.is_empty() && !done {
+            // Sized once from the first read's lines: doubling as it grew held up to twice
+            // the segment's text, and copied it each time.
+            let bytes: usize = read.iter().map(|(_, line)| line.len()).sum();
+            lines
+                .text
+                .reserve(bytes / read.len().max(1) * count * 21 / 20);
+        }
         for (id, line) in read {
             after = id;
             let start = lines.text.len();
@@ -265,7 +322,7 @@ impl BuiltPart {
                 id: last.id,
             },
         );
-        let encoded = encode(&rows, dict.map(|d| &**d));
+        let encoded = encode(&rows, dict.map(|d| d.dict_ref()));
         self.rows += rows.len() as i64;
         self.min_id = self
             .min_id

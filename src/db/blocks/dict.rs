@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use diesel::prelude::*;
 use zstd::zstd_safe::{CDict, DDict};
 
-use super::format::{lines_dict, FormatError};
+use super::format::{lines_dict, DictRef, FormatError};
 use crate::db::schema::line_dicts;
 use crate::db::DbError;
 
@@ -60,8 +60,11 @@ impl LineDict {
         }
     }
 
-    pub fn cdict(&self) -> &CDict<'static> {
-        &self.cdict
+    pub fn dict_ref(&self) -> DictRef<'_> {
+        DictRef {
+            id: self.id,
+            cdict: &self.cdict,
+        }
     }
 }
 

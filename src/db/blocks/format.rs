@@ -25,9 +25,7 @@
 //! blob) are still read.
 
 use thiserror::Error;
-use zstd::zstd_safe::{CCtx, DCtx, DDict};
-
-use super::dict::LineDict;
+use zstd::zstd_safe::{CCtx, CDict, DCtx, DDict};
 
 /// zstd's level for both blobs: level 3 kept 1,024 date-sorted stand-in lines in 0.137x
 /// their size against 0.110x at 9, at several times the speed (`../shared/research/storage.md`).
@@ -182,8 +180,16 @@ pub struct EncodedBlock {
     pub raw_bytes: usize,
 }
 
+/// A dictionary to compress lines with: its id, which the blob names, and its prepared form
+/// (`dict.rs` trains and stores them).
+#[derive(Clone, Copy)]
+pub struct DictRef<'a> {
+    pub id: i64,
+    pub cdict: &'a CDict<'static>,
+}
+
 /// Encodes rows already in (date, id) order, their lines with `dict` if there is one.
-pub fn encode(rows: &[BlockRow], dict: Option<&LineDict>) -> EncodedBlock {
+pub fn encode(rows: &[BlockRow], dict: Option<DictRef>) -> EncodedBlock {
     debug_assert!(rows
         .windows(2)
         .all(|w| (w[0].date, w[0].id) < (w[1].date, w[1].id)));
@@ -209,7 +215,7 @@ pub fn encode(rows: &[BlockRow], dict: Option<&LineDict>) -> EncodedBlock {
 }
 
 /// The lines blob: frames of [`FRAME_ROWS`] rows, each compressed on its own.
-fn encode_lines(rows: &[BlockRow], dict: Option<&LineDict>) -> Vec<u8> {
+fn encode_lines(rows: &[BlockRow], dict: Option<DictRef>) -> Vec<u8> {
     let frames: Vec<(Vec<u8>, usize)> = rows
         .chunks(FRAME_ROWS)
         .map(|rows| {
@@ -431,12 +437,12 @@ thread_local! {
     static DCTX: std::cell::RefCell<DCtx<'static>> = std::cell::RefCell::new(DCtx::create());
 }
 
-fn compress(raw: &[u8], dict: Option<&LineDict>) -> Vec<u8> {
+fn compress(raw: &[u8], dict: Option<DictRef>) -> Vec<u8> {
     let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()));
     CCTX.with_borrow_mut(|cctx| {
         // Compressing into a buffer of the bound's size fails only on allocation failure.
         match dict {
-            Some(dict) => cctx.compress_using_cdict(&mut out, raw, dict.cdict()),
+            Some(dict) => cctx.compress_using_cdict(&mut out, raw, dict.cdict),
             None => cctx.compress(&mut out, raw, LEVEL),
         }
         .expect("zstd compresses a buffer in memory");
@@ -691,7 +697,7 @@ mod tests {
             .expect("enough text to train on");
         let ddict = DDict::create(&dict.bytes);
         let rows = generated(300);
-        let block = encode(&rows, Some(&dict));
+        let block = encode(&rows, Some(dict.dict_ref()));
         assert_eq!(lines_dict(&block.lines), Ok(1));
         let all = decode_lines(&block.lines, Some(&ddict), rows.len()).unwrap();
         for (i, r) in rows.iter().enumerate() {
@@ -716,7 +722,7 @@ mod tests {
         let _ = decode_line_frame(&block.lines, Some(&DDict::create(&other.bytes)), 300, 3);
         // A dictionary keeps frames of 256 lines about as small as one frame of all of them.
         let plain = encode(&generated(1_024), None).lines.len();
-        let framed = encode(&generated(1_024), Some(&dict)).lines.len();
+        let framed = encode(&generated(1_024), Some(dict.dict_ref())).lines.len();
         assert!(framed < plain * 11 / 10, "{framed} against {plain}");
     }
 

@@ -24,8 +24,8 @@ use super::format::{decode_keys, decode_lines, encode, BlockKeys, BlockLines, Bl
 pub use super::part::PartInfo;
 use super::part::LIVE;
 use super::synopsis::Synopsis;
+use crate::db::read::segment_merge::Key;
 use crate::db::schema::{block_data, blocks, parts};
-use crate::db::segment_merge::Key;
 use crate::db::DbError;
 use crate::limits::SECONDS_PER_DAY;
 
@@ -227,7 +227,7 @@ impl Merge {
     }
 
     fn block(&mut self, rows: Vec<BlockRow>) -> BuiltBlock {
-        let encoded = encode(&rows, self.dict.as_deref());
+        let encoded = encode(&rows, self.dict.as_ref().map(|d| d.dict_ref()));
         let low_id = rows.iter().map(|r| r.id).min().unwrap_or(0);
         let high_id = rows.iter().map(|r| r.id).max().unwrap_or(0);
         self.rows += rows.len() as i64;

@@ -19,8 +19,8 @@ use super::grams;
 use super::part::live_ids;
 pub use super::part::live_parts;
 use super::synopsis::Synopsis;
+use crate::db::read::segment_merge::{Key, KeyFilter, Order};
 use crate::db::schema::{block_data, block_grams, blocks};
-use crate::db::segment_merge::{Key, KeyFilter, Order};
 use crate::db::DbError;
 
 /// Headers read per query while a page walks the blocks: the first read takes few (a plain

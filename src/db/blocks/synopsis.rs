@@ -10,7 +10,7 @@
 
 use super::bloom;
 use super::format::BlockKeys;
-use crate::db::segment_merge::KeyFilter;
+use crate::db::read::segment_merge::KeyFilter;
 
 const VERSION: u8 = 1;
 /// Filter bits per distinct prefix, and probes: about 1% false positives.

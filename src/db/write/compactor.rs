@@ -16,18 +16,18 @@ use diesel::SqliteConnection;
 use log::{debug, info, warn};
 use tokio_util::sync::CancellationToken;
 
-use super::blocks::build::{self, BuiltBlock, BuiltPart};
-use super::blocks::commit::{Added, MergedPart};
-use super::blocks::merge::{self, Merge, PartInfo};
-use super::connection::open_reader;
-use super::metrics::CompactionMetrics;
 use super::retention_schedule::next_chunk;
-use super::sync_actors::{start_sync_actors, ThreadPriority};
 use super::writer::{
     AbandonMerges, AddBlocks, AddPart, ClearReplaced, ClearRetired, DbWriter, DropPart,
     FinishMerge, ReclaimPages, SealIdle, StartPart,
 };
-use super::DbError;
+use crate::db::blocks::build::{self, BuiltBlock, BuiltPart};
+use crate::db::blocks::commit::{Added, MergedPart};
+use crate::db::blocks::merge::{self, Merge, PartInfo};
+use crate::db::connection::open_reader;
+use crate::db::metrics::CompactionMetrics;
+use crate::db::sync_actors::{start_sync_actors, ThreadPriority};
+use crate::db::DbError;
 
 /// How often the compactor looks for a sealed segment when it found none.
 const POLL: Duration = Duration::from_secs(1);

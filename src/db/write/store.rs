@@ -11,14 +11,14 @@ use diesel::sql_types::{BigInt, Binary, Bool, Text};
 use diesel::upsert::excluded;
 use log::warn;
 
-use super::ip_key::ip_key;
-use super::names::{NameTable, Names};
-use super::schema::{
+use crate::batch::{Entry, StreamMark, StreamProgress, WriteSummary};
+use crate::db::ip_key::ip_key;
+use crate::db::names::{NameTable, Names};
+use crate::db::schema::{
     day_counts, hot_segments, hour_counts, key_counts, keyed_streams, log_keys, log_lines,
     rejected_lines, sources, store_state,
 };
-use super::DbError;
-use crate::batch::{Entry, StreamMark, StreamProgress, WriteSummary};
+use crate::db::DbError;
 use crate::limits::{SECONDS_PER_DAY, SECONDS_PER_HOUR};
 
 /// Rows per INSERT statement: 6 bound values a row keeps a statement well under SQLite's limit

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 
 use diesel::SqliteConnection;
 
-use super::blocks::cache::BlockCache;
-use super::blocks::read::{self, ColdRow};
+use crate::db::blocks::cache::BlockCache;
+use crate::db::blocks::read::{self, ColdRow};
 use diesel::prelude::*;
 
-use super::schema::log_lines;
 use super::segment_merge::{self, Key, KeyFilter, Order};
-use super::DbError;
+use crate::db::schema::log_lines;
+use crate::db::DbError;
 
 /// A row a key read found: its line is in the hot table, or in a block.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,11 +18,11 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::blocks::format::decode_keys;
-use super::blocks::part::LIVE;
-use super::schema::{block_data, block_grams, blocks, hot_segments, parts};
 use super::store::LogStore;
-use super::DbError;
+use crate::db::blocks::format::decode_keys;
+use crate::db::blocks::part::LIVE;
+use crate::db::schema::{block_data, block_grams, blocks, hot_segments, parts};
+use crate::db::DbError;
 
 /// How long one retention transaction should hold the write lock, typically: steps vary around
 /// it (on 10M rows p90 was 1.5 times it), and the lock should not be held much past 50 ms.

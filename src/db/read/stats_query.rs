@@ -13,15 +13,15 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
 
-use super::blocks::cache::BlockCache;
-use super::blocks::format::BlockKeys;
-use super::blocks::read;
 use super::log_query::{self, key_filter, LineFilter, LogFilter, LogRow, UnitSplit};
-use super::names::{self, NameTable};
 use super::segment_merge::{self, Key, KeyFilter, Order};
-use super::source_names::SourceNames;
 use super::stored::{self, Found};
-use super::DbError;
+use crate::db::blocks::cache::BlockCache;
+use crate::db::blocks::format::BlockKeys;
+use crate::db::blocks::read;
+use crate::db::names::{self, NameTable};
+use crate::db::source_names::SourceNames;
+use crate::db::DbError;
 use crate::limits::{SECONDS_PER_DAY, SECONDS_PER_HOUR};
 use crate::time::rfc3339;
 

@@ -5,15 +5,15 @@ use ipnet::IpNet;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::blocks::cache::BlockCache;
-use super::ip_key::network_range;
-use super::names::{self, NameTable};
-use super::schema::{day_counts, key_counts, sources};
 use super::segment_merge::{self, filter_by_key, IndexedKey, KeyFilter};
 pub use super::segment_merge::{Key, Order};
-use super::source_names::SourceNames;
 use super::stored::{self, Found};
-use super::DbError;
+use crate::db::blocks::cache::BlockCache;
+use crate::db::ip_key::network_range;
+use crate::db::names::{self, NameTable};
+use crate::db::schema::{day_counts, key_counts, sources};
+use crate::db::source_names::SourceNames;
+use crate::db::DbError;
 use crate::limits::SECONDS_PER_DAY;
 use crate::parse::parse_line;
 

@@ -7,7 +7,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Binary, Integer};
 use diesel::sqlite::Sqlite;
 
-use super::schema::hot_segments;
+use crate::db::schema::hot_segments;
 
 /// SQLite refuses compound SELECTs of more than 500 terms; larger groups are merged here.
 const ARMS_PER_QUERY: usize = 256;
@@ -81,7 +81,7 @@ pub(crate) use filter_by_source_and_code;
 macro_rules! filter_by_key {
     ($query:expr, $table:ident, $filter:expr) => {{
         let mut query =
-            $crate::db::segment_merge::filter_by_source_and_code!($query, $table, $filter);
+            $crate::db::read::segment_merge::filter_by_source_and_code!($query, $table, $filter);
         if !$filter.method_ids.is_empty() {
             query = query.filter($table::method_id.eq_any($filter.method_ids.clone()));
         }
@@ -199,7 +199,7 @@ pub fn count_keys(
     segments: &[i64],
     filter: &KeyFilter,
 ) -> QueryResult<i64> {
-    use super::schema::log_keys;
+    use crate::db::schema::log_keys;
     let mut total = 0;
     for group in segments.chunks(ARMS_PER_QUERY) {
         let mut query = filter_by_key!(
@@ -225,7 +225,7 @@ pub fn count_keys(
 
 type KeyCondition = Box<
     dyn diesel::expression::BoxableExpression<
-        super::schema::log_keys::table,
+        crate::db::schema::log_keys::table,
         Sqlite,
         SqlType = diesel::sql_types::Nullable<diesel::sql_types::Bool>,
     >,
@@ -233,7 +233,7 @@ type KeyCondition = Box<
 
 /// `ip` within any of the ranges; `None` for no ranges.
 pub fn ip_condition(ranges: &[(Vec<u8>, Vec<u8>)]) -> Option<KeyCondition> {
-    use super::schema::log_keys;
+    use crate::db::schema::log_keys;
     let mut any: Option<KeyCondition> = None;
     for (low, high) in ranges {
         let one: KeyCondition = Box::new(log_keys::ip.between(low.clone(), high.clone()));

@@ -12,20 +12,20 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use log::error;
 
-use super::blocks::build::{BuiltBlock, BuiltPart};
-use super::blocks::commit::{self, Added, MergedPart};
-use super::blocks::merge::PartInfo;
-use super::checkpointer::CheckpointHandle;
-use super::connection::open_writer;
-use super::health::StorageHealth;
-use super::metrics::{CompactionMetrics, StorageMetrics};
 use super::retention::{self, Retained, RetentionRules};
-use super::schema::sources;
 use super::store::{fingerprint_of, keyed_stream, LogStore};
-use super::sync_actors::{start_sync_actors, ThreadPriority};
-use super::tail::{Committed, TailSender};
-use super::DbError;
 use crate::batch::{StreamMark, WriteBatch, WriteError, WriteSummary};
+use crate::db::blocks::build::{BuiltBlock, BuiltPart};
+use crate::db::blocks::commit::{self, Added, MergedPart};
+use crate::db::blocks::merge::PartInfo;
+use crate::db::checkpointer::CheckpointHandle;
+use crate::db::connection::open_writer;
+use crate::db::health::StorageHealth;
+use crate::db::metrics::{CompactionMetrics, StorageMetrics};
+use crate::db::read::tail::{Committed, TailSender};
+use crate::db::schema::sources;
+use crate::db::sync_actors::{start_sync_actors, ThreadPriority};
+use crate::db::DbError;
 use crate::reason::Reason;
 
 pub struct DbWriter {

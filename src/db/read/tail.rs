@@ -11,13 +11,13 @@ use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 use tokio::sync::broadcast;
 
-use super::blocks::cache::BlockCache;
-use super::blocks::read;
 use super::log_query::{LineFilter, LogFilter, LogRow};
-use super::schema::{log_lines, store_state};
-use super::source_names::SourceNames;
-use super::DbError;
 use crate::batch::{Entry, LineKey};
+use crate::db::blocks::cache::BlockCache;
+use crate::db::blocks::read;
+use crate::db::schema::{log_lines, store_state};
+use crate::db::source_names::SourceNames;
+use crate::db::DbError;
 
 /// A committed batch as followers see it: the entries as the source sent them and the ids the
 /// stored ones got.

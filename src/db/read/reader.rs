@@ -9,15 +9,15 @@ use std::sync::Arc;
 use actix::prelude::*;
 use diesel::SqliteConnection;
 
-use super::blocks::cache::BlockCache;
-use super::connection::open_reader;
 use super::log_query::{self, LogFilter, LogPage, LogQuery, LogRow};
 use super::rejected_query::{self, RejectedPage, RejectedRow};
-use super::source_names::SourceNames;
 use super::stats_query::{self, StatRow, StatsQuery};
-use super::sync_actors::{start_sync_actors, ThreadPriority};
 use super::tail;
-use super::DbError;
+use crate::db::blocks::cache::BlockCache;
+use crate::db::connection::open_reader;
+use crate::db::source_names::SourceNames;
+use crate::db::sync_actors::{start_sync_actors, ThreadPriority};
+use crate::db::DbError;
 
 /// Pages (and export chunks) the readers of this process have read: how a test sees that an
 /// export whose client went away stopped reading.

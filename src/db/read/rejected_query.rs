@@ -4,9 +4,9 @@ use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 
-use super::schema::rejected_lines;
-use super::source_names::SourceNames;
-use super::DbError;
+use crate::db::schema::rejected_lines;
+use crate::db::source_names::SourceNames;
+use crate::db::DbError;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = rejected_lines)]

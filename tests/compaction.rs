@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::app::TestApp;
 use common::counts::{all_rows, assert_keys_and_counts_agree_with_lines};
+use common::pages::{listing, page};
 use common::{eventually, fixture_lines, store_lines, temp_db, TempDb};
 use diesel::prelude::*;
 use loggerator::db::blocks::build::{build_part, next_sealed};
@@ -19,7 +20,7 @@ use loggerator::db::blocks::commit::{
 };
 use loggerator::db::blocks::merge::{self, Merge};
 use loggerator::db::connection::{open_reader, open_writer};
-use loggerator::db::read::log_query::{self, Key, LogFilter, LogPage, LogQuery, Order};
+use loggerator::db::read::log_query::{self, LogFilter, Order};
 use loggerator::db::read::stats_query::{self, StatKey, StatRow, StatsQuery};
 use loggerator::db::read::tail;
 use loggerator::db::schema::{block_data, blocks};
@@ -154,45 +155,6 @@ fn filters() -> Vec<LogFilter> {
     ]
 }
 
-/// One page, without caps on bytes or lines read.
-fn page(
-    conn: &mut SqliteConnection,
-    cache: &BlockCache,
-    filter: &LogFilter,
-    order: Order,
-    after: Option<Key>,
-    limit: i64,
-) -> LogPage {
-    let query = LogQuery {
-        filter: filter.clone(),
-        order,
-        after,
-        limit,
-        max_bytes: usize::MAX,
-        max_scan: usize::MAX,
-    };
-    log_query::fetch_page(conn, cache, &mut Default::default(), &query).unwrap()
-}
-
-/// Every row of a listing, walked page by page (pages of 7, so cursors cross blocks).
-fn listing(
-    conn: &mut SqliteConnection,
-    cache: &BlockCache,
-    filter: &LogFilter,
-    order: Order,
-) -> Vec<i64> {
-    let mut ids = Vec::new();
-    let mut after: Option<Key> = None;
-    loop {
-        let page = page(conn, cache, filter, order, after, 7);
-        ids.extend(page.rows.iter().map(|r| r.id));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return ids,
-        }
-    }
-}
-
 fn breakdowns(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
@@ -242,7 +204,7 @@ fn answers(db: &TempDb) -> Answers {
         for order in [Order::Desc, Order::Asc] {
             answers
                 .listings
-                .push(listing(&mut conn, &cache, &filter, order));
+                .push(listing(&mut conn, &cache, &filter, order, 7));
         }
         answers
             .counts
@@ -305,7 +267,7 @@ fn a_cursor_taken_before_a_compaction_goes_on_after_it() {
         for order in [Order::Desc, Order::Asc] {
             let db = stored_db();
             let mut conn = open_reader(&db.path).unwrap();
-            let whole = listing(&mut conn, &cache, &filter, order);
+            let whole = listing(&mut conn, &cache, &filter, order, 7);
             // The first page while everything is hot, the rest after compaction.
             let first = page(&mut conn, &cache, &filter, order, None, 50);
             let mut ids: Vec<i64> = first.rows.iter().map(|r| r.id).collect();

@@ -11,6 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::counts::assert_keys_and_counts_agree_with_lines;
+use common::pages::listing;
 use common::{temp_db, TempDb};
 use diesel::SqliteConnection;
 use loggerator::batch::{Entry, StreamMark, StreamProgress};
@@ -24,7 +25,7 @@ use loggerator::db::blocks::dict;
 use loggerator::db::blocks::merge::{self, Merge};
 use loggerator::db::blocks::part::PartInfo;
 use loggerator::db::connection::{open_reader, open_writer};
-use loggerator::db::read::log_query::{self, Key, LogFilter, LogQuery, Order};
+use loggerator::db::read::log_query::{self, Key, LogFilter, Order};
 use loggerator::db::read::stats_query::{self, StatKey, StatValue, StatsQuery};
 use loggerator::db::read::tail;
 use loggerator::db::write::retention::{self, RetentionRules};
@@ -414,34 +415,6 @@ impl World {
             "tail after {after:?}"
         );
         assert_eq!(last, self.next_id - 1, "the high-water id after {after:?}");
-    }
-}
-
-/// Every row's id, walked page by page.
-fn listing(
-    conn: &mut SqliteConnection,
-    cache: &BlockCache,
-    filter: &LogFilter,
-    order: Order,
-    limit: i64,
-) -> Vec<i64> {
-    let mut ids = Vec::new();
-    let mut after = None;
-    loop {
-        let query = LogQuery {
-            filter: filter.clone(),
-            order,
-            after,
-            limit,
-            max_bytes: usize::MAX,
-            max_scan: usize::MAX,
-        };
-        let page = log_query::fetch_page(conn, cache, &mut Default::default(), &query).unwrap();
-        ids.extend(page.rows.iter().map(|r| r.id));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return ids,
-        }
     }
 }
 

@@ -16,7 +16,6 @@ use loggerator::db::blocks::build::{build_part, next_sealed};
 use loggerator::db::blocks::cache::BlockCache;
 use loggerator::db::blocks::commit::{
     add_blocks, add_part, clear_replaced, clear_retired, finish_merge, start_part, Added,
-    MergedPart,
 };
 use loggerator::db::blocks::merge::{self, Merge};
 use loggerator::db::connection::{open_reader, open_writer};
@@ -81,14 +80,7 @@ fn merge_all(db: &TempDb) -> usize {
             }
             add_blocks(&mut writer, part, &blocks).unwrap();
         }
-        let merged = MergedPart {
-            part,
-            rows: merge.rows,
-            min_id: merge.min_id,
-            max_id: merge.max_id,
-            raw_bytes: merge.raw_bytes,
-            stored_bytes: merge.stored_bytes,
-        };
+        let merged = merge.merged();
         assert!(finish_merge(&mut writer, merged, &inputs).unwrap());
         merges += 1;
     }

@@ -19,7 +19,6 @@ use loggerator::db::blocks::build::{build_part, next_sealed, BuiltPart};
 use loggerator::db::blocks::cache::BlockCache;
 use loggerator::db::blocks::commit::{
     add_blocks, add_part, clear_replaced, clear_retired, drop_part, finish_merge, start_part,
-    MergedPart,
 };
 use loggerator::db::blocks::dict;
 use loggerator::db::blocks::merge::{self, Merge};
@@ -304,17 +303,10 @@ impl World {
                 }
             }
         }
-        let Some((inputs, part, merge)) = self.merging.take() else {
+        let Some((inputs, _, merge)) = self.merging.take() else {
             return;
         };
-        let merged = MergedPart {
-            part,
-            rows: merge.rows,
-            min_id: merge.min_id,
-            max_id: merge.max_id,
-            raw_bytes: merge.raw_bytes,
-            stored_bytes: merge.stored_bytes,
-        };
+        let merged = merge.merged();
         finish_merge(&mut self.writer, merged, &inputs).unwrap();
     }
 

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use diesel::prelude::*;
 
 use super::build::{BuiltBlock, BLOCK_LINE_BYTES, BLOCK_ROWS};
+use super::commit::MergedPart;
 use super::dict::{self, Dicts, LineDict};
 use super::format::{decode_keys, decode_lines, encode, BlockKeys, BlockLines, BlockRow};
 pub use super::part::PartInfo;
@@ -224,6 +225,18 @@ impl Merge {
             out.push(self.block(rows));
         }
         Ok(out)
+    }
+
+    /// What the merge wrote, once [`Merge::step`] has nothing more: for the writer to finish.
+    pub fn merged(&self) -> MergedPart {
+        MergedPart {
+            part: self.part,
+            rows: self.rows,
+            min_id: self.min_id,
+            max_id: self.max_id,
+            raw_bytes: self.raw_bytes,
+            stored_bytes: self.stored_bytes,
+        }
     }
 
     fn block(&mut self, rows: Vec<BlockRow>) -> BuiltBlock {

@@ -143,14 +143,7 @@ impl Handler<NextBlocks> for Compactor {
         let Some(done) = self.merge.take() else {
             return Err(DbError::NoMerge);
         };
-        Ok(MergeStep::Done(MergedPart {
-            part: done.part,
-            rows: done.rows,
-            min_id: done.min_id,
-            max_id: done.max_id,
-            raw_bytes: done.raw_bytes,
-            stored_bytes: done.stored_bytes,
-        }))
+        Ok(MergeStep::Done(done.merged()))
     }
 }
 

@@ -19,7 +19,7 @@ use loggerator::db::blocks::commit::{
 };
 use loggerator::db::blocks::merge::{self, Merge};
 use loggerator::db::connection::{open_reader, open_writer};
-use loggerator::db::read::log_query::{self, LogFilter, Order};
+use loggerator::db::read::log_query::{self, LogFilter, LogQuery, Order};
 use loggerator::db::read::stats_query::{self, StatKey, StatRow, StatsQuery};
 use loggerator::db::read::tail;
 use loggerator::db::schema::{block_data, blocks};
@@ -348,5 +348,154 @@ async fn a_corrupt_block_fails_the_queries_that_read_it_and_nothing_else() {
         (app.count("source=push:more").await == 1).then_some(())
     })
     .await;
+    app.stop().await;
+}
+
+#[test]
+fn a_segment_trains_a_dictionary_and_its_lines_read_back_frame_by_frame() {
+    use loggerator::batch::{Entry, StreamMark, StreamProgress};
+    use loggerator::db::blocks::format::lines_dict;
+    use loggerator::db::write::store::LogStore;
+    use loggerator::db::write::writer::register_source;
+    let db = temp_db();
+    let mut writer = open_writer(&db.path).unwrap();
+    let source = register_source(&mut writer, "src:big").unwrap().id;
+    // One segment of 4,000 lines (about 380 KB): enough text to train a dictionary on.
+    let mut store = LogStore::load(&mut writer, 10_000).unwrap();
+    let mut generator = LineGenerator::new(77);
+    let lines: Vec<String> = (0..4_000).map(|_| generator.next_line()).collect();
+    let mut mark = StreamMark::default();
+    for batch in lines.chunks(500) {
+        let entries: Vec<Entry> = batch.iter().map(|l| Entry::from_line(l)).collect();
+        mark.position += batch.len() as u64;
+        let progress = StreamProgress::Source(mark.clone());
+        store
+            .write_batch(&mut writer, source, &entries, &progress)
+            .unwrap();
+    }
+    assert!(store.seal(&mut writer).unwrap());
+    drop(writer);
+    assert_eq!(compact(&db, 1), 1);
+    assert_eq!(scalar(&db, "SELECT count(*) AS n FROM line_dicts"), 1);
+    let mut conn = open_reader(&db.path).unwrap();
+    let blobs: Vec<Vec<u8>> = block_data::table
+        .select(block_data::lines)
+        .load(&mut conn)
+        .unwrap();
+    assert!(blobs.len() >= 4);
+    assert!(
+        blobs.iter().all(|b| lines_dict(b) == Ok(1)),
+        "every block names it"
+    );
+    // Read back through a fresh connection and cache: by id (a tail), and a page at a time
+    // in date order (frames read one by one, a small cache).
+    let cache = BlockCache::new(50_000);
+    let (rows, _) = tail::rows_after(
+        &mut conn,
+        &cache,
+        &mut Default::default(),
+        0,
+        10_000,
+        usize::MAX,
+    )
+    .unwrap();
+    let read: Vec<&str> = rows.iter().map(|r| r.line.as_str()).collect();
+    assert_eq!(read, lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut by_date: Vec<(i64, i64, &str)> = rows
+        .iter()
+        .map(|r| (r.date, r.id, r.line.as_str()))
+        .collect();
+    by_date.sort();
+    let mut after = None;
+    let mut paged = Vec::new();
+    loop {
+        let page = page(
+            &mut conn,
+            &cache,
+            &LogFilter::default(),
+            Order::Asc,
+            after,
+            333,
+        );
+        paged.extend(page.rows.into_iter().map(|r| r.line));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        paged,
+        by_date.iter().map(|r| r.2.to_owned()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_corrupt_lines_blob_is_reported_like_a_corrupt_keys_blob() {
+    let db = stored_db();
+    compact(&db, usize::MAX);
+    let mut conn = open_writer(&db.path).unwrap();
+    let block: i64 = blocks::table
+        .order((blocks::min_date, blocks::min_id))
+        .select(blocks::id)
+        .first(&mut conn)
+        .unwrap();
+    let mut lines: Vec<u8> = block_data::table
+        .find(block)
+        .select(block_data::lines)
+        .first(&mut conn)
+        .unwrap();
+    let last = lines.len() - 1;
+    lines[last] ^= 0x01;
+    diesel::update(block_data::table.find(block))
+        .set(block_data::lines.eq(lines))
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+    let cache = BlockCache::default();
+    let query = LogQuery {
+        filter: LogFilter::default(),
+        order: Order::Asc,
+        after: None,
+        limit: 5,
+        max_bytes: usize::MAX,
+        max_scan: usize::MAX,
+    };
+    let mut conn = open_reader(&db.path).unwrap();
+    let failed = log_query::fetch_page(&mut conn, &cache, &mut Default::default(), &query);
+    assert!(
+        matches!(failed, Err(loggerator::db::DbError::CorruptBlock { block: b, .. }) if b == block),
+        "{failed:?}"
+    );
+    assert_eq!(cache.corrupt_blocks(), vec![block]);
+    assert_eq!(cache.corrupt_reads.get(), 1);
+}
+
+#[actix_rt::test]
+async fn a_text_export_gives_the_lines_of_the_rows_listed() {
+    let db = stored_db();
+    compact(&db, 20);
+    let app = TestApp::spawn_on(db, vec![]).await;
+    for query in [
+        "",
+        "code=5xx&order=asc",
+        "user=ann&user=-",
+        "source=src:2&order=asc",
+        "q=GET&path=/photos/",
+        "since=2000-07-05&until=2000-07-20&limit=77",
+    ] {
+        let (_, _, text) =
+            common::app::get_text(&app.url(&format!("/logs?format=text&{query}")), &[]).await;
+        let (_, _, ndjson) =
+            common::app::get_text(&app.url(&format!("/logs?format=ndjson&{query}")), &[]).await;
+        let lines: String = ndjson
+            .lines()
+            .map(|row| {
+                let row: serde_json::Value = serde_json::from_str(row).unwrap();
+                format!("{}\n", row["line"].as_str().unwrap())
+            })
+            .collect();
+        assert!(!lines.is_empty(), "{query}");
+        assert_eq!(text, lines, "{query}");
+    }
     app.stop().await;
 }

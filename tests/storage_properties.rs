@@ -24,12 +24,13 @@ use loggerator::db::blocks::dict;
 use loggerator::db::blocks::merge::{self, Merge};
 use loggerator::db::blocks::part::PartInfo;
 use loggerator::db::connection::{open_reader, open_writer};
-use loggerator::db::read::log_query::{self, Key, LogFilter, Order};
+use loggerator::db::read::log_query::{self, Key, LogFilter, LogQuery, Order};
 use loggerator::db::read::stats_query::{self, StatKey, StatValue, StatsQuery};
 use loggerator::db::read::tail;
 use loggerator::db::write::retention::{self, RetentionRules};
 use loggerator::db::write::store::LogStore;
 use loggerator::db::write::writer::register_source;
+use loggerator::db::DbError;
 use loggerator::emulator::LineGenerator;
 use loggerator::parse::parse_line;
 use proptest::prelude::*;
@@ -91,6 +92,7 @@ struct ModelRow {
     date: i64,
     code: i32,
     user: Option<String>,
+    line: String,
 }
 
 impl ModelRow {
@@ -255,6 +257,7 @@ impl World {
                 date: record.date,
                 code: record.code,
                 user: record.user.map(str::to_owned),
+                line: line.clone(),
             };
             self.model.insert(row.id, row);
             self.next_id += 1;
@@ -283,8 +286,9 @@ impl World {
             }
             Ok(_) => {}
             // An input's blocks went (retention) while it was read: the compactor drops the
-            // merged part, as here.
-            Err(_) => {
+            // merged part, as here. Nothing here is corrupt.
+            Err(e) => {
+                assert!(!matches!(e, DbError::CorruptBlock { .. }), "{e}");
                 drop_part(&mut self.writer, *part).unwrap();
                 self.merging = None;
             }
@@ -297,7 +301,8 @@ impl World {
             match merge.step(&mut self.reader) {
                 Ok(blocks) if blocks.is_empty() => break,
                 Ok(blocks) => add_blocks(&mut self.writer, *part, &blocks).unwrap(),
-                Err(_) => {
+                Err(e) => {
+                    assert!(!matches!(e, DbError::CorruptBlock { .. }), "{e}");
                     drop_part(&mut self.writer, *part).unwrap();
                     self.merging = None;
                 }
@@ -375,6 +380,15 @@ impl World {
                     newest_first.reverse();
                 }
             }
+            // A text export's pages give the lines themselves, read frame by frame.
+            let mut sorted = rows.clone();
+            sorted.sort_by_key(|r| std::cmp::Reverse(r.key()));
+            let newest: String = sorted.iter().map(|r| format!("{}\n", r.line)).collect();
+            assert_eq!(
+                text_listing(conn, &cache, &filter, Order::Desc, 16),
+                newest,
+                "text pages after {after:?}: {filter:?}"
+            );
             let count = log_query::count(conn, &cache, &filter, usize::MAX).unwrap();
             assert_eq!(
                 count,
@@ -400,13 +414,42 @@ impl World {
             usize::MAX,
         )
         .unwrap();
-        let ids: Vec<i64> = tail.iter().map(|r| r.id).collect();
-        assert_eq!(
-            ids,
-            self.model.keys().copied().collect::<Vec<_>>(),
-            "tail after {after:?}"
-        );
+        let ids: Vec<(i64, &str)> = tail.iter().map(|r| (r.id, r.line.as_str())).collect();
+        let model: Vec<(i64, &str)> = self
+            .model
+            .values()
+            .map(|r| (r.id, r.line.as_str()))
+            .collect();
+        assert_eq!(ids, model, "tail after {after:?}");
         assert_eq!(last, self.next_id - 1, "the high-water id after {after:?}");
+    }
+}
+
+/// A text export's lines, walked page by page.
+fn text_listing(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    filter: &LogFilter,
+    order: Order,
+    limit: i64,
+) -> String {
+    let mut text = Vec::new();
+    let mut after = None;
+    loop {
+        let query = LogQuery {
+            filter: filter.clone(),
+            order,
+            after,
+            limit,
+            max_bytes: usize::MAX,
+            max_scan: usize::MAX,
+        };
+        let page = log_query::fetch_lines(conn, cache, &mut Default::default(), &query).unwrap();
+        text.extend(page.text);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return String::from_utf8(text).unwrap(),
+        }
     }
 }
 

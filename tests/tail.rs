@@ -409,8 +409,9 @@ async fn a_stream_goes_on_and_a_reconnect_resumes_across_a_compaction() {
     let (address, source) = controlled_source().await;
     let db = common::temp_db();
     let mut config = common::service_config(&db, vec![address]);
-    // Small segments, sealed soon when idle: every line is compacted within seconds.
-    config.segment_rows = 40;
+    // Segments sealed soon when idle: every line is compacted within seconds, the first 300
+    // into one block of two frames of lines.
+    config.segment_rows = 1_000;
     config.seal_idle = Duration::from_secs(1);
     let app = TestApp::spawn_with(db, config).await;
     let (_, stream, _) = open(&app, "", &[]).await;

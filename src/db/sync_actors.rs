@@ -24,7 +24,8 @@ const REOPEN_DELAY: Duration = Duration::from_secs(1);
 pub enum ThreadPriority {
     /// Readers: queries come first.
     Normal,
-    /// The writer and the checkpointer: ingest takes the time queries leave (`crate::priority`).
+    /// The writer, the checkpointer and the compactor: ingest takes the time queries leave
+    /// (`crate::priority`).
     Lower,
 }
 

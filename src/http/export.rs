@@ -19,7 +19,7 @@ use super::log_view::LogView;
 use super::params::{Format, Formulas, ListParams};
 use super::AppState;
 use crate::db::read::log_query::{Key, LogQuery, LogRow};
-use crate::db::read::reader::QueryLogs;
+use crate::db::read::reader::{QueryLines, QueryLogs};
 use crate::limits::{MAX_PAGE_BYTES, MAX_PAGE_SCAN};
 
 /// Rows per chunk: large enough that a chunk's query (its walk to the cursor) costs little per
@@ -114,6 +114,12 @@ async fn next_chunk(
         max_bytes: MAX_PAGE_BYTES,
         max_scan: MAX_PAGE_SCAN,
     };
+    if params.format == Format::Text {
+        // Lines alone: the reader neither parses the rows nor makes their fields.
+        let page = state.readers.ask(QueryLines(query)).await?;
+        progress.advance(page.lines, page.next);
+        return Ok(Bytes::from(page.text));
+    }
     let page = state.readers.ask(QueryLogs(query)).await?;
     let mut out = Vec::with_capacity(page.rows.len() * 256);
     if std::mem::take(&mut progress.header) {
@@ -122,12 +128,19 @@ async fn next_chunk(
     for row in &page.rows {
         write_row(&mut out, params, row);
     }
-    if let Some(left) = &mut progress.left {
-        *left -= page.rows.len() as i64;
-    }
-    progress.after = page.next;
-    progress.done = page.next.is_none() || progress.left.is_some_and(|left| left <= 0);
+    progress.advance(page.rows.len(), page.next);
     Ok(Bytes::from(out))
+}
+
+impl Progress {
+    /// After a chunk of `rows` rows whose next page starts after `next`.
+    fn advance(&mut self, rows: usize, next: Option<Key>) {
+        if let Some(left) = &mut self.left {
+            *left -= rows as i64;
+        }
+        self.after = next;
+        self.done = next.is_none() || self.left.is_some_and(|left| left <= 0);
+    }
 }
 
 fn write_row(out: &mut Vec<u8>, params: &ListParams, row: &LogRow) {

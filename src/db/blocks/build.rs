@@ -25,6 +25,9 @@ pub const BLOCK_ROWS: usize = 1_024;
 pub const BLOCK_LINE_BYTES: usize = 1 << 20;
 /// Rows read per read transaction.
 const ROWS_PER_READ: i64 = 16_384;
+/// The most a segment's text is sized for up front (a 200,000-row segment of stand-in lines
+/// holds about 19 MB).
+const MAX_TEXT_RESERVE: usize = 256 << 20;
 
 /// A block ready to store.
 #[derive(Debug, Clone)]
@@ -286,12 +289,13 @@ fn read_lines(conn: &mut SqliteConnection, low: i64, high: i64) -> Result<Segmen
             .load(conn)?;
         let done = (read.len() as i64) < ROWS_PER_READ;
         if lines.text.is_empty() && !done {
-            // Sized once from the first read's lines: doubling as it grew held up to twice
-            // the segment's text, and copied it each time.
+            // Sized from the first read's lines: doubling as it grew held up to twice the
+            // segment's text, and copied it each time. Capped, since the first lines may be
+            // much longer than the rest; past the cap it grows as it needs. Not reserving is
+            // only slower, never wrong.
             let bytes: usize = read.iter().map(|(_, line)| line.len()).sum();
-            lines
-                .text
-                .reserve(bytes / read.len().max(1) * count * 21 / 20);
+            let estimate = bytes / read.len().max(1) * count * 21 / 20;
+            let _ = lines.text.try_reserve(estimate.min(MAX_TEXT_RESERVE));
         }
         for (id, line) in read {
             after = id;

@@ -343,13 +343,19 @@ impl<'a> LinesBlob<'a> {
         let dict = r.i64()?;
         let frame_rows = r.u16()? as usize;
         let count = r.u16()? as usize;
-        if frame_rows == 0 {
-            return Err(FormatError::Malformed("frames of no rows"));
+        // Readers cache a frame by `row / FRAME_ROWS`: other frame sizes are not ours.
+        if frame_rows != FRAME_ROWS {
+            return Err(FormatError::Malformed("frames of another size"));
+        }
+        if count > MAX_ROWS.div_ceil(FRAME_ROWS) {
+            return Err(FormatError::Malformed("more frames than any block"));
         }
         let mut sizes = Vec::with_capacity(count);
+        let mut total = 0usize;
         for _ in 0..count {
             let (compressed, raw) = (r.u32()? as usize, r.u32()? as usize);
-            if raw > MAX_RAW_BYTES {
+            total += raw;
+            if total > MAX_RAW_BYTES {
                 return Err(FormatError::Malformed("longer than any block"));
             }
             sizes.push((compressed, raw));
@@ -413,7 +419,11 @@ fn frame_lines(raw: Vec<u8>, first: usize, count: usize) -> Result<BlockLines, F
     let mut ends = Vec::with_capacity(count);
     let mut end = 0usize;
     for len in lengths {
-        end += len as usize;
+        // Lengths from a damaged blob must not wrap around (ends would then go backwards).
+        end = usize::try_from(len)
+            .ok()
+            .and_then(|len| end.checked_add(len))
+            .ok_or(FormatError::Malformed("the lines' lengths do not add up"))?;
         ends.push(end);
     }
     if r.0.len() != end {

@@ -1,6 +1,7 @@
 //! The cold form of stored lines: sealed segments compacted into parts of blocks, each block a
 //! few hundred to a few thousand rows sorted by (date, id), their keys by column and their
-//! lines compressed together, with a header that lets a query pass over it unread.
+//! lines compressed in frames with a shared dictionary, with a header that lets a query pass
+//! over it unread.
 //!
 //! - `format`: a block's two blobs (encode, decode, checksums);
 //! - `dict`: the zstd dictionaries its lines are compressed with;

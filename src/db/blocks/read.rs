@@ -144,11 +144,14 @@ pub fn line_frame(
     rows: usize,
     row: usize,
 ) -> Result<Arc<BlockLines>, DbError> {
-    if let Some(lines) = cache.lines(block, row) {
+    if let Some(lines) = cache.lines(block, row).filter(|lines| lines.holds(row)) {
         return Ok(lines);
     }
     let blob = block_blob(conn, block, Blob::Lines)?;
-    let dict = cache.dicts.for_lines(conn, block, &blob)?;
+    let dict = match cache.dicts.for_lines(conn, block, &blob) {
+        Err(DbError::CorruptBlock { reason, .. }) => return Err(corrupt(cache, block, reason)),
+        dict => dict?,
+    };
     let lines = decode_line_frame(&blob, dict.as_deref(), rows, row)
         .map_err(|e| corrupt(cache, block, e))?;
     let lines = Arc::new(lines);

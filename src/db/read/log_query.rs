@@ -256,18 +256,13 @@ fn ids_of(
     Ok((names.is_empty() || !ids.is_empty()).then_some(ids))
 }
 
-pub fn fetch_page(
+/// The filter a page reads keys with; `None` when no row can match.
+fn page_filter(
     conn: &mut SqliteConnection,
-    cache: &BlockCache,
-    sources: &mut SourceNames,
-    q: &LogQuery,
-) -> Result<LogPage, DbError> {
-    let empty = LogPage {
-        rows: Vec::new(),
-        next: None,
-    };
-    let Some(filter) = key_filter(conn, &q.filter)? else {
-        return Ok(empty);
+    filter: &LogFilter,
+) -> Result<Option<KeyFilter>, DbError> {
+    let Some(filter) = key_filter(conn, filter)? else {
+        return Ok(None);
     };
     // The count tables know at once when no stored row has these codes, methods, users and
     // sources; the keys would be read to the end to find out (0.7 s on 10M rows). Without any
@@ -277,9 +272,91 @@ pub fn fetch_page(
         && filter.user_ids.is_empty()
         && filter.source_ids.is_empty());
     if keyed && total_sum(conn, &filter)? == 0 {
-        return Ok(empty);
+        return Ok(None);
     }
-    let filter = for_reading_keys(conn, filter)?;
+    Ok(Some(for_reading_keys(conn, filter)?))
+}
+
+/// A page's lines alone, each followed by a newline, for a text export: no row is parsed.
+#[derive(Debug, Default)]
+pub struct LinesPage {
+    pub text: Vec<u8>,
+    pub lines: usize,
+    /// Set when more rows match after the last one.
+    pub next: Option<Key>,
+}
+
+/// The lines of the page [`fetch_page`] would give, as text. Filters on lines need each row
+/// parsed: with one, the page is read as rows and its lines taken from them.
+pub fn fetch_lines(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    sources: &mut SourceNames,
+    q: &LogQuery,
+) -> Result<LinesPage, DbError> {
+    if q.filter.on_lines() {
+        let page = fetch_page(conn, cache, sources, q)?;
+        let mut text = Vec::new();
+        for row in &page.rows {
+            text.extend_from_slice(row.line.as_bytes());
+            text.push(b'\n');
+        }
+        return Ok(LinesPage {
+            text,
+            lines: page.rows.len(),
+            next: page.next,
+        });
+    }
+    let Some(filter) = page_filter(conn, &q.filter)? else {
+        return Ok(LinesPage::default());
+    };
+    conn.transaction(|conn| {
+        let segments = segment_merge::segments_for(conn, &filter, q.after, q.order)?;
+        let keys = stored::first_found(
+            conn,
+            cache,
+            &segments,
+            &filter,
+            q.after,
+            q.order,
+            q.limit + 1,
+        )?;
+        let more = keys.len() as i64 > q.limit;
+        let keys = &keys[..keys.len().min(q.limit.max(0) as usize)];
+        let mut page = LinesPage::default();
+        for chunk in keys.chunks(LINES_PER_READ) {
+            for (found, (_, _, line)) in chunk.iter().zip(stored::lines_of(conn, cache, chunk)?) {
+                page.text.extend_from_slice(line.as_bytes());
+                page.text.push(b'\n');
+                page.lines += 1;
+                if page.text.len() >= q.max_bytes {
+                    // Full: the next page starts after this line.
+                    page.next = Some(found.key());
+                    return Ok(page);
+                }
+            }
+        }
+        page.next = if more {
+            keys.last().map(Found::key)
+        } else {
+            None
+        };
+        Ok(page)
+    })
+}
+
+pub fn fetch_page(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    sources: &mut SourceNames,
+    q: &LogQuery,
+) -> Result<LogPage, DbError> {
+    let Some(filter) = page_filter(conn, &q.filter)? else {
+        return Ok(LogPage {
+            rows: Vec::new(),
+            next: None,
+        });
+    };
     let lines = LineFilter(&q.filter);
     // Keys are read in rounds: one of `limit + 1` (the extra one only tells whether another
     // page exists), or, when lines must be looked at, rounds of a few thousand until enough

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use diesel::SqliteConnection;
 
-use super::log_query::{self, LogFilter, LogPage, LogQuery, LogRow};
+use super::log_query::{self, LinesPage, LogFilter, LogPage, LogQuery, LogRow};
 use super::rejected_query::{self, RejectedPage, RejectedRow};
 use super::stats_query::{self, StatRow, StatsQuery};
 use super::tail;
@@ -62,6 +62,11 @@ impl Actor for Reader {
 #[rtype(result = "Result<LogPage, DbError>")]
 pub struct QueryLogs(pub LogQuery);
 
+/// A page's lines alone, as text (a text export's chunk).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<LinesPage, DbError>")]
+pub struct QueryLines(pub LogQuery);
+
 /// How many lines match; filters on lines read at most `max_scan` lines to find out.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<i64, DbError>")]
@@ -96,6 +101,15 @@ impl Handler<QueryLogs> for Reader {
     fn handle(&mut self, msg: QueryLogs, _: &mut Self::Context) -> Self::Result {
         PAGES_READ.fetch_add(1, Ordering::Relaxed);
         log_query::fetch_page(&mut self.conn, &self.cache, &mut self.sources, &msg.0)
+    }
+}
+
+impl Handler<QueryLines> for Reader {
+    type Result = Result<LinesPage, DbError>;
+
+    fn handle(&mut self, msg: QueryLines, _: &mut Self::Context) -> Self::Result {
+        PAGES_READ.fetch_add(1, Ordering::Relaxed);
+        log_query::fetch_lines(&mut self.conn, &self.cache, &mut self.sources, &msg.0)
     }
 }
 

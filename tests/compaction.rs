@@ -499,3 +499,56 @@ async fn a_text_export_gives_the_lines_of_the_rows_listed() {
     }
     app.stop().await;
 }
+
+#[test]
+fn text_pages_cut_by_their_byte_cap_go_on_where_they_stopped() {
+    let db = stored_db();
+    compact(&db, 20);
+    let mut conn = open_reader(&db.path).unwrap();
+    let cache = BlockCache::new(100_000);
+    for order in [Order::Desc, Order::Asc] {
+        let expected: String = listing_lines(&mut conn, &cache, order);
+        let mut text = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let query = LogQuery {
+                filter: LogFilter::default(),
+                order,
+                after,
+                limit: 50,
+                // A few lines a page: most pages end at the cap, not at the limit.
+                max_bytes: 300,
+                max_scan: usize::MAX,
+            };
+            let page =
+                log_query::fetch_lines(&mut conn, &cache, &mut Default::default(), &query).unwrap();
+            assert!(page.lines <= 4, "{} lines", page.lines);
+            text.extend(page.text);
+            pages += 1;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert!(pages > STORED as usize / 4);
+        assert_eq!(String::from_utf8(text).unwrap(), expected, "{order:?}");
+    }
+}
+
+/// Every stored line with a newline, in the listing's order (through pages of rows).
+fn listing_lines(conn: &mut SqliteConnection, cache: &BlockCache, order: Order) -> String {
+    let mut text = String::new();
+    let mut after = None;
+    loop {
+        let page = page(conn, cache, &LogFilter::default(), order, after, 100);
+        for row in &page.rows {
+            text.push_str(&row.line);
+            text.push('\n');
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return text,
+        }
+    }
+}

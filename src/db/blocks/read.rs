@@ -159,27 +159,39 @@ pub fn line_frame(
     Ok(lines)
 }
 
-/// The lines of rows found in blocks, in their order; each frame decoded once, whatever the
-/// cache holds.
+/// The frames of lines a run of rows needs, each decoded once whatever the cache holds.
+#[derive(Default)]
+pub struct Frames(std::collections::HashMap<i64, Vec<Arc<BlockLines>>>);
+
+impl Frames {
+    /// The decoded frame holding `row`'s line.
+    pub fn of(
+        &mut self,
+        conn: &mut SqliteConnection,
+        cache: &BlockCache,
+        row: &ColdRow,
+    ) -> Result<Arc<BlockLines>, DbError> {
+        let held = self.0.entry(row.block).or_default();
+        if let Some(frame) = held.iter().find(|f| f.holds(row.index)) {
+            return Ok(frame.clone());
+        }
+        let keys = block_keys(conn, cache, row.block)?;
+        let frame = line_frame(conn, cache, row.block, keys.len(), row.index)?;
+        held.push(frame.clone());
+        Ok(frame)
+    }
+}
+
+/// The lines of rows found in blocks, in their order.
 pub fn lines_of(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
     rows: &[&ColdRow],
 ) -> Result<Vec<String>, DbError> {
-    let mut decoded: std::collections::HashMap<i64, Vec<Arc<BlockLines>>> = Default::default();
+    let mut frames = Frames::default();
     let mut lines = Vec::with_capacity(rows.len());
     for row in rows {
-        let held = decoded.entry(row.block).or_default();
-        let frame = match held.iter().find(|f| f.holds(row.index)) {
-            Some(frame) => frame.clone(),
-            None => {
-                let keys = block_keys(conn, cache, row.block)?;
-                let frame = line_frame(conn, cache, row.block, keys.len(), row.index)?;
-                held.push(frame.clone());
-                frame
-            }
-        };
-        lines.push(frame.get(row.index).to_owned());
+        lines.push(frames.of(conn, cache, row)?.get(row.index).to_owned());
     }
     Ok(lines)
 }

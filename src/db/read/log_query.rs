@@ -325,15 +325,18 @@ pub fn fetch_lines(
         let keys = &keys[..keys.len().min(q.limit.max(0) as usize)];
         let mut page = LinesPage::default();
         for chunk in keys.chunks(LINES_PER_READ) {
-            for (found, (_, _, line)) in chunk.iter().zip(stored::lines_of(conn, cache, chunk)?) {
+            stored::each_line(conn, cache, chunk, |found, line| {
                 page.text.extend_from_slice(line.as_bytes());
                 page.text.push(b'\n');
                 page.lines += 1;
                 if page.text.len() >= q.max_bytes {
                     // Full: the next page starts after this line.
                     page.next = Some(found.key());
-                    return Ok(page);
                 }
+                page.next.is_none()
+            })?;
+            if page.next.is_some() {
+                return Ok(page);
             }
         }
         page.next = if more {

@@ -65,6 +65,41 @@ pub fn first_found(
     Ok(merged)
 }
 
+/// Hands each row's line to `visit`, in the rows' order, until it returns false: a line in a
+/// block is read in place from its frame, not copied into a string of its own.
+pub fn each_line(
+    conn: &mut SqliteConnection,
+    cache: &BlockCache,
+    found: &[Found],
+    mut visit: impl FnMut(&Found, &str) -> bool,
+) -> Result<(), DbError> {
+    let hot: Vec<Key> = found
+        .iter()
+        .filter_map(|f| match f {
+            Found::Hot(key) => Some(*key),
+            Found::Cold(_) => None,
+        })
+        .collect();
+    let mut stored: HashMap<i64, (i64, String)> = lines_of_keys(conn, &hot)?
+        .into_iter()
+        .map(|(id, source, line)| (id, (source, line)))
+        .collect();
+    let mut frames = read::Frames::default();
+    for f in found {
+        let go_on = match f {
+            Found::Hot(key) => {
+                let (_, line) = stored.remove(&key.id).ok_or(DbError::MissingLine(key.id))?;
+                visit(f, &line)
+            }
+            Found::Cold(row) => visit(f, frames.of(conn, cache, row)?.get(row.index)),
+        };
+        if !go_on {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// (id, source id, line) of each row, in the same order.
 pub fn lines_of(
     conn: &mut SqliteConnection,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::app::TestApp;
 use common::counts::{all_rows, assert_keys_and_counts_agree_with_lines};
-use common::pages::{listing, page};
+use common::pages::{listing, page, uncapped};
 use common::{eventually, fixture_lines, store_lines, temp_db, TempDb};
 use diesel::prelude::*;
 use loggerator::db::blocks::build::{build_part, next_sealed};
@@ -276,6 +276,15 @@ fn a_cursor_taken_before_a_compaction_goes_on_after_it() {
     }
 }
 
+/// The block holding the oldest row, which the first page oldest first must read.
+fn oldest_block(conn: &mut SqliteConnection) -> i64 {
+    blocks::table
+        .order((blocks::min_date, blocks::min_id))
+        .select(blocks::id)
+        .first(conn)
+        .unwrap()
+}
+
 #[actix_rt::test]
 async fn a_corrupt_block_fails_the_queries_that_read_it_and_nothing_else() {
     let db = stored_db();
@@ -283,11 +292,7 @@ async fn a_corrupt_block_fails_the_queries_that_read_it_and_nothing_else() {
     // One bit flipped in the keys of the block holding the oldest row, which the first page
     // oldest first must read.
     let mut conn = open_writer(&db.path).unwrap();
-    let block: i64 = blocks::table
-        .order((blocks::min_date, blocks::min_id))
-        .select(blocks::id)
-        .first(&mut conn)
-        .unwrap();
+    let block = oldest_block(&mut conn);
     let mut keys: Vec<u8> = block_data::table
         .find(block)
         .select(block_data::keys)
@@ -354,7 +359,7 @@ async fn a_corrupt_block_fails_the_queries_that_read_it_and_nothing_else() {
 #[test]
 fn a_segment_trains_a_dictionary_and_its_lines_read_back_frame_by_frame() {
     use loggerator::batch::{Entry, StreamMark, StreamProgress};
-    use loggerator::db::blocks::format::lines_dict;
+    use loggerator::db::blocks::format::LinesBlob;
     use loggerator::db::write::store::LogStore;
     use loggerator::db::write::writer::register_source;
     let db = temp_db();
@@ -384,7 +389,9 @@ fn a_segment_trains_a_dictionary_and_its_lines_read_back_frame_by_frame() {
         .unwrap();
     assert!(blobs.len() >= 4);
     assert!(
-        blobs.iter().all(|b| lines_dict(b) == Ok(1)),
+        blobs
+            .iter()
+            .all(|b| LinesBlob::open(b).map(|b| b.dict()) == Ok(1)),
         "every block names it"
     );
     // Read back through a fresh connection and cache: by id (a tail), and a page at a time
@@ -434,11 +441,7 @@ fn a_corrupt_lines_blob_is_reported_like_a_corrupt_keys_blob() {
     let db = stored_db();
     compact(&db, usize::MAX);
     let mut conn = open_writer(&db.path).unwrap();
-    let block: i64 = blocks::table
-        .order((blocks::min_date, blocks::min_id))
-        .select(blocks::id)
-        .first(&mut conn)
-        .unwrap();
+    let block = oldest_block(&mut conn);
     let mut lines: Vec<u8> = block_data::table
         .find(block)
         .select(block_data::lines)
@@ -452,14 +455,7 @@ fn a_corrupt_lines_blob_is_reported_like_a_corrupt_keys_blob() {
         .unwrap();
     drop(conn);
     let cache = BlockCache::default();
-    let query = LogQuery {
-        filter: LogFilter::default(),
-        order: Order::Asc,
-        after: None,
-        limit: 5,
-        max_bytes: usize::MAX,
-        max_scan: usize::MAX,
-    };
+    let query = uncapped(&LogFilter::default(), Order::Asc, None, 5);
     let mut conn = open_reader(&db.path).unwrap();
     let failed = log_query::fetch_page(&mut conn, &cache, &mut Default::default(), &query);
     assert!(
@@ -513,13 +509,9 @@ fn text_pages_cut_by_their_byte_cap_go_on_where_they_stopped() {
         let mut pages = 0;
         loop {
             let query = LogQuery {
-                filter: LogFilter::default(),
-                order,
-                after,
-                limit: 50,
                 // A few lines a page: most pages end at the cap, not at the limit.
                 max_bytes: 300,
-                max_scan: usize::MAX,
+                ..uncapped(&LogFilter::default(), order, after, 50)
             };
             let page =
                 log_query::fetch_lines(&mut conn, &cache, &mut Default::default(), &query).unwrap();

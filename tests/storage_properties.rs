@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::counts::assert_keys_and_counts_agree_with_lines;
-use common::pages::listing;
+use common::pages::{listing, uncapped};
 use common::{temp_db, TempDb};
 use diesel::SqliteConnection;
 use loggerator::batch::{Entry, StreamMark, StreamProgress};
@@ -24,7 +24,7 @@ use loggerator::db::blocks::dict;
 use loggerator::db::blocks::merge::{self, Merge};
 use loggerator::db::blocks::part::PartInfo;
 use loggerator::db::connection::{open_reader, open_writer};
-use loggerator::db::read::log_query::{self, Key, LogFilter, LogQuery, Order};
+use loggerator::db::read::log_query::{self, Key, LogFilter, Order};
 use loggerator::db::read::stats_query::{self, StatKey, StatValue, StatsQuery};
 use loggerator::db::read::tail;
 use loggerator::db::write::retention::{self, RetentionRules};
@@ -436,14 +436,7 @@ fn text_listing(
     let mut text = Vec::new();
     let mut after = None;
     loop {
-        let query = LogQuery {
-            filter: filter.clone(),
-            order,
-            after,
-            limit,
-            max_bytes: usize::MAX,
-            max_scan: usize::MAX,
-        };
+        let query = uncapped(filter, order, after, limit);
         let page = log_query::fetch_lines(conn, cache, &mut Default::default(), &query).unwrap();
         text.extend(page.text);
         match page.next {

@@ -69,7 +69,7 @@ pub fn all_rows(conn: &mut SqliteConnection) -> Vec<AnyRow> {
 }
 
 fn all_rows_now(conn: &mut SqliteConnection) -> Vec<AnyRow> {
-    use loggerator::db::blocks::format::{decode_keys, decode_lines};
+    use loggerator::db::blocks::format::{decode_keys, LinesBlob};
     use loggerator::db::schema::{block_data, blocks, parts};
     let mut rows: Vec<AnyRow> = diesel::sql_query(
         "SELECT k.id, k.date, k.code, k.method_id, k.user_id, k.source_id, k.size, k.ip, \
@@ -107,8 +107,9 @@ fn all_rows_now(conn: &mut SqliteConnection) -> Vec<AnyRow> {
     let dicts = loggerator::db::blocks::dict::Dicts::default();
     for (block, n, keys, lines) in stored {
         let keys = decode_keys(&keys).unwrap();
+        let lines = LinesBlob::open(&lines).unwrap();
         let dict = dicts.for_lines(conn, block, &lines).unwrap();
-        let lines = decode_lines(&lines, dict.as_deref(), keys.len()).unwrap();
+        let lines = lines.all(dict.as_deref(), keys.len()).unwrap();
         assert_eq!(keys.len() as i64, n, "block {block}'s header");
         for i in 0..keys.len() {
             rows.push(AnyRow {

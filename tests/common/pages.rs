@@ -5,6 +5,18 @@ use diesel::SqliteConnection;
 use loggerator::db::blocks::cache::BlockCache;
 use loggerator::db::read::log_query::{self, Key, LogFilter, LogPage, LogQuery, Order};
 
+/// A page's query without caps on bytes or lines read.
+pub fn uncapped(filter: &LogFilter, order: Order, after: Option<Key>, limit: i64) -> LogQuery {
+    LogQuery {
+        filter: filter.clone(),
+        order,
+        after,
+        limit,
+        max_bytes: usize::MAX,
+        max_scan: usize::MAX,
+    }
+}
+
 /// One page, without caps on bytes or lines read.
 pub fn page(
     conn: &mut SqliteConnection,
@@ -14,14 +26,7 @@ pub fn page(
     after: Option<Key>,
     limit: i64,
 ) -> LogPage {
-    let query = LogQuery {
-        filter: filter.clone(),
-        order,
-        after,
-        limit,
-        max_bytes: usize::MAX,
-        max_scan: usize::MAX,
-    };
+    let query = uncapped(filter, order, after, limit);
     log_query::fetch_page(conn, cache, &mut Default::default(), &query).unwrap()
 }
 

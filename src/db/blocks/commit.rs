@@ -124,8 +124,14 @@ pub fn clear_retired(conn: &mut SqliteConnection, chunk: i64) -> Result<u64, DbE
 }
 
 fn insert_blocks(conn: &mut SqliteConnection, part: i64, built: &[BuiltBlock]) -> QueryResult<()> {
+    // A dictionary trained for these blocks goes in with them; one read from `line_dicts` is
+    // there already, and storing it again would cost the transaction a 32 KiB read.
     let mut dicts: Vec<i64> = Vec::new();
-    for dict in built.iter().filter_map(|b| b.dict.as_ref()) {
+    for dict in built
+        .iter()
+        .filter_map(|b| b.dict.as_ref())
+        .filter(|d| !d.stored)
+    {
         if !dicts.contains(&dict.id) {
             super::dict::store(conn, dict)?;
             dicts.push(dict.id);

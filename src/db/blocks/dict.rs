@@ -7,8 +7,8 @@
 //! [`DICT_MAX_AGE_SECS`] (lines drift: new paths, new agents), and otherwise compresses with
 //! the newest; merges use the newest. The writer stores a dictionary with the first blocks that
 //! use it, so a dictionary whose part never commits is never stored. Dictionaries are never
-//! deleted: one a day is 32 KiB a day. Readers keep each one they have used, prepared (about
-//! 60 KiB), beside the block cache: a year's are about 20 MB.
+//! deleted: one a day is 32 KiB a day. Readers keep each one they have used, prepared (32 KiB
+//! and zstd's tables), beside the block cache.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use diesel::prelude::*;
 use zstd::zstd_safe::{CDict, DDict};
 
-use super::format::{lines_dict, DictRef, FormatError};
+use super::format::{DictRef, FormatError, LinesBlob};
 use crate::db::schema::line_dicts;
 use crate::db::DbError;
 
@@ -37,6 +37,8 @@ pub struct LineDict {
     pub id: i64,
     pub bytes: Vec<u8>,
     pub trained_at: i64,
+    /// Read from `line_dicts`: the writer need not store it with the blocks using it.
+    pub stored: bool,
     cdict: CDict<'static>,
 }
 
@@ -51,12 +53,13 @@ impl std::fmt::Debug for LineDict {
 }
 
 impl LineDict {
-    fn new(id: i64, bytes: Vec<u8>, trained_at: i64) -> LineDict {
+    fn new(id: i64, bytes: Vec<u8>, trained_at: i64, stored: bool) -> LineDict {
         let cdict = CDict::create(&bytes, super::format::LEVEL);
         LineDict {
             id,
             bytes,
             trained_at,
+            stored,
             cdict,
         }
     }
@@ -76,7 +79,7 @@ pub fn newest(conn: &mut SqliteConnection) -> Result<Option<Arc<LineDict>>, DbEr
         .select((line_dicts::id, line_dicts::dict, line_dicts::trained_at))
         .first(conn)
         .optional()?;
-    Ok(row.map(|(id, bytes, trained_at)| Arc::new(LineDict::new(id, bytes, trained_at))))
+    Ok(row.map(|(id, bytes, trained_at)| Arc::new(LineDict::new(id, bytes, trained_at, true))))
 }
 
 /// The dictionary to compress a segment's `lines` with: the newest stored one, or one trained
@@ -102,7 +105,7 @@ pub fn trained<'a>(
     id: i64,
     now: i64,
 ) -> Option<LineDict> {
-    train(lines).map(|bytes| LineDict::new(id, bytes, now))
+    train(lines).map(|bytes| LineDict::new(id, bytes, now, false))
 }
 
 /// A dictionary trained on an even sample of `lines`, if there is enough text.
@@ -171,10 +174,10 @@ impl Dicts {
         &self,
         conn: &mut SqliteConnection,
         block: i64,
-        blob: &[u8],
+        blob: &LinesBlob,
     ) -> Result<Option<Arc<DDict<'static>>>, DbError> {
         let corrupt = |reason| DbError::CorruptBlock { block, reason };
-        let id = lines_dict(blob).map_err(corrupt)?;
+        let id = blob.dict();
         if id == 0 {
             return Ok(None);
         }

@@ -281,48 +281,9 @@ pub fn decode_keys(blob: &[u8]) -> Result<BlockKeys, FormatError> {
     })
 }
 
-/// The dictionary a lines blob was compressed with (0: none), read before decoding it.
-pub fn lines_dict(blob: &[u8]) -> Result<i64, FormatError> {
-    match LinesBlob::open(blob)? {
-        LinesBlob::Single(_) => Ok(0),
-        LinesBlob::Framed { dict, .. } => Ok(dict),
-    }
-}
-
-/// Every line of a block of `rows` rows.
-pub fn decode_lines(
-    blob: &[u8],
-    dict: Option<&DDict<'static>>,
-    rows: usize,
-) -> Result<BlockLines, FormatError> {
-    let blob = LinesBlob::open(blob)?;
-    let mut all = BlockLines::default();
-    for frame in 0..blob.frames() {
-        let lines = blob.frame(frame, dict, rows)?;
-        let offset = all.text.len();
-        all.text.push_str(&lines.text);
-        all.ends.extend(lines.ends.iter().map(|end| end + offset));
-    }
-    if all.ends.len() != rows {
-        return Err(FormatError::Malformed("fewer lines than rows"));
-    }
-    Ok(all)
-}
-
-/// The lines of the frame holding row `row` of a block of `rows` rows (all of them, in a blob
-/// written before frames).
-pub fn decode_line_frame(
-    blob: &[u8],
-    dict: Option<&DDict<'static>>,
-    rows: usize,
-    row: usize,
-) -> Result<BlockLines, FormatError> {
-    let blob = LinesBlob::open(blob)?;
-    blob.frame(blob.frame_of(row), dict, rows)
-}
-
-/// A lines blob whose checksum holds, not decompressed yet.
-enum LinesBlob<'a> {
+/// A lines blob whose checksum holds, not decompressed yet: opened once, it names its
+/// dictionary (to be loaded) and then gives its frames.
+pub enum LinesBlob<'a> {
     /// Written before frames: one zstd frame of all lines, without a dictionary.
     Single(&'a [u8]),
     Framed {
@@ -334,7 +295,7 @@ enum LinesBlob<'a> {
 }
 
 impl<'a> LinesBlob<'a> {
-    fn open(blob: &'a [u8]) -> Result<LinesBlob<'a>, FormatError> {
+    pub fn open(blob: &'a [u8]) -> Result<LinesBlob<'a>, FormatError> {
         let body = checked(blob)?;
         let mut r = Reader(body);
         if r.u32()? != FRAMED {
@@ -372,6 +333,44 @@ impl<'a> LinesBlob<'a> {
             frame_rows,
             frames,
         })
+    }
+
+    /// The dictionary its frames were compressed with (0: none).
+    pub fn dict(&self) -> i64 {
+        match self {
+            LinesBlob::Single(_) => 0,
+            LinesBlob::Framed { dict, .. } => *dict,
+        }
+    }
+
+    /// Every line of a block of `rows` rows.
+    pub fn all(
+        &self,
+        dict: Option<&DDict<'static>>,
+        rows: usize,
+    ) -> Result<BlockLines, FormatError> {
+        let mut all = BlockLines::default();
+        for frame in 0..self.frames() {
+            let lines = self.frame(frame, dict, rows)?;
+            let offset = all.text.len();
+            all.text.push_str(&lines.text);
+            all.ends.extend(lines.ends.iter().map(|end| end + offset));
+        }
+        if all.ends.len() != rows {
+            return Err(FormatError::Malformed("fewer lines than rows"));
+        }
+        Ok(all)
+    }
+
+    /// The lines of the frame holding row `row` of a block of `rows` rows (all of them, in a
+    /// blob written before frames).
+    pub fn frame_holding(
+        &self,
+        row: usize,
+        dict: Option<&DDict<'static>>,
+        rows: usize,
+    ) -> Result<BlockLines, FormatError> {
+        self.frame(self.frame_of(row), dict, rows)
     }
 
     fn frames(&self) -> usize {
@@ -651,7 +650,10 @@ mod tests {
             .collect();
         let block = encode(&rows, None);
         let keys = decode_keys(&block.keys).unwrap();
-        let lines = decode_lines(&block.lines, None, keys.len()).unwrap();
+        let lines = LinesBlob::open(&block.lines)
+            .unwrap()
+            .all(None, keys.len())
+            .unwrap();
         assert_eq!(keys.len(), rows.len());
         for (i, r) in rows.iter().enumerate() {
             assert_eq!(
@@ -676,7 +678,7 @@ mod tests {
                 let mut bad = blob.clone();
                 bad[byte] ^= 0x10;
                 let keys = decode_keys(&bad);
-                let lines = decode_lines(&bad, None, 2);
+                let lines = LinesBlob::open(&bad).and_then(|b| b.all(None, 2));
                 assert_eq!(keys.err(), Some(FormatError::Checksum));
                 assert_eq!(lines.err(), Some(FormatError::Checksum));
             }
@@ -708,28 +710,29 @@ mod tests {
         let ddict = DDict::create(&dict.bytes);
         let rows = generated(300);
         let block = encode(&rows, Some(dict.dict_ref()));
-        assert_eq!(lines_dict(&block.lines), Ok(1));
-        let all = decode_lines(&block.lines, Some(&ddict), rows.len()).unwrap();
+        let blob = LinesBlob::open(&block.lines).unwrap();
+        assert_eq!(blob.dict(), 1);
+        let all = blob.all(Some(&ddict), rows.len()).unwrap();
         for (i, r) in rows.iter().enumerate() {
             assert_eq!(all.get(i), r.line);
         }
         // Row 130 is in the first frame, row 260 in the second, which holds rows 256 to 299.
-        let frame = decode_line_frame(&block.lines, Some(&ddict), rows.len(), 130).unwrap();
+        let frame = blob.frame_holding(130, Some(&ddict), rows.len()).unwrap();
         assert!(frame.holds(0) && frame.holds(255) && !frame.holds(256));
         assert_eq!(frame.get(130), rows[130].line);
-        let frame = decode_line_frame(&block.lines, Some(&ddict), rows.len(), 260).unwrap();
+        let frame = blob.frame_holding(260, Some(&ddict), rows.len()).unwrap();
         assert!(frame.holds(256) && frame.holds(299) && !frame.holds(255));
-        let last = decode_line_frame(&block.lines, Some(&ddict), rows.len(), 299).unwrap();
+        let last = blob.frame_holding(299, Some(&ddict), rows.len()).unwrap();
         assert_eq!(last.get(299), rows[299].line);
         // Without its dictionary, or with another, a frame is an error, not a panic.
-        assert!(decode_line_frame(&block.lines, None, rows.len(), 3).is_err());
+        assert!(blob.frame_holding(3, None, rows.len()).is_err());
         let other = super::super::dict::trained(
             generated(20_000).iter().rev().map(|r| r.line.as_str()),
             2,
             0,
         )
         .unwrap();
-        let _ = decode_line_frame(&block.lines, Some(&DDict::create(&other.bytes)), 300, 3);
+        let _ = blob.frame_holding(3, Some(&DDict::create(&other.bytes)), 300);
         // A dictionary keeps frames of 256 lines about as small as one frame of all of them.
         let plain = encode(&generated(1_024), None).lines.len();
         let framed = encode(&generated(1_024), Some(dict.dict_ref())).lines.len();
@@ -745,9 +748,10 @@ mod tests {
             raw.extend_from_slice(r.line.as_bytes());
         }
         let blob = seal(&raw);
-        assert_eq!(lines_dict(&blob), Ok(0));
-        let all = decode_lines(&blob, None, rows.len()).unwrap();
-        let frame = decode_line_frame(&blob, None, rows.len(), 150).unwrap();
+        let blob = LinesBlob::open(&blob).unwrap();
+        assert_eq!(blob.dict(), 0);
+        let all = blob.all(None, rows.len()).unwrap();
+        let frame = blob.frame_holding(150, None, rows.len()).unwrap();
         for (i, r) in rows.iter().enumerate() {
             assert_eq!(
                 (all.get(i), frame.get(i)),

@@ -21,7 +21,7 @@ use diesel::prelude::*;
 use super::build::{BuiltBlock, BLOCK_LINE_BYTES, BLOCK_ROWS};
 use super::commit::MergedPart;
 use super::dict::{self, Dicts, LineDict};
-use super::format::{decode_keys, decode_lines, encode, BlockKeys, BlockLines, BlockRow};
+use super::format::{decode_keys, encode, BlockKeys, BlockLines, BlockRow, LinesBlob};
 pub use super::part::PartInfo;
 use super::part::LIVE;
 use super::synopsis::Synopsis;
@@ -115,11 +115,11 @@ impl PartRows {
                 .find(block)
                 .select((block_data::keys, block_data::lines))
                 .first(conn)?;
-            let keys =
-                decode_keys(&keys).map_err(|reason| DbError::CorruptBlock { block, reason })?;
+            let corrupt = |reason| DbError::CorruptBlock { block, reason };
+            let keys = decode_keys(&keys).map_err(corrupt)?;
+            let lines = LinesBlob::open(&lines).map_err(corrupt)?;
             let dict = dicts.for_lines(conn, block, &lines)?;
-            let lines = decode_lines(&lines, dict.as_deref(), keys.len())
-                .map_err(|reason| DbError::CorruptBlock { block, reason })?;
+            let lines = lines.all(dict.as_deref(), keys.len()).map_err(corrupt)?;
             (self.keys, self.lines, self.next) = (Arc::new(keys), Arc::new(lines), 0);
         }
         Ok(Some(Key {

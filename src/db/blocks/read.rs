@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
 
 use super::cache::BlockCache;
-use super::format::{decode_keys, decode_line_frame, BlockKeys, BlockLines, FormatError};
+use super::format::{decode_keys, BlockKeys, BlockLines, FormatError, LinesBlob};
 use super::grams;
 use super::part::live_ids;
 pub use super::part::live_parts;
@@ -147,12 +147,14 @@ pub fn line_frame(
     if let Some(lines) = cache.lines(block, row).filter(|lines| lines.holds(row)) {
         return Ok(lines);
     }
-    let blob = block_blob(conn, block, Blob::Lines)?;
+    let bytes = block_blob(conn, block, Blob::Lines)?;
+    let blob = LinesBlob::open(&bytes).map_err(|e| corrupt(cache, block, e))?;
     let dict = match cache.dicts.for_lines(conn, block, &blob) {
         Err(DbError::CorruptBlock { reason, .. }) => return Err(corrupt(cache, block, reason)),
         dict => dict?,
     };
-    let lines = decode_line_frame(&blob, dict.as_deref(), rows, row)
+    let lines = blob
+        .frame_holding(row, dict.as_deref(), rows)
         .map_err(|e| corrupt(cache, block, e))?;
     let lines = Arc::new(lines);
     cache.put_lines(block, row, lines.clone());

@@ -325,7 +325,7 @@ pub fn fetch_lines(
         let keys = &keys[..keys.len().min(q.limit.max(0) as usize)];
         let mut page = LinesPage::default();
         for chunk in keys.chunks(LINES_PER_READ) {
-            stored::each_line(conn, cache, chunk, |found, line| {
+            stored::each_line(conn, cache, chunk, |found, _, line| {
                 page.text.extend_from_slice(line.as_bytes());
                 page.text.push(b'\n');
                 page.lines += 1;

@@ -65,13 +65,14 @@ pub fn first_found(
     Ok(merged)
 }
 
-/// Hands each row's line to `visit`, in the rows' order, until it returns false: a line in a
-/// block is read in place from its frame, not copied into a string of its own.
+/// Hands each row's source id and line to `visit`, in the rows' order, until it returns
+/// false: a line in a block is read in place from its frame, not copied into a string of its
+/// own.
 pub fn each_line(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
     found: &[Found],
-    mut visit: impl FnMut(&Found, &str) -> bool,
+    mut visit: impl FnMut(&Found, i64, &str) -> bool,
 ) -> Result<(), DbError> {
     let hot: Vec<Key> = found
         .iter()
@@ -88,10 +89,14 @@ pub fn each_line(
     for f in found {
         let go_on = match f {
             Found::Hot(key) => {
-                let (_, line) = stored.remove(&key.id).ok_or(DbError::MissingLine(key.id))?;
-                visit(f, &line)
+                let (source, line) = stored.remove(&key.id).ok_or(DbError::MissingLine(key.id))?;
+                visit(f, source, &line)
             }
-            Found::Cold(row) => visit(f, frames.of(conn, cache, row)?.get(row.index)),
+            Found::Cold(row) => visit(
+                f,
+                row.source_id,
+                frames.of(conn, cache, row)?.get(row.index),
+            ),
         };
         if !go_on {
             break;
@@ -106,39 +111,11 @@ pub fn lines_of(
     cache: &BlockCache,
     found: &[Found],
 ) -> Result<Vec<(i64, i64, String)>, DbError> {
-    let hot: Vec<Key> = found
-        .iter()
-        .filter_map(|f| match f {
-            Found::Hot(key) => Some(*key),
-            Found::Cold(_) => None,
-        })
-        .collect();
-    let mut stored: HashMap<i64, (i64, String)> = lines_of_keys(conn, &hot)?
-        .into_iter()
-        .map(|(id, source, line)| (id, (source, line)))
-        .collect();
-    let cold: Vec<&ColdRow> = found
-        .iter()
-        .filter_map(|f| match f {
-            Found::Cold(row) => Some(row),
-            Found::Hot(_) => None,
-        })
-        .collect();
-    let mut cold_lines = read::lines_of(conn, cache, &cold)?.into_iter();
     let mut lines = Vec::with_capacity(found.len());
-    for f in found {
-        lines.push(match f {
-            Found::Hot(key) => {
-                let (source_id, line) =
-                    stored.remove(&key.id).ok_or(DbError::MissingLine(key.id))?;
-                (key.id, source_id, line)
-            }
-            Found::Cold(row) => {
-                let line = cold_lines.next().ok_or(DbError::MissingLine(row.key.id))?;
-                (row.key.id, row.source_id, line)
-            }
-        });
-    }
+    each_line(conn, cache, found, |f, source, line| {
+        lines.push((f.key().id, source, line.to_owned()));
+        true
+    })?;
     Ok(lines)
 }
 

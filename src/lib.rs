@@ -17,10 +17,11 @@
 //! db                         DbWriter, readers, checkpointer: tables, queries, rows
 //! batch, emulator            what travels from ingest to the writer; a stand-in source
 //! parse                      access-log lines
-//! limits, priority, reason, time, tls, tokens   numbers and defaults, thread priority, reason codes,
-//!                            RFC 3339, HTTPS, API tokens
+//! allocator, limits, priority, reason, time, tls, tokens   the allocator's tuning, numbers and
+//!                            defaults, thread priority, reason codes, RFC 3339, HTTPS, API tokens
 //! ```
 
+pub mod allocator;
 pub mod batch;
 pub mod cli;
 pub mod db;

@@ -68,6 +68,7 @@ async fn import(args: ImportArgs) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> ExitCode {
+    loggerator::allocator::tune();
     let cli = Cli::parse();
     loggerator::cli::init_log(cli.log_format);
     let system = actix_rt::System::new();

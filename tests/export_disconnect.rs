@@ -1,15 +1,14 @@
-//! An export whose client goes away stops reading. On its own in this file, so that no other
-//! test's queries move the readers' page counter.
+//! An export whose client goes away stops reading: the service's count of export chunks
+//! (`loggerator_export_chunks_total`, its own per service) stops moving.
 
 mod common;
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::app::TestApp;
+use common::metrics::{scrape, value};
 use common::{store_lines, temp_db};
 use futures_util::StreamExt;
-use loggerator::db::read::reader::PAGES_READ;
 use loggerator::emulator::LineGenerator;
 
 #[actix_rt::test]
@@ -20,7 +19,8 @@ async fn an_export_whose_client_disconnects_stops_reading() {
     let lines: Vec<String> = (0..200_000).map(|_| generator.next_line()).collect();
     store_lines(&db, "src:1", &lines);
     let app = TestApp::spawn_on(db, vec![]).await;
-    let before = PAGES_READ.load(Ordering::Relaxed);
+    let chunks = || async { value(&scrape(&app).await, "loggerator_export_chunks_total", &[]) };
+    assert_eq!(chunks().await, Some(0.0));
     let mut response = awc::Client::default()
         .get(app.url("/logs?format=ndjson"))
         .send()
@@ -32,21 +32,21 @@ async fn an_export_whose_client_disconnects_stops_reading() {
     drop(response);
     // Waits until no chunk has been read for half a second: an export that went on would read
     // all 40 by then.
-    let mut last = PAGES_READ.load(Ordering::Relaxed);
+    let mut last = chunks().await;
     let mut still_since = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(60);
     while still_since.elapsed() < Duration::from_millis(500) {
         assert!(Instant::now() < deadline, "the export never stopped");
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let now = PAGES_READ.load(Ordering::Relaxed);
+        let now = chunks().await;
         if now != last {
             (last, still_since) = (now, Instant::now());
         }
     }
-    let read = last - before;
+    let read = last.unwrap_or_default();
     app.stop().await;
     assert!(
-        (1..30).contains(&read),
+        (1.0..30.0).contains(&read),
         "{read} of 40 chunks read after the client went away"
     );
 }

@@ -114,6 +114,7 @@ async fn next_chunk(
         max_bytes: MAX_PAGE_BYTES,
         max_scan: MAX_PAGE_SCAN,
     };
+    state.http_metrics.export_chunks.inc();
     if params.format == Format::Text {
         // Lines alone: the reader neither parses the rows nor makes their fields.
         let page = state.readers.ask(QueryLines(query)).await?;

@@ -45,6 +45,9 @@ struct Route {
 pub struct HttpMetrics {
     requests: Family<RouteStatus, Counter>,
     durations: Family<Route, Histogram>,
+    /// Chunks exports have asked the readers for (one query each): an export whose client
+    /// has gone stops adding to it.
+    pub export_chunks: Counter,
 }
 
 impl Default for HttpMetrics {
@@ -55,6 +58,7 @@ impl Default for HttpMetrics {
             durations: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.0001, 2.0, 18))
             }),
+            export_chunks: Counter::default(),
         }
     }
 }
@@ -71,6 +75,11 @@ impl HttpMetrics {
             "HTTP request durations by route pattern (the live tail's left out)",
             Unit::Seconds,
             self.durations.clone(),
+        );
+        registry.register(
+            "export_chunks",
+            "Chunks of rows or lines exports have read, one reader query each",
+            self.export_chunks.clone(),
         );
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod counts;
+pub mod metrics;
 pub mod pages;
 pub mod process;
 pub mod proxy;

@@ -43,8 +43,42 @@ pub struct BuiltBlock {
     pub grams: Vec<u8>,
     pub keys: Vec<u8>,
     pub lines: Vec<u8>,
+    /// Bytes of its lines before compression.
+    pub raw_bytes: usize,
     /// The dictionary its lines are compressed with, stored with the block if it is new.
     pub dict: Option<Arc<LineDict>>,
+}
+
+impl BuiltBlock {
+    /// `rows` (in (date, id) order, at least one) encoded as a block.
+    pub fn of(rows: &[BlockRow], dict: Option<&Arc<LineDict>>) -> BuiltBlock {
+        let encoded = encode(rows, dict.map(|d| d.dict_ref()));
+        let (first, last) = (&rows[0], &rows[rows.len() - 1]);
+        BuiltBlock {
+            rows: rows.len() as i64,
+            min: Key {
+                date: first.date,
+                id: first.id,
+            },
+            max: Key {
+                date: last.date,
+                id: last.id,
+            },
+            low_id: rows.iter().map(|r| r.id).min().unwrap_or(0),
+            high_id: rows.iter().map(|r| r.id).max().unwrap_or(0),
+            synopsis: Synopsis::of(&BlockKeys::of(rows)).to_bytes(),
+            grams: super::grams::build(rows.iter().map(|r| r.line.as_str())),
+            keys: encoded.keys,
+            lines: encoded.lines,
+            raw_bytes: encoded.raw_bytes,
+            dict: dict.cloned(),
+        }
+    }
+
+    /// Bytes of its blobs.
+    pub fn stored_bytes(&self) -> usize {
+        self.keys.len() + self.lines.len()
+    }
 }
 
 /// A sealed segment's rows as blocks, and what the segment was when they were read.
@@ -181,34 +215,28 @@ pub fn build_part(conn: &mut SqliteConnection, segment: i64) -> Result<Option<Bu
     };
     let lines = read_lines(conn, low, high)?;
     let dict = dict::for_segment(conn, lines.all(), crate::time::now_seconds())?;
-    let mut block: Vec<BlockRow> = Vec::with_capacity(BLOCK_ROWS);
-    let mut block_bytes = 0;
-    for key in keys {
-        // Retention deleted from this segment between the two reads: built again later.
-        let Some(line) = lines.get((key.id - low) as usize) else {
-            return Ok(None);
-        };
-        let line = line.to_owned();
-        block_bytes += line.len();
-        block.push(BlockRow {
-            date: key.date,
-            id: key.id,
-            code: key.code,
-            method_id: key.method_id,
-            user_id: key.user_id,
-            source_id: key.source_id,
-            size: key.size,
-            ip: key.ip(),
-            line,
-        });
-        if block.len() == BLOCK_ROWS || block_bytes >= BLOCK_LINE_BYTES {
-            part.add(std::mem::take(&mut block), dict.as_ref());
-            block_bytes = 0;
-        }
+    // Retention deleted from this segment between the two reads: built again later.
+    if keys
+        .iter()
+        .any(|key| lines.get((key.id - low) as usize).is_none())
+    {
+        return Ok(None);
     }
-    if !block.is_empty() {
-        part.add(block, dict.as_ref());
-    }
+    let rows = keys.iter().map(|key| BlockRow {
+        date: key.date,
+        id: key.id,
+        code: key.code,
+        method_id: key.method_id,
+        user_id: key.user_id,
+        source_id: key.source_id,
+        size: key.size,
+        ip: key.ip(),
+        line: lines
+            .get((key.id - low) as usize)
+            .unwrap_or_default()
+            .to_owned(),
+    });
+    part.add(cut_blocks(rows).map(|block| BuiltBlock::of(&block, dict.as_ref())));
     Ok(Some(part))
 }
 
@@ -312,41 +340,29 @@ fn read_lines(conn: &mut SqliteConnection, low: i64, high: i64) -> Result<Segmen
 }
 
 impl BuiltPart {
-    fn add(&mut self, rows: Vec<BlockRow>, dict: Option<&Arc<LineDict>>) {
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-            return;
-        };
-        let (min, max) = (
-            Key {
-                date: first.date,
-                id: first.id,
-            },
-            Key {
-                date: last.date,
-                id: last.id,
-            },
-        );
-        let encoded = encode(&rows, dict.map(|d| d.dict_ref()));
-        self.rows += rows.len() as i64;
-        self.min_id = self
-            .min_id
-            .min(rows.iter().map(|r| r.id).min().unwrap_or(i64::MAX));
-        self.max_id = self
-            .max_id
-            .max(rows.iter().map(|r| r.id).max().unwrap_or(0));
-        self.raw_bytes += encoded.raw_bytes as i64;
-        self.stored_bytes += (encoded.keys.len() + encoded.lines.len()) as i64;
-        self.blocks.push(BuiltBlock {
-            rows: rows.len() as i64,
-            min,
-            max,
-            low_id: rows.iter().map(|r| r.id).min().unwrap_or(0),
-            high_id: rows.iter().map(|r| r.id).max().unwrap_or(0),
-            synopsis: Synopsis::of(&BlockKeys::of(&rows)).to_bytes(),
-            grams: super::grams::build(rows.iter().map(|r| r.line.as_str())),
-            keys: encoded.keys,
-            lines: encoded.lines,
-            dict: dict.cloned(),
-        });
+    fn add(&mut self, blocks: impl Iterator<Item = BuiltBlock>) {
+        for block in blocks {
+            self.rows += block.rows;
+            self.min_id = self.min_id.min(block.low_id);
+            self.max_id = self.max_id.max(block.high_id);
+            self.raw_bytes += block.raw_bytes as i64;
+            self.stored_bytes += block.stored_bytes() as i64;
+            self.blocks.push(block);
+        }
     }
+}
+
+/// Rows in (date, id) order cut into blocks of at most [`BLOCK_ROWS`] rows and about
+/// [`BLOCK_LINE_BYTES`] of lines.
+pub fn cut_blocks(mut rows: impl Iterator<Item = BlockRow>) -> impl Iterator<Item = Vec<BlockRow>> {
+    std::iter::from_fn(move || {
+        let mut block = Vec::with_capacity(BLOCK_ROWS);
+        let mut bytes = 0;
+        while block.len() < BLOCK_ROWS && bytes < BLOCK_LINE_BYTES {
+            let Some(row) = rows.next() else { break };
+            bytes += row.line.len();
+            block.push(row);
+        }
+        (!block.is_empty()).then_some(block)
+    })
 }

@@ -21,10 +21,9 @@ use diesel::prelude::*;
 use super::build::{BuiltBlock, BLOCK_LINE_BYTES, BLOCK_ROWS};
 use super::commit::MergedPart;
 use super::dict::{self, Dicts, LineDict};
-use super::format::{decode_keys, encode, BlockKeys, BlockLines, BlockRow, LinesBlob};
+use super::format::{decode_keys, BlockKeys, BlockLines, BlockRow, LinesBlob};
 pub use super::part::PartInfo;
 use super::part::LIVE;
-use super::synopsis::Synopsis;
 use crate::db::read::segment_merge::Key;
 use crate::db::schema::{block_data, blocks, parts};
 use crate::db::DbError;
@@ -212,7 +211,7 @@ impl Merge {
             bytes += row.line.len();
             rows.push(row);
             if rows.len() == BLOCK_ROWS || bytes >= BLOCK_LINE_BYTES {
-                out.push(self.block(std::mem::take(&mut rows)));
+                out.push(self.block(&std::mem::take(&mut rows)));
                 bytes = 0;
                 if out.len() == BLOCKS_PER_STEP {
                     break;
@@ -222,7 +221,7 @@ impl Merge {
         // A step ends right after a block, so rows are left over only once the inputs are
         // exhausted: the merged part's last block.
         if !rows.is_empty() {
-            out.push(self.block(rows));
+            out.push(self.block(&rows));
         }
         Ok(out)
     }
@@ -239,35 +238,14 @@ impl Merge {
         }
     }
 
-    fn block(&mut self, rows: Vec<BlockRow>) -> BuiltBlock {
-        let encoded = encode(&rows, self.dict.as_ref().map(|d| d.dict_ref()));
-        let low_id = rows.iter().map(|r| r.id).min().unwrap_or(0);
-        let high_id = rows.iter().map(|r| r.id).max().unwrap_or(0);
-        self.rows += rows.len() as i64;
-        self.min_id = self.min_id.min(low_id);
-        self.max_id = self.max_id.max(high_id);
-        self.raw_bytes += encoded.raw_bytes as i64;
-        self.stored_bytes += (encoded.keys.len() + encoded.lines.len()) as i64;
-        let first = &rows[0];
-        let last = &rows[rows.len() - 1];
-        BuiltBlock {
-            rows: rows.len() as i64,
-            min: Key {
-                date: first.date,
-                id: first.id,
-            },
-            max: Key {
-                date: last.date,
-                id: last.id,
-            },
-            low_id,
-            high_id,
-            synopsis: Synopsis::of(&BlockKeys::of(&rows)).to_bytes(),
-            grams: super::grams::build(rows.iter().map(|r| r.line.as_str())),
-            keys: encoded.keys,
-            lines: encoded.lines,
-            dict: self.dict.clone(),
-        }
+    fn block(&mut self, rows: &[BlockRow]) -> BuiltBlock {
+        let block = BuiltBlock::of(rows, self.dict.as_ref());
+        self.rows += block.rows;
+        self.min_id = self.min_id.min(block.low_id);
+        self.max_id = self.max_id.max(block.high_id);
+        self.raw_bytes += block.raw_bytes as i64;
+        self.stored_bytes += block.stored_bytes() as i64;
+        block
     }
 }
 

@@ -3,7 +3,6 @@
 //! the work in flight is the HTTP side's business (`http::reader_pool`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -18,10 +17,6 @@ use crate::db::connection::open_reader;
 use crate::db::source_names::SourceNames;
 use crate::db::sync_actors::{start_sync_actors, ThreadPriority};
 use crate::db::DbError;
-
-/// Pages (and export chunks) the readers of this process have read: how a test sees that an
-/// export whose client went away stopped reading.
-pub static PAGES_READ: AtomicU64 = AtomicU64::new(0);
 
 pub struct Reader {
     conn: SqliteConnection,
@@ -99,7 +94,6 @@ impl Handler<QueryLogs> for Reader {
     type Result = Result<LogPage, DbError>;
 
     fn handle(&mut self, msg: QueryLogs, _: &mut Self::Context) -> Self::Result {
-        PAGES_READ.fetch_add(1, Ordering::Relaxed);
         log_query::fetch_page(&mut self.conn, &self.cache, &mut self.sources, &msg.0)
     }
 }
@@ -108,7 +102,6 @@ impl Handler<QueryLines> for Reader {
     type Result = Result<LinesPage, DbError>;
 
     fn handle(&mut self, msg: QueryLines, _: &mut Self::Context) -> Self::Result {
-        PAGES_READ.fetch_add(1, Ordering::Relaxed);
         log_query::fetch_lines(&mut self.conn, &self.cache, &mut self.sources, &msg.0)
     }
 }

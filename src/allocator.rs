@@ -5,7 +5,7 @@
 //! after the first segment, a segment's buffers come from the heap, and what they leave free
 //! there stays resident. A fixed threshold maps large buffers and gives them back on free. Fixing
 //! it also fixes the trim threshold at 128 KiB, which shrinks and regrows the heap all the time,
-//! so that is set too. (Both measured in README "Performance"; `MALLOC_ARENA_MAX=2` lowered peak
+//! so that is set too. (Both measured in docs/performance.md; `MALLOC_ARENA_MAX=2` lowered peak
 //! memory as well but slowed compaction.)
 
 /// Allocations from this size on are mapped on their own, and unmapped when freed.

@@ -51,7 +51,10 @@ pub async fn run(args: DemoArgs, signals: ShutdownSignals) -> Result<(), DemoErr
     println!(
         "loggerator demo: {} emulated sources ({}) of {} lines each, stored in {}\n\
          \n\
-         Try:\n  \
+         Open {base}/ in a browser to search, filter and follow the lines,\n\
+         and {base}/docs/ for the API's documentation (OpenAPI).\n\
+         \n\
+         Or try with curl:\n  \
            curl '{base}/sources'\n  \
            curl '{base}/logs?limit=3'\n  \
            curl '{base}/logs?code=500&method=post&limit=3'\n  \

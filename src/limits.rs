@@ -20,8 +20,8 @@ pub const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 // Sources and ingest.
 pub const DEFAULT_SOURCE: &str = "127.0.0.1:8080";
-/// Lines per database transaction. Bigger batches wrote faster up to about this size (README,
-/// "Storage"); a batch's memory is about 100 bytes a line.
+/// Lines per database transaction. Bigger batches wrote faster up to about this size
+/// (`docs/architecture.md`, "Storage"); a batch's memory is about 100 bytes a line.
 pub const DEFAULT_BATCH_LINES: usize = 50_000;
 /// Bytes of lines per batch: 50,000 loggerator lines are about 5 MB, so this cap only acts on
 /// long lines (50,000 lines of 64 KiB would otherwise be 3.2 GiB in one batch).
@@ -44,9 +44,9 @@ pub const REOPEN_PATIENCE: Duration = Duration::from_secs(60);
 // Storage.
 pub const DEFAULT_DB: &str = "loggerator.db";
 /// Rows per segment. Every commit rewrites most pages of the open segment, so smaller segments
-/// write less per batch (4 sources: 213,000 lines/s at 200,000 rows against 191,000 at
-/// 500,000), while every page query merges one range per segment (50 at ten million rows).
-/// See README, "Storage".
+/// write less per batch, while every page query merges one range per hot segment (the trade
+/// measured is in `docs/performance.md`, "Constants"; the design in `docs/architecture.md`,
+/// "Storage").
 pub const DEFAULT_SEGMENT_ROWS: u64 = 200_000;
 
 /// Bytes of decoded blocks the readers keep (`--block-cache-bytes`): a block of 1,024 lines is

@@ -1,7 +1,7 @@
 //! Reason codes: the stable word that every error body (`code`) and an unhealthy `/healthz`
 //! carry beside their text, for clients to branch on (the text may change between releases;
 //! a code does not). They are defined here once: the OpenAPI document lists them (the schema of
-//! `code`), README's table is checked against [`Reason::ALL`], and new work (storage, other
+//! `code`), the table in `docs/api.md` is checked against [`Reason::ALL`], and new work (storage, other
 //! backends) adds its codes here in the same form.
 
 use serde::Serialize;
@@ -44,7 +44,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// Every code, its spelling (serde's, checked by a test) and what it means; README's table
+    /// Every code, its spelling (serde's, checked by a test) and what it means; the table in `docs/api.md`
     /// holds the same lines.
     pub const ALL: [(Reason, &'static str, &'static str); 29] = [
         (

@@ -206,23 +206,27 @@ pub enum Failed {
     GaveUp { reason: String, lost: u64 },
 }
 
-impl Service {
-    /// Must run inside an actix System.
-    pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
-        if let Some(address) = config.sources.iter().find(|a| a.starts_with(PUSHED_PREFIX)) {
-            return Err(StartError::ReservedSource {
-                address: address.clone(),
-            });
-        }
-        let tokens = access_control(&config)?;
-        let tls = match &config.tls {
-            Some(files) => Some(server_config(&files.cert, &files.key)?),
-            None => None,
-        };
-        let lock = DbLock::acquire(&config.db)?;
-        // Creates and migrates the database, so that its errors are reported before any of
-        // the threads below starts (the actors open connections of their own).
-        let pushed_sources = pushed_sources(&mut open_writer(&config.db)?)?;
+/// The storage side of a running service: the writer and what feeds and watches it.
+struct Storage {
+    writer: Addr<DbWriter>,
+    readers: Addr<Reader>,
+    block_cache: Arc<BlockCache>,
+    health: Arc<StorageHealth>,
+    tail: crate::db::read::tail::TailSender,
+    storage_metrics: StorageMetrics,
+    compaction_metrics: CompactionMetrics,
+    /// Sources that push lines, with their counters as stored.
+    pushed: Vec<(String, crate::db::write::writer::SourceRecord)>,
+}
+
+/// A source to ingest from, and its stream as last committed.
+type Resumed = (Arc<SourceStatus>, Option<StreamMark>);
+
+impl Storage {
+    /// Creates and migrates the database first, so that its errors are reported before any
+    /// of the actors' threads starts (they open connections of their own).
+    fn open(config: &ServiceConfig) -> Result<Storage, StartError> {
+        let pushed = pushed_sources(&mut open_writer(&config.db)?)?;
         let storage_metrics = StorageMetrics::default();
         let compaction_metrics = CompactionMetrics::default();
         let checkpointer =
@@ -242,15 +246,28 @@ impl Service {
         )?;
         let block_cache = Arc::new(BlockCache::new(config.block_cache_bytes));
         let readers = Reader::start_pool(&config.db, config.readers, block_cache.clone())?;
+        Ok(Storage {
+            writer,
+            readers,
+            block_cache,
+            health,
+            tail,
+            storage_metrics,
+            compaction_metrics,
+            pushed,
+        })
+    }
 
-        // Each source with its stream as last committed.
-        let mut sources: Vec<(Arc<SourceStatus>, Option<StreamMark>)> = Vec::new();
-        for address in &config.sources {
+    /// Each configured source once, registered, with its stream as last committed.
+    async fn register_sources(&self, addresses: &[String]) -> Result<Vec<Resumed>, StartError> {
+        let mut sources: Vec<Resumed> = Vec::new();
+        for address in addresses {
             if sources.iter().any(|(s, _)| &s.address == address) {
                 warn!("source {address} is listed twice; connecting once");
                 continue;
             }
-            let record = writer
+            let record = self
+                .writer
                 .send(RegisterSource {
                     address: address.clone(),
                 })
@@ -266,145 +283,230 @@ impl Service {
                 record.committed,
             ));
         }
+        Ok(sources)
+    }
 
-        let http_metrics = HttpMetrics::default();
-        let mut registry = Registry::with_prefix("loggerator");
-        storage_metrics.register(&mut registry);
-        compaction_metrics.register(&mut registry);
-        registry.register(
-            "block_corrupt_reads",
-            "Reads of a compacted block that failed its checksum",
-            block_cache.corrupt_reads.clone(),
-        );
-        http_metrics.register(&mut registry);
-        let source_list = SourceList::new(sources.iter().map(|(s, _)| s.clone()).collect());
-        for (address, record) in pushed_sources {
-            source_list.pushed(
+    /// Every source's status, pushed ones included, for the API and `/metrics`.
+    fn source_list(&self, sources: &[Resumed]) -> SourceList {
+        let list = SourceList::new(sources.iter().map(|(s, _)| s.clone()).collect());
+        for (address, record) in &self.pushed {
+            list.pushed(
                 record.id,
-                &address,
+                address,
                 record.lines_stored,
                 record.lines_rejected,
             );
         }
-        registry.register_collector(Box::new(SourcesCollector(source_list.clone())));
+        list
+    }
+
+    /// The registry `/metrics` encodes: storage, compaction, HTTP, sources and files.
+    fn registry(
+        &self,
+        config: &ServiceConfig,
+        http: &HttpMetrics,
+        sources: &SourceList,
+    ) -> Registry {
+        let mut registry = Registry::with_prefix("loggerator");
+        self.storage_metrics.register(&mut registry);
+        self.compaction_metrics.register(&mut registry);
+        registry.register(
+            "block_corrupt_reads",
+            "Reads of a compacted block that failed its checksum",
+            self.block_cache.corrupt_reads.clone(),
+        );
+        http.register(&mut registry);
+        registry.register_collector(Box::new(SourcesCollector(sources.clone())));
         registry.register_collector(Box::new(FilesCollector(config.db.clone())));
+        registry
+    }
+}
+
+/// What the HTTP handlers share.
+fn app_state(
+    config: &ServiceConfig,
+    storage: &Storage,
+    sources: SourceList,
+    tokens: Option<Arc<TokenStore>>,
+    halt: &CancellationToken,
+) -> web::Data<AppState> {
+    let http_metrics = HttpMetrics::default();
+    let registry = storage.registry(config, &http_metrics, &sources);
+    web::Data::new(AppState {
+        readers: ReaderPool::new(
+            storage.readers.clone(),
+            config.max_queries_in_flight,
+            config.query_timeout,
+        ),
+        sources,
+        health: storage.health.clone(),
+        block_cache: storage.block_cache.clone(),
+        tail: storage.tail.clone(),
+        tail_keep_alive: config.tail_keep_alive,
+        halt: halt.clone(),
+        tokens,
+        allowed_hosts: AllowedHosts::new(&config.listen, &config.allowed_hosts),
+        metrics: Arc::new(registry),
+        http_metrics,
+        writer: storage.writer.clone(),
+        push: PushConfig {
+            batch_lines: config.ingest.batch_size,
+            batch_bytes: config.ingest.batch_bytes,
+            max_line_bytes: config.ingest.max_line_bytes,
+            max_body_bytes: config.max_push_bytes,
+        },
+        pushes: Default::default(),
+        caps: Caps::new(config.caps),
+    })
+}
+
+/// Binds the listen address and serves the API on the current System; returns the bound
+/// address and the server's handle.
+fn serve_http(
+    config: &ServiceConfig,
+    state: web::Data<AppState>,
+    tls: Option<rustls::ServerConfig>,
+) -> Result<(SocketAddr, ServerHandle), StartError> {
+    let listen_error = |source| StartError::Listen {
+        address: config.listen.clone(),
+        source,
+    };
+    let server = HttpServer::new(move || {
+        let (app, document) = App::new()
+            .into_utoipa_app()
+            .openapi(http::document())
+            .configure(http::routes)
+            .split_for_parts();
+        app.app_data(state.clone())
+            .configure(http::ui::routes)
+            .configure(|cfg| http::docs(cfg, document))
+            // No answer is ever to be sniffed into something it is not (a line as HTML).
+            .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+            .wrap(middleware::from_fn(http::metrics::record))
+            .wrap(middleware::Compress::default())
+            // The request line without tokens (`%r` would log an `access_token`).
+            .wrap(
+                middleware::Logger::new(http::request_log::FORMAT)
+                    .custom_request_replace("request", http::request_log::logged_request_line),
+            )
+    })
+    // Signals are ours to handle: shutdown must also flush the sources.
+    .disable_signals()
+    .shutdown_timeout(5)
+    .workers(config.http_workers.max(1));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = match tls {
+        Some(tls) => server.bind_rustls_0_23(&config.listen, tls),
+        None => server.bind(&config.listen),
+    }
+    .map_err(listen_error)?;
+    let http_addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(async move {
+        if let Err(e) = server.await {
+            error!("HTTP server failed: {e}");
+        }
+    });
+    info!("serving the API on {scheme}://{http_addr}");
+    Ok((http_addr, handle))
+}
+
+/// Compaction and retention, each its own actor or task at ingest's priority.
+fn start_background(
+    config: &ServiceConfig,
+    storage: &Storage,
+    halt: &CancellationToken,
+) -> Result<(), StartError> {
+    compactor::start(
+        &config.db,
+        storage.writer.clone(),
+        CompactionConfig {
+            seal_idle: config.seal_idle,
+        },
+        storage.compaction_metrics.clone(),
+        halt.clone(),
+    )?;
+    retention_schedule::start(
+        storage.writer.clone(),
+        config.retention,
+        config.retention_check,
+        halt.clone(),
+    );
+    Ok(())
+}
+
+/// One supervised IngestActor per source, on a thread of its own: framing and parsing run at a
+/// lower priority, like the writer, so that under load queries come first.
+fn start_ingest(
+    config: &ServiceConfig,
+    sources: &[Resumed],
+    writer: &Addr<DbWriter>,
+    halt: &CancellationToken,
+) -> (Arbiter, Vec<Addr<IngestActor>>) {
+    let ingest_thread = Arbiter::new();
+    ingest_thread.spawn_fn(|| {
+        crate::priority::name_thread("ingest");
+        crate::priority::lower_priority("ingest");
+    });
+    let ingesters = sources
+        .iter()
+        .map(|(status, committed)| {
+            IngestActor::new(
+                status.clone(),
+                writer.clone().recipient(),
+                config.ingest.clone(),
+                halt.clone(),
+                committed.clone(),
+            )
+            .start_supervised_in(&ingest_thread.handle())
+        })
+        .collect();
+    (ingest_thread, ingesters)
+}
+
+impl Service {
+    /// Starts the service in the order that lets it answer for everything it receives: storage,
+    /// the API, background work, and the sources last. Must run inside an actix System.
+    pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
+        if let Some(address) = config.sources.iter().find(|a| a.starts_with(PUSHED_PREFIX)) {
+            return Err(StartError::ReservedSource {
+                address: address.clone(),
+            });
+        }
+        let tokens = access_control(&config)?;
+        let tls = match &config.tls {
+            Some(files) => Some(server_config(&files.cert, &files.key)?),
+            None => None,
+        };
+        let lock = DbLock::acquire(&config.db)?;
+        let storage = Storage::open(&config)?;
+        let sources = storage.register_sources(&config.sources).await?;
         // Cancelled at shutdown: every source stops reading, and every live tail ends.
         let halt = CancellationToken::new();
         if let Some(tokens) = &tokens {
             actix_rt::spawn(reload_on_hangup(tokens.clone(), halt.clone()));
         }
-        let state = web::Data::new(AppState {
-            readers: ReaderPool::new(readers, config.max_queries_in_flight, config.query_timeout),
-            sources: source_list,
-            health: health.clone(),
-            block_cache,
-            tail,
-            tail_keep_alive: config.tail_keep_alive,
-            halt: halt.clone(),
+        let state = app_state(
+            &config,
+            &storage,
+            storage.source_list(&sources),
             tokens,
-            allowed_hosts: AllowedHosts::new(&config.listen, &config.allowed_hosts),
-            metrics: Arc::new(registry),
-            http_metrics,
-            writer: writer.clone(),
-            push: PushConfig {
-                batch_lines: config.ingest.batch_size,
-                batch_bytes: config.ingest.batch_bytes,
-                max_line_bytes: config.ingest.max_line_bytes,
-                max_body_bytes: config.max_push_bytes,
-            },
-            pushes: Default::default(),
-            caps: Caps::new(config.caps),
-        });
-        let listen_error = |source| StartError::Listen {
-            address: config.listen.clone(),
-            source,
-        };
-        let server = HttpServer::new(move || {
-            let (app, document) = App::new()
-                .into_utoipa_app()
-                .openapi(http::document())
-                .configure(http::routes)
-                .split_for_parts();
-            app.app_data(state.clone())
-                .configure(http::ui::routes)
-                .configure(|cfg| http::docs(cfg, document))
-                // No answer is ever to be sniffed into something it is not (a line as HTML).
-                .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
-                .wrap(middleware::from_fn(http::metrics::record))
-                .wrap(middleware::Compress::default())
-                // The request line without tokens (`%r` would log an `access_token`).
-                .wrap(
-                    middleware::Logger::new(http::request_log::FORMAT)
-                        .custom_request_replace("request", http::request_log::logged_request_line),
-                )
-        })
-        // Signals are ours to handle: shutdown must also flush the sources.
-        .disable_signals()
-        .shutdown_timeout(5)
-        .workers(config.http_workers.max(1));
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let server = match tls {
-            Some(tls) => server.bind_rustls_0_23(&config.listen, tls),
-            None => server.bind(&config.listen),
-        }
-        .map_err(listen_error)?;
-        let http_addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(async move {
-            if let Err(e) = server.await {
-                error!("HTTP server failed: {e}");
-            }
-        });
-        info!("serving the API on {scheme}://{http_addr}");
-
-        compactor::start(
-            &config.db,
-            writer.clone(),
-            CompactionConfig {
-                seal_idle: config.seal_idle,
-            },
-            compaction_metrics,
-            halt.clone(),
-        )?;
-        retention_schedule::start(
-            writer.clone(),
-            config.retention,
-            config.retention_check,
-            halt.clone(),
+            &halt,
         );
-
+        let (http_addr, server) = serve_http(&config, state, tls)?;
+        start_background(&config, &storage, &halt)?;
         // Ingest starts last, so nothing is received before the service can answer for it.
-        // Framing and parsing run on a thread of their own at a lower priority, like the writer:
-        // under load, queries come first.
-        let ingest_thread = Arbiter::new();
-        ingest_thread.spawn_fn(|| {
-            crate::priority::name_thread("ingest");
-            crate::priority::lower_priority("ingest");
-        });
-        let ingesters = sources
-            .iter()
-            .map(|(status, committed)| {
-                IngestActor::new(
-                    status.clone(),
-                    writer.clone().recipient(),
-                    config.ingest.clone(),
-                    halt.clone(),
-                    committed.clone(),
-                )
-                .start_supervised_in(&ingest_thread.handle())
-            })
-            .collect();
-
+        let (ingest_thread, ingesters) = start_ingest(&config, &sources, &storage.writer, &halt);
         Ok(Service {
             http_addr,
             sources: sources.into_iter().map(|(status, _)| status).collect(),
-            server: handle,
+            server,
             ingesters,
             ingest_thread,
             halt,
-            writer,
-            health,
+            writer: storage.writer,
+            health: storage.health,
             lock,
         })
     }

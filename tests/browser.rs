@@ -699,7 +699,7 @@ async fn with_tokens_the_page_asks_for_one_and_then_shows_the_data() {
     app.stop().await;
 }
 
-/// Not a test of behaviour but the figure README quotes: how soon the page shows results on a
+/// Not a test of behaviour but the figure docs/api.md quotes: how soon the page shows results on a
 /// large database. `LOGGERATOR_PAGE_DB=/tmp/q.db cargo test --release --test browser --
 /// --ignored --nocapture`. The live-tail figure pushes 20 lines into that database.
 #[actix_rt::test]

@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use common::app::get;
+use common::app::{get, get_text};
 use common::process::{spawn, WAIT};
 use common::{eventually, fixture_lines, stored_lines, temp_db};
 use regex::Regex;
@@ -68,13 +68,25 @@ async fn demo_until(args: &[&str], expected: u64) -> Vec<Value> {
     let mut all = vec!["demo", "--count", "400", "--listen", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let running = spawn(&all);
-    let base = running.find("http://");
-    let base = base
-        .split("/sources")
-        .next()
-        .unwrap()
-        .trim_matches('\'')
+    // The first hint is the web page, then the API's documentation: both answer.
+    let page = running.line_with("in a browser");
+    let base = page
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .expect("the page's address")
+        .trim_end_matches('/')
         .to_owned();
+    assert!(running
+        .line_with("/docs/")
+        .contains(&format!("{base}/docs/")));
+    for path in ["/", "/docs/"] {
+        let (status, content_type, _) = get_text(&format!("{base}{path}"), &[]).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            content_type.starts_with("text/html"),
+            "{path}: {content_type}"
+        );
+    }
     let sources = eventually("every source finished", WAIT, || async {
         let sources = get_json(&format!("{base}/sources")).await;
         let sources = sources.as_array().unwrap().clone();
@@ -179,7 +191,7 @@ fn flags_in_help() -> BTreeMap<String, (Option<String>, Option<String>)> {
     flags
 }
 
-/// The rows of README's configuration table, in the same terms (`off` is no default).
+/// The rows of the README's configuration table, in the same terms (`off` is no default).
 fn flags_in_readme() -> BTreeMap<String, (Option<String>, Option<String>)> {
     let readme = include_str!("../README.md");
     let table = readme

@@ -2,7 +2,7 @@
 //! at random moments and restarted each time. A crash may lose only what was not committed, and
 //! the source's replay brings that again, so in the end each line of the stream is stored once.
 //!
-//! CI runs 50,000 lines and 10 kills; the heavier run is `#[ignore]`d (README, "Guarantees").
+//! CI runs 50,000 lines and 10 kills; the heavier run is `#[ignore]`d (`docs/operations.md`, "Guarantees").
 
 mod common;
 

@@ -226,7 +226,7 @@ async fn a_request_head_too_large_is_refused_before_the_api_sees_it() {
     let _ = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
     let answer = String::from_utf8_lossy(&answer);
     let status = answer.split_whitespace().nth(1).unwrap_or("(none)");
-    // 431 from actix-http, with no JSON body: README says so.
+    // 431 from actix-http, with no JSON body: docs/api.md says so.
     assert_eq!(status, "431", "{}", &answer[..answer.len().min(200)]);
     assert_eq!(get(&app.url("/healthz")).await.status, 200, "still serving");
     app.stop().await;

@@ -1,6 +1,6 @@
 //! The layout as documented: modules depend one way, on the layers `src/lib.rs` lists (read
-//! from its doc, so the list and this check cannot drift apart), and README's "How it works"
-//! table names every source file. Sources are read as text, as `../shared/tools/module-graph`
+//! from its doc, so the list and this check cannot drift apart), and the "How it works" table of
+//! `docs/architecture.md` names every source file. Sources are read as text, as `../shared/tools/module-graph`
 //! reads them.
 
 use std::collections::BTreeMap;
@@ -107,7 +107,7 @@ fn source_files(dir: &Path, out: &mut Vec<String>) {
 
 #[test]
 fn readme_names_every_source_file_in_how_it_works() {
-    let table = between("README.md", "\n## How it works\n", "\n### ");
+    let table = between("docs/architecture.md", "\n## How it works\n", "\n### ");
     let mut files = Vec::new();
     source_files(&root().join("src"), &mut files);
     // A file is named by its path or by its folder's (`src/parse/`); a `mod.rs` by any path
@@ -122,5 +122,8 @@ fn readme_names_every_source_file_in_how_it_works() {
             !named
         })
         .collect();
-    assert!(missing.is_empty(), "not in README's table: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "not in docs/architecture.md's table: {missing:#?}"
+    );
 }

@@ -5,10 +5,10 @@ mod common;
 use common::app::{get, get_text, TestApp};
 use serde_json::Value;
 
-/// The endpoints README documents, from its `### `GET /path`` (or `POST`) headings.
-fn readme_endpoints() -> Vec<String> {
-    let readme = include_str!("../README.md");
-    let mut paths: Vec<String> = readme
+/// The endpoints `docs/api.md` documents, from its `### `GET /path`` (or `POST`) headings.
+fn documented_endpoints() -> Vec<String> {
+    let api_doc = include_str!("../docs/api.md");
+    let mut paths: Vec<String> = api_doc
         .lines()
         .filter_map(|line| {
             line.strip_prefix("### `GET ")
@@ -36,14 +36,14 @@ async fn every_endpoint_is_in_the_document_with_its_parameters_and_answers() {
         .cloned()
         .collect();
     documented.sort();
-    let mut expected: Vec<String> = readme_endpoints()
+    let mut expected: Vec<String> = documented_endpoints()
         .into_iter()
         .filter(|path| path != "/openapi.json")
         .collect();
     expected.sort();
     assert_eq!(
         documented, expected,
-        "README's endpoints and the document's"
+        "docs/api.md's endpoints and the document's"
     );
 
     for (path, item) in document["paths"].as_object().unwrap() {
@@ -159,7 +159,7 @@ async fn the_docs_page_is_served_from_the_binary_and_other_methods_get_405() {
 }
 
 #[actix_rt::test]
-async fn reason_codes_are_the_same_in_the_code_the_document_and_readme() {
+async fn reason_codes_are_the_same_in_the_code_the_document_and_the_docs() {
     let app = TestApp::spawn(vec![]).await;
     let document = app.get("/openapi.json").await.body;
     let schema = &document["components"]["schemas"]["Reason"];
@@ -179,10 +179,10 @@ async fn reason_codes_are_the_same_in_the_code_the_document_and_readme() {
         let code = &document["components"]["schemas"][body]["properties"]["code"];
         assert!(code.to_string().contains("Reason"), "{body}: {code}");
     }
-    let readme = include_str!("../README.md");
+    let api_doc = include_str!("../docs/api.md");
     for (_, code, meaning) in loggerator::reason::Reason::ALL {
         let row = format!("| `{code}` | {meaning} |");
-        assert!(readme.contains(&row), "README lacks {row}");
+        assert!(api_doc.contains(&row), "docs/api.md lacks {row}");
     }
     app.stop().await;
 }

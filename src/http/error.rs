@@ -9,6 +9,7 @@ use serde_json::json;
 use thiserror::Error;
 
 use crate::db::DbError;
+use crate::ingest::push::SetupError;
 use crate::reason::Reason;
 use crate::tokens::Scope;
 
@@ -63,6 +64,15 @@ pub enum ApiError {
     Unavailable,
     #[error("internal error")]
     Internal(#[from] DbError),
+}
+
+impl From<SetupError> for ApiError {
+    fn from(e: SetupError) -> Self {
+        match e {
+            SetupError::WriterGone => ApiError::Unavailable,
+            SetupError::Db(e) => ApiError::Internal(e),
+        }
+    }
 }
 
 impl ApiError {

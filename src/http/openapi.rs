@@ -256,7 +256,7 @@ pub struct CountBody {
 /// Every error's body.
 #[derive(ToSchema)]
 pub struct ErrorBody {
-    /// What went wrong, for a program: stable across releases (README, "Reason codes").
+    /// What went wrong, for a program: stable across releases (docs/api.md, "Reason codes").
     code: crate::reason::Reason,
     /// What went wrong, for a person to read.
     error: String,

@@ -26,9 +26,9 @@ use super::openapi::{ErrorBody, PushHeaders, PushQuery};
 use super::params::push_params;
 use super::AppState;
 use crate::batch::WriteError;
-use crate::db::write::writer::{pushed_address, LoadKeyedStream, RegisterSource};
+use crate::db::write::writer::pushed_address;
 use crate::ingest::push::{
-    check_source_name, push_lines, PushError, PushFailed, PushSummary, PushTarget,
+    check_source_name, push_lines, register_pushed, PushError, PushFailed, PushSummary, PushTarget,
 };
 use crate::ingest::SourceStatus;
 use crate::tokens::TokenEntry;
@@ -111,39 +111,23 @@ pub async fn push(
     }
     let address = pushed_address(&name);
     let status = pushed_source(&state, &address).await?;
-    let (_in_flight, key) = match key {
-        Some(key) => {
-            let claim = state.pushes.claim(status.id, key.clone()).ok_or_else(|| {
-                ApiError::KeyInUse(format!(
-                    "a request with {IDEMPOTENCY_KEY} {key:?} is being read now; retry when it \
-                     has been answered"
-                ))
-            })?;
-            let mark = state
-                .writer
-                .send(LoadKeyedStream {
-                    source_id: status.id,
-                    key: key.clone(),
-                })
-                .await
-                .map_err(|_| ApiError::Unavailable)??;
-            (Some(claim), Some((key, mark)))
-        }
-        None => (None, None),
+    let _in_flight = match &key {
+        Some(key) => Some(state.pushes.claim(status.id, key.clone()).ok_or_else(|| {
+            ApiError::KeyInUse(format!(
+                "a request with {IDEMPOTENCY_KEY} {key:?} is being read now; retry when it has \
+                 been answered"
+            ))
+        })?),
+        None => None,
     };
-
+    let target =
+        PushTarget::resume(&state.writer, status.id, address, key, Some(status.clone())).await?;
     let arriving = Box::pin(idle_limited(
         body.into_inner(),
         state.caps.config.push_idle_timeout,
     ));
     let decoded = Decompress::from_headers(arriving, req.headers());
     let reader = StreamReader::new(decoded.map(|chunk| chunk.map_err(io_error)));
-    let target = PushTarget {
-        source_id: status.id,
-        source: address,
-        key,
-        status: Some(status.clone()),
-    };
     let writer = state.writer.clone().recipient();
     let result = push_lines(reader, &writer, target, config).await;
     let summary = match &result {
@@ -199,13 +183,7 @@ async fn pushed_source(state: &AppState, address: &str) -> Result<Arc<SourceStat
     if state.sources.pushed_count() >= limit {
         return Err(ApiError::TooManyPushedSources { limit });
     }
-    let record = state
-        .writer
-        .send(RegisterSource {
-            address: address.to_owned(),
-        })
-        .await
-        .map_err(|_| ApiError::Unavailable)??;
+    let record = register_pushed(&state.writer, address).await?;
     Ok(state.sources.pushed(
         record.id,
         address,

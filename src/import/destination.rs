@@ -12,12 +12,11 @@ use thiserror::Error;
 
 use crate::db::health::StorageHealth;
 use crate::db::lock::{DbLock, LockError};
-use crate::db::write::writer::{
-    pushed_address, Checkpoint, DbWriter, LoadKeyedStream, RegisterSource,
-};
+use crate::db::write::writer::{pushed_address, Checkpoint, DbWriter};
 use crate::db::DbError;
 use crate::ingest::push::{
-    check_source_name, push_lines, PushConfig, PushError, PushSummary, PushTarget,
+    check_source_name, push_lines, register_pushed, PushConfig, PushError, PushSummary, PushTarget,
+    SetupError,
 };
 use crate::tls::{client_config, TlsError};
 
@@ -40,6 +39,8 @@ pub enum DestinationError {
     Tls(#[from] TlsError),
     #[error("the database writer stopped")]
     WriterGone,
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     #[error("{0}")]
     Push(PushError),
     #[error(
@@ -136,30 +137,13 @@ impl Destination {
                 let source_id = match sources.get(&address) {
                     Some(&id) => id,
                     None => {
-                        let record = writer
-                            .send(RegisterSource {
-                                address: address.clone(),
-                            })
-                            .await
-                            .map_err(|_| DestinationError::WriterGone)??;
-                        sources.insert(address.clone(), record.id);
-                        record.id
+                        let id = register_pushed(writer, &address).await?.id;
+                        sources.insert(address.clone(), id);
+                        id
                     }
                 };
-                let key: Arc<str> = key.into();
-                let mark = writer
-                    .send(LoadKeyedStream {
-                        source_id,
-                        key: key.clone(),
-                    })
-                    .await
-                    .map_err(|_| DestinationError::WriterGone)??;
-                let target = PushTarget {
-                    source_id,
-                    source: address,
-                    key: Some((key, mark)),
-                    status: None,
-                };
+                let target =
+                    PushTarget::resume(writer, source_id, address, Some(key.into()), None).await?;
                 let recipient = writer.clone().recipient();
                 push_lines(part, &recipient, target, *config)
                     .await

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use actix::{MailboxError, Recipient};
+use actix::{Addr, MailboxError, Recipient};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -23,6 +23,8 @@ use super::framing::{Frame, LineCodec};
 use super::replay::ReplayGuard;
 use super::status::SourceStatus;
 use crate::batch::{Entry, StreamMark, StreamProgress, WriteBatch, WriteError, WriteSummary};
+use crate::db::write::writer::{DbWriter, LoadKeyedStream, RegisterSource, SourceRecord};
+use crate::db::DbError;
 
 /// How bodies are cut into batches, and how large one may be.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +62,60 @@ pub struct PushTarget {
     pub key: Option<(Arc<str>, Option<StreamMark>)>,
     /// Where the batches waiting for the writer are counted, for `/metrics`.
     pub status: Option<Arc<SourceStatus>>,
+}
+
+/// Why a push could not be set up: its source registered, or its stream's mark read.
+#[derive(Debug, Error)]
+pub enum SetupError {
+    #[error("the database writer stopped")]
+    WriterGone,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// The pushed source `push:NAME` as stored, registered on its first push.
+pub async fn register_pushed(
+    writer: &Addr<DbWriter>,
+    address: &str,
+) -> Result<SourceRecord, SetupError> {
+    Ok(writer
+        .send(RegisterSource {
+            address: address.to_owned(),
+        })
+        .await
+        .map_err(|_| SetupError::WriterGone)??)
+}
+
+impl PushTarget {
+    /// Where a body for `source` goes; a keyed one resumes its stream from the mark last
+    /// committed for `key`, so that lines sent before are not stored again.
+    pub async fn resume(
+        writer: &Addr<DbWriter>,
+        source_id: i64,
+        source: String,
+        key: Option<Arc<str>>,
+        status: Option<Arc<SourceStatus>>,
+    ) -> Result<PushTarget, SetupError> {
+        let key = match key {
+            Some(key) => {
+                let mark = writer
+                    .send(LoadKeyedStream {
+                        source_id,
+                        key: key.clone(),
+                    })
+                    .await
+                    .map_err(|_| SetupError::WriterGone)??;
+                Some((key, mark))
+            }
+            None => None,
+        };
+        Ok(PushTarget {
+            source_id,
+            source,
+            key,
+            status,
+        })
+    }
 }
 
 /// What became of a body.

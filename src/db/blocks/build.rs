@@ -17,8 +17,8 @@ use crate::db::read::segment_merge::Key;
 use crate::db::schema::{hot_segments, log_lines, store_state};
 use crate::db::DbError;
 
-/// Rows per block at most: 1,024 date-sorted stand-in lines compressed to 0.137x (256: 0.151x,
-/// 4,096: 0.134x; `../shared/research/storage.md`), and decode in ~65 us.
+/// Rows per block at most: larger blocks compress little better and take longer to decode
+/// (`docs/performance.md`, "Constants").
 pub const BLOCK_ROWS: usize = 1_024;
 /// Bytes of lines per block at most, so that long lines make short blocks: a query then never
 /// decodes more than this for one row.

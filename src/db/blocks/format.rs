@@ -27,8 +27,8 @@
 use thiserror::Error;
 use zstd::zstd_safe::{CCtx, CDict, DCtx, DDict};
 
-/// zstd's level for both blobs: level 3 kept 1,024 date-sorted stand-in lines in 0.137x
-/// their size against 0.110x at 9, at several times the speed (`../shared/research/storage.md`).
+/// zstd's level for both blobs: higher levels compress a little better at several times the
+/// cost (`docs/performance.md`, "Constants").
 pub(super) const LEVEL: i32 = 3;
 
 /// Bounds a decoder trusts, far above what is written (1,024 rows, 1 MiB of lines and 64 KiB
@@ -121,7 +121,7 @@ impl BlockKeys {
 
 /// Rows per frame of a block's lines: a row's line costs a quarter of the block's
 /// decompression, and with a dictionary the frames take a few percent more than one frame of
-/// the whole block (the trade measured is in the README).
+/// the whole block (the trade measured is in docs/performance.md).
 pub const FRAME_ROWS: usize = 256;
 /// Where a keys blob has its raw length, a framed lines blob has this.
 const FRAMED: u32 = u32::MAX;

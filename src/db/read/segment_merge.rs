@@ -332,8 +332,7 @@ impl QueryFragment<Sqlite> for MergedKeys {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         // Read by index, an arm per value (each in date order, as the merge needs); else one
         // arm per segment, the values (if any) a filter.
-        let indexed = self.filter.indexed;
-        let arm_values: Vec<Option<&i64>> = match indexed {
+        let arm_values: Vec<Option<&i64>> = match self.filter.indexed {
             Some(key) => key.values(&self.filter).iter().map(Some).collect(),
             None => vec![None],
         };
@@ -345,91 +344,7 @@ impl QueryFragment<Sqlite> for MergedKeys {
             if i > 0 {
                 out.push_sql(" UNION ALL ");
             }
-            out.push_sql("SELECT date, id FROM log_keys");
-            if let Some(key) = indexed {
-                out.push_sql(" INDEXED BY ");
-                out.push_sql(key.index());
-            }
-            out.push_sql(" WHERE segment = ");
-            out.push_bind_param::<BigInt, _>(segment)?;
-            if let (Some(key), Some(value)) = (indexed, value) {
-                out.push_sql(" AND ");
-                out.push_sql(key.column());
-                out.push_sql(" = ");
-                out.push_bind_param::<BigInt, _>(value)?;
-            }
-            for (i, (low, high)) in self.filter.codes.iter().enumerate() {
-                out.push_sql(if i == 0 {
-                    " AND (code BETWEEN "
-                } else {
-                    " OR code BETWEEN "
-                });
-                out.push_bind_param::<Integer, _>(low)?;
-                out.push_sql(" AND ");
-                out.push_bind_param::<Integer, _>(high)?;
-                if i + 1 == self.filter.codes.len() {
-                    out.push_sql(")");
-                }
-            }
-            push_ip_ranges(&mut out, &self.filter.ip_ranges)?;
-            // The indexed key is the arm's own; the others filter.
-            let unless_indexed = |key: IndexedKey, ids: &'b [i64]| -> &'b [i64] {
-                if indexed == Some(key) {
-                    &[]
-                } else {
-                    ids
-                }
-            };
-            for (column, ids) in [
-                ("method_id", &self.filter.method_ids[..]),
-                (
-                    "user_id",
-                    unless_indexed(IndexedKey::User, &self.filter.user_ids),
-                ),
-                (
-                    "source_id",
-                    unless_indexed(IndexedKey::Source, &self.filter.source_ids),
-                ),
-            ] {
-                for (i, id) in ids.iter().enumerate() {
-                    out.push_sql(if i == 0 { " AND " } else { ", " });
-                    if i == 0 {
-                        out.push_sql(column);
-                        out.push_sql(" IN (");
-                    }
-                    out.push_bind_param::<BigInt, _>(id)?;
-                    if i + 1 == ids.len() {
-                        out.push_sql(")");
-                    }
-                }
-            }
-            if let Some(since) = &self.filter.since {
-                out.push_sql(" AND date >= ");
-                out.push_bind_param::<BigInt, _>(since)?;
-            }
-            if let Some(until) = &self.filter.until {
-                out.push_sql(" AND date < ");
-                out.push_bind_param::<BigInt, _>(until)?;
-            }
-            if let Some(after) = &self.after {
-                // `date <= ?` (or `>=`) bounds the key range; the OR only sorts out rows of the
-                // same second.
-                let (bound, beyond) = match self.order {
-                    Order::Desc => (" AND date <= ", "<"),
-                    Order::Asc => (" AND date >= ", ">"),
-                };
-                out.push_sql(bound);
-                out.push_bind_param::<BigInt, _>(&after.date)?;
-                out.push_sql(" AND (date ");
-                out.push_sql(beyond);
-                out.push_sql(" ");
-                out.push_bind_param::<BigInt, _>(&after.date)?;
-                out.push_sql(" OR id ");
-                out.push_sql(beyond);
-                out.push_sql(" ");
-                out.push_bind_param::<BigInt, _>(&after.id)?;
-                out.push_sql(")");
-            }
+            self.push_arm(&mut out, segment, value)?;
         }
         out.push_sql(match self.order {
             Order::Desc => " ORDER BY date DESC, id DESC LIMIT ",
@@ -438,6 +353,124 @@ impl QueryFragment<Sqlite> for MergedKeys {
         out.push_bind_param::<BigInt, _>(&self.limit)?;
         Ok(())
     }
+}
+
+impl MergedKeys {
+    /// One segment's rows (with one value of the indexed key, if any) that match the filter.
+    fn push_arm<'b>(
+        &'b self,
+        out: &mut AstPass<'_, 'b, Sqlite>,
+        segment: &'b i64,
+        value: Option<&'b i64>,
+    ) -> QueryResult<()> {
+        let indexed = self.filter.indexed;
+        out.push_sql("SELECT date, id FROM log_keys");
+        if let Some(key) = indexed {
+            out.push_sql(" INDEXED BY ");
+            out.push_sql(key.index());
+        }
+        out.push_sql(" WHERE segment = ");
+        out.push_bind_param::<BigInt, _>(segment)?;
+        if let (Some(key), Some(value)) = (indexed, value) {
+            out.push_sql(" AND ");
+            out.push_sql(key.column());
+            out.push_sql(" = ");
+            out.push_bind_param::<BigInt, _>(value)?;
+        }
+        push_code_ranges(out, &self.filter.codes)?;
+        push_ip_ranges(out, &self.filter.ip_ranges)?;
+        self.push_id_lists(out)?;
+        self.push_dates(out)
+    }
+
+    /// ` AND method_id IN (...)` and the like, but not for the key the arm reads by index.
+    fn push_id_lists<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        let indexed = self.filter.indexed;
+        let unless_indexed = |key: IndexedKey, ids: &'b [i64]| -> &'b [i64] {
+            if indexed == Some(key) {
+                &[]
+            } else {
+                ids
+            }
+        };
+        for (column, ids) in [
+            ("method_id", &self.filter.method_ids[..]),
+            (
+                "user_id",
+                unless_indexed(IndexedKey::User, &self.filter.user_ids),
+            ),
+            (
+                "source_id",
+                unless_indexed(IndexedKey::Source, &self.filter.source_ids),
+            ),
+        ] {
+            for (i, id) in ids.iter().enumerate() {
+                out.push_sql(if i == 0 { " AND " } else { ", " });
+                if i == 0 {
+                    out.push_sql(column);
+                    out.push_sql(" IN (");
+                }
+                out.push_bind_param::<BigInt, _>(id)?;
+                if i + 1 == ids.len() {
+                    out.push_sql(")");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The filter's date range, and the rows beyond the cursor.
+    fn push_dates<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        if let Some(since) = &self.filter.since {
+            out.push_sql(" AND date >= ");
+            out.push_bind_param::<BigInt, _>(since)?;
+        }
+        if let Some(until) = &self.filter.until {
+            out.push_sql(" AND date < ");
+            out.push_bind_param::<BigInt, _>(until)?;
+        }
+        if let Some(after) = &self.after {
+            // `date <= ?` (or `>=`) bounds the key range; the OR only sorts out rows of the
+            // same second.
+            let (bound, beyond) = match self.order {
+                Order::Desc => (" AND date <= ", "<"),
+                Order::Asc => (" AND date >= ", ">"),
+            };
+            out.push_sql(bound);
+            out.push_bind_param::<BigInt, _>(&after.date)?;
+            out.push_sql(" AND (date ");
+            out.push_sql(beyond);
+            out.push_sql(" ");
+            out.push_bind_param::<BigInt, _>(&after.date)?;
+            out.push_sql(" OR id ");
+            out.push_sql(beyond);
+            out.push_sql(" ");
+            out.push_bind_param::<BigInt, _>(&after.id)?;
+            out.push_sql(")");
+        }
+        Ok(())
+    }
+}
+
+/// ` AND (code BETWEEN ? AND ? OR ...)`, nothing for no ranges.
+fn push_code_ranges<'b>(
+    out: &mut AstPass<'_, 'b, Sqlite>,
+    ranges: &'b [(i32, i32)],
+) -> QueryResult<()> {
+    for (i, (low, high)) in ranges.iter().enumerate() {
+        out.push_sql(if i == 0 {
+            " AND (code BETWEEN "
+        } else {
+            " OR code BETWEEN "
+        });
+        out.push_bind_param::<Integer, _>(low)?;
+        out.push_sql(" AND ");
+        out.push_bind_param::<Integer, _>(high)?;
+        if i + 1 == ranges.len() {
+            out.push_sql(")");
+        }
+    }
+    Ok(())
 }
 
 /// ` AND (ip BETWEEN ? AND ? OR ...)`, nothing for no ranges.

@@ -25,7 +25,8 @@ use crate::db::schema::{block_data, block_grams, blocks, hot_segments, parts};
 use crate::db::DbError;
 
 /// How long one retention transaction should hold the write lock, typically: steps vary around
-/// it (on 10M rows p90 was 1.5 times it), and the lock should not be held much past 50 ms.
+/// it (their spread is in `docs/performance.md`, "Constants"), and the lock should not be held
+/// much past 50 ms.
 pub const STEP_TARGET: Duration = Duration::from_millis(30);
 
 /// What to keep. Both `None`: keep everything.

@@ -12,8 +12,8 @@ use super::retention::{RetentionRules, STEP_TARGET};
 use super::writer::{DbWriter, RetentionStep};
 use crate::time::rfc3339;
 
-/// Keys per step at first (about 30 ms on 10M rows here); then sized so a step takes about
-/// [`STEP_TARGET`].
+/// Keys per step at first (about [`STEP_TARGET`] on the database measured in
+/// `docs/performance.md`, "Constants"); then sized so a step takes about [`STEP_TARGET`].
 const FIRST_CHUNK: i64 = 2_000;
 const CHUNK_RANGE: (i64, i64) = (200, 200_000);
 
@@ -108,7 +108,7 @@ pub(crate) fn next_chunk(
     }
     if dropped_segment {
         // The first step into the next segment reads pages nothing has touched yet: it ran
-        // about twice as long as the steps around it (90 ms on 10M rows).
+        // about twice as long as the steps around it.
         next = (next / 2).max(CHUNK_RANGE.0);
     }
     next

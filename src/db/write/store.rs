@@ -431,6 +431,37 @@ struct KeyRow {
     ip: Option<Vec<u8>>,
 }
 
+/// Adds `(key, tally)` pairs to a count table of `source_id`, a statement per
+/// `ROWS_PER_STATEMENT`: a new key's row is inserted, an existing one's `n` and `bytes` grow.
+/// The key's parts are named like the table's columns, and with `source_id` make its primary
+/// key. (A macro, since each table is its own diesel type.)
+macro_rules! add_tallies {
+    ($conn:expr, $table:ident, $tallies:expr, $source_id:expr, ($($key:ident),+)) => {
+        for chunk in $tallies.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|&(($($key),+), t)| {
+                    (
+                        $table::source_id.eq($source_id),
+                        $($table::$key.eq($key),)+
+                        $table::n.eq(t.n),
+                        $table::bytes.eq(t.bytes),
+                    )
+                })
+                .collect();
+            diesel::insert_into($table::table)
+                .values(&rows)
+                .on_conflict(($table::source_id, $($table::$key),+))
+                .do_update()
+                .set((
+                    $table::n.eq($table::n + excluded($table::n)),
+                    $table::bytes.eq($table::bytes + excluded($table::bytes)),
+                ))
+                .execute($conn)?;
+        }
+    };
+}
+
 /// What a batch adds to each table; the source is the batch's, the same for every row.
 #[derive(Default)]
 struct BatchRows<'a> {
@@ -456,6 +487,7 @@ struct NewRejected<'a> {
 }
 
 impl BatchRows<'_> {
+    /// Adds every row of the batch to its table, in the writer's open transaction.
     fn insert(
         &self,
         conn: &mut SqliteConnection,
@@ -463,6 +495,15 @@ impl BatchRows<'_> {
         source_id: i64,
         received_at: i64,
     ) -> Result<(), DbError> {
+        self.insert_lines(conn, source_id)?;
+        self.insert_keys(conn, segment, source_id)?;
+        self.add_counts(conn, source_id)?;
+        self.grow_segment(conn, segment, received_at)?;
+        self.insert_rejected(conn, source_id, received_at)
+    }
+
+    /// The lines, by id.
+    fn insert_lines(&self, conn: &mut SqliteConnection, source_id: i64) -> Result<(), DbError> {
         for chunk in self.lines.chunks(ROWS_PER_STATEMENT) {
             // Owned text: a cached statement's type must not borrow (the copy costs little).
             let rows: Vec<NewLine> = chunk
@@ -486,6 +527,16 @@ impl BatchRows<'_> {
                     .execute(conn)?,
             };
         }
+        Ok(())
+    }
+
+    /// The keys, in the open segment.
+    fn insert_keys(
+        &self,
+        conn: &mut SqliteConnection,
+        segment: i64,
+        source_id: i64,
+    ) -> Result<(), DbError> {
         for chunk in self.keys.chunks(ROWS_PER_STATEMENT) {
             let rows: Vec<NewKey> = chunk
                 .iter()
@@ -519,89 +570,36 @@ impl BatchRows<'_> {
                 return Err(DbError::Conflict(expected - inserted));
             }
         }
-        for chunk in self.days.chunks(ROWS_PER_STATEMENT) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|&((day, code, method_id, user_id), t)| {
-                    (
-                        day_counts::day.eq(day),
-                        day_counts::source_id.eq(source_id),
-                        day_counts::code.eq(code),
-                        day_counts::method_id.eq(method_id),
-                        day_counts::user_id.eq(user_id),
-                        day_counts::n.eq(t.n),
-                        day_counts::bytes.eq(t.bytes),
-                    )
-                })
-                .collect();
-            diesel::insert_into(day_counts::table)
-                .values(&rows)
-                .on_conflict((
-                    day_counts::day,
-                    day_counts::source_id,
-                    day_counts::code,
-                    day_counts::method_id,
-                    day_counts::user_id,
-                ))
-                .do_update()
-                .set((
-                    day_counts::n.eq(day_counts::n + excluded(day_counts::n)),
-                    day_counts::bytes.eq(day_counts::bytes + excluded(day_counts::bytes)),
-                ))
-                .execute(conn)?;
-        }
-        for chunk in self.hours.chunks(ROWS_PER_STATEMENT) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|&((hour, code), t)| {
-                    (
-                        hour_counts::hour.eq(hour),
-                        hour_counts::source_id.eq(source_id),
-                        hour_counts::code.eq(code),
-                        hour_counts::n.eq(t.n),
-                        hour_counts::bytes.eq(t.bytes),
-                    )
-                })
-                .collect();
-            diesel::insert_into(hour_counts::table)
-                .values(&rows)
-                .on_conflict((hour_counts::hour, hour_counts::source_id, hour_counts::code))
-                .do_update()
-                .set((
-                    hour_counts::n.eq(hour_counts::n + excluded(hour_counts::n)),
-                    hour_counts::bytes.eq(hour_counts::bytes + excluded(hour_counts::bytes)),
-                ))
-                .execute(conn)?;
-        }
-        for chunk in self.totals.chunks(ROWS_PER_STATEMENT) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|&((code, method_id, user_id), t)| {
-                    (
-                        key_counts::source_id.eq(source_id),
-                        key_counts::code.eq(code),
-                        key_counts::method_id.eq(method_id),
-                        key_counts::user_id.eq(user_id),
-                        key_counts::n.eq(t.n),
-                        key_counts::bytes.eq(t.bytes),
-                    )
-                })
-                .collect();
-            diesel::insert_into(key_counts::table)
-                .values(&rows)
-                .on_conflict((
-                    key_counts::source_id,
-                    key_counts::code,
-                    key_counts::method_id,
-                    key_counts::user_id,
-                ))
-                .do_update()
-                .set((
-                    key_counts::n.eq(key_counts::n + excluded(key_counts::n)),
-                    key_counts::bytes.eq(key_counts::bytes + excluded(key_counts::bytes)),
-                ))
-                .execute(conn)?;
-        }
+        Ok(())
+    }
+
+    /// Adds the batch's tallies to the three count tables.
+    fn add_counts(&self, conn: &mut SqliteConnection, source_id: i64) -> Result<(), DbError> {
+        add_tallies!(
+            conn,
+            day_counts,
+            self.days,
+            source_id,
+            (day, code, method_id, user_id)
+        );
+        add_tallies!(conn, hour_counts, self.hours, source_id, (hour, code));
+        add_tallies!(
+            conn,
+            key_counts,
+            self.totals,
+            source_id,
+            (code, method_id, user_id)
+        );
+        Ok(())
+    }
+
+    /// The open segment's row count, date range and receive window, grown by the batch.
+    fn grow_segment(
+        &self,
+        conn: &mut SqliteConnection,
+        segment: i64,
+        received_at: i64,
+    ) -> Result<(), DbError> {
         if let (Some(min_date), Some(max_date)) = (
             self.keys.first().map(|k| k.date),
             self.keys.last().map(|k| k.date),
@@ -629,6 +627,16 @@ impl BatchRows<'_> {
                 ))
                 .execute(conn)?;
         }
+        Ok(())
+    }
+
+    /// The lines that did not parse, with their reasons.
+    fn insert_rejected(
+        &self,
+        conn: &mut SqliteConnection,
+        source_id: i64,
+        received_at: i64,
+    ) -> Result<(), DbError> {
         let rejected: Vec<NewRejected> = self
             .rejected
             .iter()

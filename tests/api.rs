@@ -616,9 +616,10 @@ async fn csv_shows_formula_like_cells_as_text_unless_told_to_keep_them() {
         row.ends_with(&format!("\"{}\"", line.replace('"', "\"\""))),
         "{row}"
     );
-    // "-" is the log's "absent": left alone.
+    // "-" is the log's "absent": an empty cell, like an absent user or size.
     let absent_row = neutral.lines().nth(2).unwrap();
-    assert!(absent_row.contains(",-,-,"), "{absent_row}");
+    assert!(absent_row.contains(",10.0.0.2,,2018-"), "{absent_row}");
+    assert!(absent_row.contains(",200,12,,,"), "{absent_row}");
     assert!(!absent_row.contains("'-"), "{absent_row}");
 
     let kept = csv("/logs?format=csv&order=asc&formulas=keep").await;
@@ -631,6 +632,11 @@ async fn csv_shows_formula_like_cells_as_text_unless_told_to_keep_them() {
     assert_eq!(text, format!("{line}\n{absent}\n"));
     let ndjson = csv("/logs?format=ndjson&order=asc").await;
     assert!(ndjson.contains(r#""user":"=cmd|x!A0""#), "{ndjson}");
+    // In JSON, absent fields are null.
+    let absent_json: Value = serde_json::from_str(ndjson.lines().nth(1).unwrap()).unwrap();
+    for field in ["user", "referer", "user_agent"] {
+        assert_eq!(absent_json[field], Value::Null, "{field}: {absent_json}");
+    }
     // The choice is the CSV's alone.
     let reply = app.get("/logs?formulas=keep").await;
     assert_eq!(

@@ -222,7 +222,9 @@ pub struct LogEntry {
     code: i32,
     /// `null` for `-`.
     size: Option<i64>,
+    /// `null` for `-`, or when the line has none (Common Log Format).
     referer: Option<String>,
+    /// `null` for `-`, or when the line has none (Common Log Format).
     user_agent: Option<String>,
     /// The line as received.
     line: String,

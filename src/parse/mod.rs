@@ -90,8 +90,9 @@ impl LineFields {
             protocol: text(&self.protocol),
             code: self.code,
             size: self.size,
-            referer: self.referer.as_ref().map(text),
-            user_agent: self.user_agent.as_ref().map(text),
+            // `-` is the log's "none", as for the user and the size.
+            referer: self.referer.as_ref().map(text).filter(|t| *t != "-"),
+            user_agent: self.user_agent.as_ref().map(text).filter(|t| *t != "-"),
         }
     }
 }

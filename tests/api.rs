@@ -645,3 +645,50 @@ async fn csv_shows_formula_like_cells_as_text_unless_told_to_keep_them() {
     );
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_query_that_would_read_too_much_is_refused_naming_what_made_it_read() {
+    let db = temp_db();
+    let mut generator = LineGenerator::new(5);
+    let lines: Vec<String> = (0..50).map(|_| generator.next_line()).collect();
+    store_lines(&db, "src:1", &lines);
+    // The count tables say how much a query would read: make them say "a million lines".
+    {
+        use diesel::connection::SimpleConnection;
+        let mut conn = loggerator::db::connection::open_writer(&db.path).unwrap();
+        conn.batch_execute("UPDATE key_counts SET n = n + 1000000")
+            .unwrap();
+    }
+    let app = TestApp::spawn_on(db, vec![]).await;
+    for (query, parameter, reads) in [
+        (
+            "/logs/count?q=GET",
+            "q",
+            "counting with path or q reads every line",
+        ),
+        (
+            "/stats?by=path",
+            "by",
+            "grouping by path, referer or user_agent",
+        ),
+        (
+            "/stats?by=code&path=/a",
+            "path",
+            "grouping by path, referer or user_agent",
+        ),
+    ] {
+        let reply = app.get(query).await;
+        assert_eq!(reply.status, 400, "{query}: {:?}", reply.body);
+        assert_eq!(reply.body["code"], "bad_parameter", "{query}");
+        assert_eq!(reply.body["parameter"], parameter, "{query}");
+        let error = reply.body["error"].as_str().unwrap();
+        assert!(error.starts_with(reads), "{query}: {error}");
+        assert!(
+            error.contains("would read more than 500000 lines"),
+            "{query}: {error}"
+        );
+    }
+    // Without a filter on lines, the count comes from the tables and is answered.
+    assert_eq!(app.get("/logs/count").await.status, 200);
+    app.stop().await;
+}

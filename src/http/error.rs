@@ -13,10 +13,59 @@ use crate::ingest::push::SetupError;
 use crate::reason::Reason;
 use crate::tokens::Scope;
 
+/// What a refused query would have read too much of, to be answered at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan {
+    /// A count with `path` or `q`: the lines the other filters select.
+    CountLines,
+    /// A breakdown by path, referer or user agent, or with `path` or `q`: lines.
+    StatsLines,
+    /// A breakdown by ip, with `ip`, or by hour with method or user: the stored keys.
+    StatsKeys,
+}
+
+impl Scan {
+    fn message(self, limit: usize) -> String {
+        let (what, reads, units) = match self {
+            Scan::CountLines => (
+                "counting with path or q",
+                "every line the other filters select",
+                "lines",
+            ),
+            Scan::StatsLines => (
+                "grouping by path, referer or user_agent, or with path or q,",
+                "every line the other filters select",
+                "lines",
+            ),
+            Scan::StatsKeys => (
+                "grouping by ip, with ip, or by hour with method or user,",
+                "the stored keys the other filters select",
+                "keys",
+            ),
+        };
+        // An address filter narrows what a count reads; for a breakdown it is what reads keys.
+        let narrowers = match self {
+            Scan::CountLines => "code, method, user, source, ip, since or until",
+            Scan::StatsLines | Scan::StatsKeys => "code, method, user, source, since or until",
+        };
+        format!(
+            "{what} reads {reads}, and this one would read more than {limit} {units}: narrow it \
+             with {narrowers}"
+        )
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum ApiError {
     #[error("{message}")]
     BadParameter { parameter: String, message: String },
+    /// A valid query that would read more than a cap allows; `parameter` is what made it read.
+    #[error("{}", scan.message(*limit))]
+    TooBroad {
+        parameter: &'static str,
+        scan: Scan,
+        limit: usize,
+    },
     #[error("no such resource: {0}")]
     NotFound(String),
     #[error("method {method} is not allowed here; use {allowed}")]
@@ -86,7 +135,9 @@ impl ApiError {
     /// Its status and reason code: the one place either is decided.
     fn classify(&self) -> (StatusCode, Reason) {
         match self {
-            ApiError::BadParameter { .. } => (StatusCode::BAD_REQUEST, Reason::BadParameter),
+            ApiError::BadParameter { .. } | ApiError::TooBroad { .. } => {
+                (StatusCode::BAD_REQUEST, Reason::BadParameter)
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Reason::NotFound),
             ApiError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, Reason::MethodNotAllowed)
@@ -151,6 +202,9 @@ impl ResponseError for ApiError {
         let body = match self {
             ApiError::BadParameter { parameter, message } => {
                 json!({ "code": code, "error": message, "parameter": parameter })
+            }
+            ApiError::TooBroad { parameter, .. } => {
+                json!({ "code": code, "error": self.to_string(), "parameter": parameter })
             }
             ApiError::Internal(e) => {
                 error!("internal error: {e:?}");

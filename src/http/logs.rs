@@ -4,7 +4,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::cursor;
-use super::error::ApiError;
+use super::error::{ApiError, Scan};
 use super::export::export;
 use super::log_view::LogView;
 use super::openapi::{CountBody, ErrorBody, FilterParams, PageItem, PageParams};
@@ -116,15 +116,12 @@ pub async fn count(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         max_scan: MAX_COUNT_SCAN,
     };
     let count = match state.readers.ask(asked).await {
-        Err(ApiError::Internal(DbError::TooBroad(lines))) => {
-            return Err(ApiError::bad(
-                on_lines.unwrap_or("query"),
-                format!(
-                    "counting with path or q reads every line the other filters select, and \
-                     this count would read more than {lines}: narrow it with code, method, user, \
-                     source, ip, since or until"
-                ),
-            ))
+        Err(ApiError::Internal(DbError::TooBroad(limit))) => {
+            return Err(ApiError::TooBroad {
+                parameter: on_lines.unwrap_or("query"),
+                scan: Scan::CountLines,
+                limit,
+            })
         }
         other => other?,
     };

@@ -4,7 +4,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use super::error::ApiError;
+use super::error::{ApiError, Scan};
 use super::openapi::{ErrorBody, FilterParams, StatGroup, StatsParams};
 use super::params::stats_params;
 use super::AppState;
@@ -78,27 +78,16 @@ pub async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         max_lines: MAX_COUNT_SCAN,
     });
     let rows = match state.readers.ask(asked).await {
-        Err(ApiError::Internal(DbError::TooBroad(read))) => {
-            let (what, how) = if on_lines {
-                (
-                    "lines",
-                    "by path, referer or user_agent, or with path or q, reads every line the \
-                     other filters select",
-                )
-            } else {
-                (
-                    "keys",
-                    "by ip, with ip, or by hour with method or user, reads the stored keys the \
-                     other filters select",
-                )
-            };
-            return Err(ApiError::bad(
-                line_filter.unwrap_or("by"),
-                format!(
-                    "grouping {how}, and this one would read more than {read} {what}: narrow it \
-                     with code, method, user, source, since or until"
-                ),
-            ));
+        Err(ApiError::Internal(DbError::TooBroad(limit))) => {
+            return Err(ApiError::TooBroad {
+                parameter: line_filter.unwrap_or("by"),
+                scan: if on_lines {
+                    Scan::StatsLines
+                } else {
+                    Scan::StatsKeys
+                },
+                limit,
+            });
         }
         other => other?,
     };

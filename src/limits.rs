@@ -62,6 +62,8 @@ pub const DEFAULT_READERS: usize = 4;
 pub const DEFAULT_HTTP_WORKERS: usize = 2;
 pub const DEFAULT_MAX_QUERIES_IN_FLIGHT: usize = 64;
 pub const DEFAULT_QUERY_TIMEOUT_MS: u64 = 5_000;
+/// Rows of a `/logs` page when `limit` is not given.
+pub const DEFAULT_LIMIT: i64 = 100;
 /// Bytes of stored lines in one `/logs` page: a page stops early there and its `next` link
 /// goes on from the last line it holds (10,000 lines of 64 KiB would otherwise be 640 MiB in
 /// memory, twice over as JSON).

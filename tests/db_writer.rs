@@ -405,14 +405,7 @@ fn rows_of_the_first_schema_move_over_when_the_database_is_upgraded() {
         &mut reader,
         &Default::default(),
         &mut Default::default(),
-        &loggerator::db::read::log_query::LogQuery {
-            filter: Default::default(),
-            order: Default::default(),
-            after: None,
-            limit: 100,
-            max_bytes: usize::MAX,
-            max_scan: usize::MAX,
-        },
+        &loggerator::db::read::log_query::LogQuery::default().uncapped(),
     )
     .unwrap();
     let mut lines: Vec<String> = page.rows.into_iter().map(|r| r.line).collect();

@@ -51,12 +51,10 @@ fn fetch_page(
 fn query(filter: LogFilter, limit: i64) -> LogQuery {
     LogQuery {
         filter,
-        order: Order::Desc,
-        after: None,
         limit,
-        max_bytes: usize::MAX,
-        max_scan: usize::MAX,
+        ..Default::default()
     }
+    .uncapped()
 }
 
 #[test]
@@ -208,10 +206,9 @@ fn every_query_merges_ordered_key_ranges_of_each_segment_without_a_sort() {
                     filter: filter.clone(),
                     order,
                     after,
-                    limit: 100,
-                    max_bytes: usize::MAX,
-                    max_scan: usize::MAX,
-                },
+                    ..Default::default()
+                }
+                .uncapped(),
             )
             .unwrap();
             let text = plan.join(" | ");

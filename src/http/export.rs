@@ -20,7 +20,6 @@ use super::params::{Format, Formulas, ListParams};
 use super::AppState;
 use crate::db::read::log_query::{Key, LogQuery, LogRow};
 use crate::db::read::reader::{QueryLines, QueryLogs};
-use crate::limits::{MAX_PAGE_BYTES, MAX_PAGE_SCAN};
 
 /// Rows per chunk: large enough that a chunk's query (its walk to the cursor) costs little per
 /// row, small enough that the first bytes leave at once and a chunk's rows take a few MB.
@@ -111,8 +110,7 @@ async fn next_chunk(
         order: params.order,
         after: progress.after,
         limit,
-        max_bytes: MAX_PAGE_BYTES,
-        max_scan: MAX_PAGE_SCAN,
+        ..Default::default()
     };
     state.http_metrics.export_chunks.inc();
     if params.format == Format::Text {

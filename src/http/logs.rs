@@ -14,7 +14,7 @@ use super::AppState;
 use crate::db::read::log_query::LogQuery;
 use crate::db::read::reader::{CountLogs, QueryLogs};
 use crate::db::DbError;
-use crate::limits::{MAX_COUNT_SCAN, MAX_PAGE_BYTES, MAX_PAGE_SCAN};
+use crate::limits::MAX_COUNT_SCAN;
 
 /// A page of lines, or every match streamed
 ///
@@ -55,8 +55,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             order: params.order,
             after: params.cursor,
             limit,
-            max_bytes: MAX_PAGE_BYTES,
-            max_scan: MAX_PAGE_SCAN,
+            ..Default::default()
         }))
         .await?;
 

@@ -12,7 +12,7 @@ use super::error::ApiError;
 use crate::db::read::log_query::{Key, LogFilter, Order};
 use crate::db::read::stats_query::StatKey;
 
-pub const DEFAULT_LIMIT: i64 = 100;
+pub use crate::limits::DEFAULT_LIMIT;
 pub const MAX_LIMIT: i64 = 10_000;
 /// Sources in a page of `/sources`.
 pub const DEFAULT_SOURCES_LIMIT: i64 = 1_000;

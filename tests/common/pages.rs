@@ -12,9 +12,9 @@ pub fn uncapped(filter: &LogFilter, order: Order, after: Option<Key>, limit: i64
         order,
         after,
         limit,
-        max_bytes: usize::MAX,
-        max_scan: usize::MAX,
+        ..Default::default()
     }
+    .uncapped()
 }
 
 /// One page, without caps on bytes or lines read.

@@ -14,7 +14,7 @@ use crate::db::names::{self, NameTable};
 use crate::db::schema::{day_counts, key_counts, sources};
 use crate::db::source_names::SourceNames;
 use crate::db::DbError;
-use crate::limits::SECONDS_PER_DAY;
+use crate::limits::{DEFAULT_LIMIT, MAX_PAGE_BYTES, MAX_PAGE_SCAN, SECONDS_PER_DAY};
 use crate::parse::parse_line;
 
 /// Filters: the values of one key ORed, the keys ANDed; an empty list does not filter.
@@ -53,6 +53,31 @@ pub struct LogQuery {
     /// Keys a page may read when a filter looks at lines: past it the page ends with what
     /// matched so far, and its next link goes on from there.
     pub max_scan: usize,
+}
+
+impl Default for LogQuery {
+    /// The newest page of everything, with the service's caps.
+    fn default() -> Self {
+        LogQuery {
+            filter: LogFilter::default(),
+            order: Order::default(),
+            after: None,
+            limit: DEFAULT_LIMIT,
+            max_bytes: MAX_PAGE_BYTES,
+            max_scan: MAX_PAGE_SCAN,
+        }
+    }
+}
+
+impl LogQuery {
+    /// The same query without caps on bytes or lines read (for tools and tests).
+    pub fn uncapped(self) -> Self {
+        LogQuery {
+            max_bytes: usize::MAX,
+            max_scan: usize::MAX,
+            ..self
+        }
+    }
 }
 
 /// Keys read per round when a filter looks at lines: enough that a filter matching one line in

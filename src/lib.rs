@@ -4,7 +4,7 @@
 //! [`db::write::writer`] transaction -> tables <- [`db::read::reader`] pool <- [`http`].
 //!
 //! The modules depend one way too: a module imports only modules of the layers below its own.
-//! The layers, top to bottom (`tests/layers.rs` reads this list and fails when an import goes
+//! The layers, top to bottom (`tests/it/layers.rs` reads this list and fails when an import goes
 //! up or sideways, or a module is in no layer; `../shared/tools/module-graph` prints the graph):
 //!
 //! ```text

@@ -2,7 +2,7 @@
 //! imports nothing of ours, so using one of these never makes a module depend on another.
 //!
 //! Each default is defined here once; `IngestConfig::default()`, clap's `--help` and README's
-//! configuration table all take it from here (`tests/cli.rs` checks README against `--help`).
+//! configuration table all take it from here (`tests/it/cli.rs` checks README against `--help`).
 
 use std::time::Duration;
 

@@ -55,6 +55,23 @@ impl Scan {
     }
 }
 
+/// What a body cut short had stored before that point (its batches are committed as read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stored {
+    pub stored: u64,
+    pub rejected: u64,
+}
+
+impl std::fmt::Display for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} lines before that point were stored and {} kept as rejected",
+            self.stored, self.rejected
+        )
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum ApiError {
     #[error("{message}")]
@@ -66,21 +83,28 @@ pub enum ApiError {
         scan: Scan,
         limit: usize,
     },
-    #[error("no such resource: {0}")]
-    NotFound(String),
+    #[error("no such resource: {method} {path}")]
+    NotFound { method: String, path: String },
     #[error("method {method} is not allowed here; use {allowed}")]
     MethodNotAllowed {
         method: String,
         allowed: &'static str,
     },
-    #[error("{0}")]
-    TooLarge(String),
-    #[error("{0}")]
-    BodyTimeout(String),
-    #[error("{0}")]
-    KeyInUse(String),
-    #[error("{0}")]
-    KeyReused(String),
+    #[error("the body holds more than {limit} bytes of lines (--max-push-bytes); {stored}")]
+    TooLarge { limit: u64, stored: Stored },
+    /// The client stopped sending the body for longer than the idle timeout.
+    #[error("{detail}; {stored}")]
+    BodyTimeout { detail: String, stored: Stored },
+    #[error(
+        "a request with Idempotency-Key {key:?} is being read now; retry when it has been \
+         answered"
+    )]
+    KeyInUse { key: String },
+    #[error(
+        "Idempotency-Key: this key was used before for a body that begins with other lines; \
+         nothing was stored (use a new key for a new body)"
+    )]
+    KeyReused,
     #[error("{}", if *presented { "the token is not valid" } else { "a token is required: Authorization: Bearer TOKEN" })]
     Unauthorized { presented: bool },
     #[error("the token {name:?} does not have the {scope} scope this needs")]
@@ -138,14 +162,14 @@ impl ApiError {
             ApiError::BadParameter { .. } | ApiError::TooBroad { .. } => {
                 (StatusCode::BAD_REQUEST, Reason::BadParameter)
             }
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Reason::NotFound),
+            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, Reason::NotFound),
             ApiError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, Reason::MethodNotAllowed)
             }
-            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, Reason::BodyTooLarge),
-            ApiError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, Reason::BodyTimeout),
-            ApiError::KeyInUse(_) => (StatusCode::CONFLICT, Reason::KeyInUse),
-            ApiError::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, Reason::KeyReused),
+            ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, Reason::BodyTooLarge),
+            ApiError::BodyTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, Reason::BodyTimeout),
+            ApiError::KeyInUse { .. } => (StatusCode::CONFLICT, Reason::KeyInUse),
+            ApiError::KeyReused => (StatusCode::UNPROCESSABLE_ENTITY, Reason::KeyReused),
             ApiError::Unauthorized { presented: false } => {
                 (StatusCode::UNAUTHORIZED, Reason::TokenRequired)
             }

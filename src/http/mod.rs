@@ -188,9 +188,8 @@ async fn not_routed(req: HttpRequest, path: &'static str) -> Result<HttpResponse
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "{} {}",
-        req.method(),
-        req.path()
-    )))
+    Err(ApiError::NotFound {
+        method: req.method().to_string(),
+        path: req.path().to_owned(),
+    })
 }

@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use tokio_util::io::StreamReader;
 
 use super::auth::Granted;
-use super::error::ApiError;
+use super::error::{ApiError, Stored};
 use super::openapi::{ErrorBody, PushHeaders, PushQuery};
 use super::params::push_params;
 use super::AppState;
@@ -111,15 +111,15 @@ pub async fn push(
     }
     let address = pushed_address(&name);
     let status = pushed_source(&state, &address).await?;
-    let _in_flight = match &key {
-        Some(key) => Some(state.pushes.claim(status.id, key.clone()).ok_or_else(|| {
-            ApiError::KeyInUse(format!(
-                "a request with {IDEMPOTENCY_KEY} {key:?} is being read now; retry when it has \
-                 been answered"
-            ))
-        })?),
-        None => None,
-    };
+    let _in_flight =
+        match &key {
+            Some(key) => Some(state.pushes.claim(status.id, key.clone()).ok_or_else(|| {
+                ApiError::KeyInUse {
+                    key: key.to_string(),
+                }
+            })?),
+            None => None,
+        };
     let target =
         PushTarget::resume(&state.writer, status.id, address, key, Some(status.clone())).await?;
     let arriving = Box::pin(idle_limited(
@@ -237,21 +237,20 @@ fn io_error(error: PayloadError) -> std::io::Error {
 
 /// The status for why a body was not taken whole; the message says what was stored before.
 fn failed(PushFailed { error, summary }: PushFailed) -> ApiError {
-    let before = format!(
-        "{} lines before that point were stored and {} kept as rejected",
-        summary.stored, summary.rejected
-    );
+    let stored = Stored {
+        stored: summary.stored,
+        rejected: summary.rejected,
+    };
     match error {
         PushError::Read { ref source, .. } if source.kind() == std::io::ErrorKind::TimedOut => {
-            ApiError::BodyTimeout(format!("{error}; {before}"))
+            ApiError::BodyTimeout {
+                detail: error.to_string(),
+                stored,
+            }
         }
-        PushError::Read { .. } => ApiError::bad("body", format!("{error}; {before}")),
-        PushError::TooLarge { limit } => ApiError::TooLarge(format!(
-            "the body holds more than {limit} bytes of lines (--max-push-bytes); {before}"
-        )),
-        PushError::KeyReused => ApiError::KeyReused(format!(
-            "{IDEMPOTENCY_KEY}: {error}; nothing was stored (use a new key for a new body)"
-        )),
+        PushError::Read { .. } => ApiError::bad("body", format!("{error}; {stored}")),
+        PushError::TooLarge { limit } => ApiError::TooLarge { limit, stored },
+        PushError::KeyReused => ApiError::KeyReused,
         PushError::Write(WriteError::Unavailable(_) | WriteError::Refused(_))
         | PushError::WriterGone => ApiError::Unavailable,
     }

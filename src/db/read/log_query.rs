@@ -290,8 +290,9 @@ fn page_filter(
         return Ok(None);
     };
     // The count tables know at once when no stored row has these codes, methods, users and
-    // sources; the keys would be read to the end to find out (0.7 s on 10M rows). Without any
-    // of them only an empty database has none, and its page is empty at once anyway.
+    // sources; the keys would be read to the end to find out (`docs/performance.md`,
+    // "Constants"). Without any of them only an empty database has none, and its page is empty
+    // at once anyway.
     let keyed = !(filter.codes.is_empty()
         && filter.method_ids.is_empty()
         && filter.user_ids.is_empty()

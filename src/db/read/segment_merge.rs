@@ -110,8 +110,7 @@ pub struct KeyFilter {
     /// Read keys through this key's index, one merge arm per (segment, value), instead of the
     /// primary key with the values as a filter. Set by the caller when the values hold few of
     /// the rows: the primary key would then pass over many rows for each one that matches
-    /// (two rare users, or a rare user and a status, took 0.1 to 0.35 s on 10M rows; a source
-    /// of 20 lines 0.75 s).
+    /// (`docs/performance.md`, "Constants").
     pub indexed: Option<IndexedKey>,
     /// Substrings of the line (any of them) and prefixes of the path (any of them) that rows
     /// are then filtered by: blocks whose trigram filter rules them out are not read. The hot

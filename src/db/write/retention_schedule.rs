@@ -92,7 +92,8 @@ async fn pass(
 /// The chunk for the next step, from the rate of the last: keys deleted per second, and only
 /// from a step that deleted at least half its chunk of keys. A segment's short last step is
 /// mostly fixed cost, and one that deleted only rejected lines (cheaper) says nothing of keys:
-/// scaling by either took the next step far past the target (100+ ms on 10M rows).
+/// scaling by either took the next step far past the target (`docs/performance.md`,
+/// "Constants").
 pub(crate) fn next_chunk(
     chunk: i64,
     deleted_keys: u64,

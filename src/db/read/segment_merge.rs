@@ -376,8 +376,8 @@ impl MergedKeys {
             out.push_sql(" = ");
             out.push_bind_param::<BigInt, _>(value)?;
         }
-        push_code_ranges(out, &self.filter.codes)?;
-        push_ip_ranges(out, &self.filter.ip_ranges)?;
+        push_ranges::<Integer, _>(out, "code", &self.filter.codes)?;
+        push_ranges::<Binary, _>(out, "ip", &self.filter.ip_ranges)?;
         self.push_id_lists(out)?;
         self.push_dates(out)
     }
@@ -451,41 +451,24 @@ impl MergedKeys {
     }
 }
 
-/// ` AND (code BETWEEN ? AND ? OR ...)`, nothing for no ranges.
-fn push_code_ranges<'b>(
+/// ` AND (COLUMN BETWEEN ? AND ? OR ...)`, nothing for no ranges; bound as `ST`.
+fn push_ranges<'b, ST, T>(
     out: &mut AstPass<'_, 'b, Sqlite>,
-    ranges: &'b [(i32, i32)],
-) -> QueryResult<()> {
+    column: &str,
+    ranges: &'b [(T, T)],
+) -> QueryResult<()>
+where
+    ST: diesel::sql_types::SqlType,
+    Sqlite: diesel::sql_types::HasSqlType<ST>,
+    T: diesel::serialize::ToSql<ST, Sqlite>,
+{
     for (i, (low, high)) in ranges.iter().enumerate() {
-        out.push_sql(if i == 0 {
-            " AND (code BETWEEN "
-        } else {
-            " OR code BETWEEN "
-        });
-        out.push_bind_param::<Integer, _>(low)?;
+        out.push_sql(if i == 0 { " AND (" } else { " OR " });
+        out.push_sql(column);
+        out.push_sql(" BETWEEN ");
+        out.push_bind_param::<ST, T>(low)?;
         out.push_sql(" AND ");
-        out.push_bind_param::<Integer, _>(high)?;
-        if i + 1 == ranges.len() {
-            out.push_sql(")");
-        }
-    }
-    Ok(())
-}
-
-/// ` AND (ip BETWEEN ? AND ? OR ...)`, nothing for no ranges.
-fn push_ip_ranges<'b>(
-    out: &mut AstPass<'_, 'b, Sqlite>,
-    ranges: &'b [(Vec<u8>, Vec<u8>)],
-) -> QueryResult<()> {
-    for (i, (low, high)) in ranges.iter().enumerate() {
-        out.push_sql(if i == 0 {
-            " AND (ip BETWEEN "
-        } else {
-            " OR ip BETWEEN "
-        });
-        out.push_bind_param::<Binary, _>(low)?;
-        out.push_sql(" AND ");
-        out.push_bind_param::<Binary, _>(high)?;
+        out.push_bind_param::<ST, T>(high)?;
         if i + 1 == ranges.len() {
             out.push_sql(")");
         }

@@ -7,7 +7,7 @@ use super::cursor;
 use super::error::{ApiError, Scan};
 use super::export::export;
 use super::log_view::LogView;
-use super::openapi::{CountBody, ErrorBody, FilterParams, PageItem, PageParams};
+use super::openapi::{CountBody, CountParameters, ErrorBody, LogsParameters, PageItem};
 use super::paging::next_link;
 use super::params::{count_params, list_params, Format, DEFAULT_LIMIT};
 use super::AppState;
@@ -22,7 +22,7 @@ use crate::limits::MAX_COUNT_SCAN;
 /// `format=ndjson` (or `Accept: application/x-ndjson`), `csv` or `text` streams every match.
 #[utoipa::path(
     tag = "logs",
-    params(FilterParams, PageParams),
+    params(LogsParameters),
     responses(
         (status = 200, description = "A page (`format=json` or `lines`), or an export",
             headers(("Link" = String, description = "`<URL>; rel=\"next\"` when more rows match")),
@@ -92,7 +92,7 @@ struct CountView {
 /// How many lines match
 #[utoipa::path(
     tag = "logs",
-    params(FilterParams),
+    params(CountParameters),
     responses(
         (status = 200, description = "The number of matching lines", body = CountBody),
         (status = 400, description = "A parameter is wrong; `parameter` names it", body = ErrorBody),

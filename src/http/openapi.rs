@@ -2,15 +2,19 @@
 //! collected by utoipa-actix-web as the handlers are registered. The shapes the handlers write
 //! by hand (a row of `/logs`, a group of `/stats`, an error) are described here; the others
 //! derive their schema where they are defined.
-#![allow(dead_code)] // The parameter structs exist to be described, never built.
+#![allow(dead_code)] // The schema structs exist to be described, never built.
 
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn, ParameterStyle};
 use utoipa::openapi::schema::{
     AnyOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::Required;
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
+use super::params::declared::{self, Param, Shape};
 use super::params::MAX_FILTER_VALUES;
+use crate::db::read::stats_query::StatKey;
 
 /// A filter's values: each non-empty, at most [`MAX_FILTER_VALUES`].
 fn values() -> Schema {
@@ -81,83 +85,71 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The filters every query of lines takes: values of one parameter ORed, parameters ANDed.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct FilterParams {
-    /// Status codes or classes: `500`, `5xx`; comma-separated or repeated (`code=500,503`).
-    #[param(schema_with = values, style = Form, explode)]
-    code: Option<String>,
-    /// HTTP methods, any case; comma-separated or repeated.
-    #[param(schema_with = values, style = Form, explode)]
-    method: Option<String>,
-    /// Users (`-` for lines without one); repeated for several.
-    #[param(schema_with = values, style = Form, explode)]
-    user: Option<String>,
-    /// Sources by id (as in `/sources`) or address; comma-separated or repeated.
-    #[param(schema_with = values, style = Form, explode)]
-    source: Option<String>,
-    /// Client addresses or CIDR networks (`10.0.0.0/8`, `2001:db8::/32`).
-    #[param(schema_with = values, style = Form, explode)]
-    ip: Option<String>,
-    /// Prefixes of the URL's path (`/photos/`); repeated for several.
-    #[param(schema_with = values, style = Form, explode)]
-    path: Option<String>,
-    /// Substrings of the line, case-sensitive; repeated for several.
-    #[param(schema_with = values, style = Form, explode)]
-    q: Option<String>,
-    /// Inclusive: an RFC 3339 instant (`2000-07-12T05:11:41Z`) or a day (`2000-07-12`).
-    #[param(schema_with = instant)]
-    since: Option<String>,
-    /// Exclusive: an RFC 3339 instant or a day; later than `since`.
-    #[param(schema_with = instant)]
-    until: Option<String>,
+/// An endpoint's query parameters for `#[utoipa::path(params(...))]`, described from the
+/// tables its parser reads (`params/declared.rs`).
+macro_rules! described {
+    ($($name:ident = $query:path;)*) => {$(
+        pub struct $name;
+
+        impl IntoParams for $name {
+            fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+                $query.params().map(parameter).collect()
+            }
+        }
+    )*};
 }
 
-/// Paging and formats of `GET /logs`.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageParams {
-    /// Rows per page, 1 to 10,000 (default 100); for an export, the most rows in all.
-    #[param(minimum = 1)]
-    limit: Option<i64>,
-    /// The `cursor` of the `Link: <...>; rel="next"` header of the previous page.
-    cursor: Option<String>,
-    /// `json` (default) or `lines` for a page; `ndjson`, `csv` or `text` to stream every match.
-    #[param(value_type = Option<String>, pattern = "^(json|lines|ndjson|csv|text)$")]
-    format: Option<String>,
-    /// `desc` (newest first, the default) or `asc`.
-    #[param(value_type = Option<String>, pattern = "^(desc|asc)$")]
-    order: Option<String>,
-    /// `format=csv` only: `neutralize` (default) prefixes `'` to text cells that start with
-    /// `=`, `+`, `-`, `@`, tab or CR, so a spreadsheet shows them rather than runs them; `keep`
-    /// writes them as stored.
-    #[param(value_type = Option<String>, pattern = "^(neutralize|keep)$")]
-    formulas: Option<String>,
+described! {
+    LogsParameters = declared::LIST;
+    CountParameters = declared::COUNT;
+    StatsParameters = declared::STATS;
+    TailParameters = declared::TAIL;
+    PushParameters = declared::PUSH;
+    RejectedParameters = declared::REJECTED;
+    SourcesParameters = declared::SOURCES;
 }
 
-/// `GET /stats`: what to group by, and how many groups.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct StatsParams {
-    /// One key, or two comma-separated (`hour,class`), of: code, class, method, user, source,
-    /// ip, path, referer, user_agent, day, hour.
-    #[param(
-        pattern = "^(code|class|method|user|source|ip|path|referer|user_agent|day|hour)(,(code|class|method|user|source|ip|path|referer|user_agent|day|hour))?$"
-    )]
-    by: String,
-    /// Groups returned at most, 1 to 100,000 (default 10,000).
-    #[param(minimum = 1, maximum = 100000)]
-    limit: Option<i64>,
+/// A declared parameter as the OpenAPI document gives it.
+fn parameter(param: &Param) -> Parameter {
+    let required = if param.required {
+        Required::True
+    } else {
+        Required::False
+    };
+    let builder = ParameterBuilder::new()
+        .name(param.name)
+        .parameter_in(ParameterIn::Query)
+        .required(required)
+        .description(Some(param.doc))
+        .schema(Some(schema(param.shape)));
+    match param.shape {
+        Shape::Values => builder
+            .style(Some(ParameterStyle::Form))
+            .explode(Some(true)),
+        _ => builder,
+    }
+    .build()
 }
 
-/// `POST /ingest`: where the lines go.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PushQuery {
-    /// The name to store the lines under, `push:NAME` (default: the token's name, or `push`).
-    #[param(pattern = "^[A-Za-z0-9._-]{1,100}$")]
-    source: Option<String>,
+fn schema(shape: Shape) -> Schema {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    match shape {
+        Shape::Values => values(),
+        Shape::Instant => instant(),
+        Shape::Integer { min, max } => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(min as f64))
+            .maximum(max.map(|max| max as f64))
+            .into(),
+        Shape::OneOf(words) => text().enum_values(Some(words.iter().copied())).into(),
+        Shape::Text { pattern } => text().pattern(pattern).into(),
+        Shape::Keys => {
+            let one = format!("({})", StatKey::NAMES.join("|"));
+            text().pattern(Some(format!("^{one}(,{one})?$"))).into()
+        }
+        Shape::Interval => text().pattern(Some("^[1-9][0-9]{0,5}[mhd]$")).into(),
+    }
 }
 
 /// `POST /ingest`: the body's key.

@@ -22,7 +22,7 @@ use tokio_util::io::StreamReader;
 
 use super::auth::Granted;
 use super::error::{ApiError, Stored};
-use super::openapi::{ErrorBody, PushHeaders, PushQuery};
+use super::openapi::{ErrorBody, PushHeaders, PushParameters};
 use super::params::push_params;
 use super::AppState;
 use crate::batch::WriteError;
@@ -72,7 +72,7 @@ impl Drop for InFlight<'_> {
 /// if it was taken whole); without one, a body sent again is stored again.
 #[utoipa::path(
     tag = "logs",
-    params(PushQuery, PushHeaders),
+    params(PushParameters, PushHeaders),
     request_body(content = Option<String>, content_type = "text/plain", description = "Access-log lines, one a line; an empty or missing body stores nothing"),
     responses(
         (status = 200, description = "Every line read was stored, kept as rejected, or consumed before under the same key", body = PushSummary),

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::cursor;
 use super::error::ApiError;
-use super::openapi::{ErrorBody, RejectedParams};
+use super::openapi::{ErrorBody, RejectedParameters};
 use super::paging::next_link;
 use super::params::rejected_params;
 use super::AppState;
@@ -30,7 +30,7 @@ pub struct RejectedView {
 /// A page stops early once its lines hold 8 MiB; its `Link` goes on from there.
 #[utoipa::path(
     tag = "service",
-    params(RejectedParams),
+    params(RejectedParameters),
     responses(
         (status = 200, description = "A page of rejected lines",
             headers(("Link" = String, description = "`<URL>; rel=\"next\"` when more rows exist")),

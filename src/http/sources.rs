@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::cursor;
 use super::error::ApiError;
-use super::openapi::{ErrorBody, HealthBody, SourcesParams};
+use super::openapi::{ErrorBody, HealthBody, SourcesParameters};
 use super::paging::next_link;
 use super::params::sources_params;
 use super::AppState;
@@ -19,7 +19,7 @@ use crate::time::{rfc3339, seconds_of};
 /// rows, up to `--max-pushed-sources`).
 #[utoipa::path(
     tag = "service",
-    params(SourcesParams),
+    params(SourcesParameters),
     responses(
         (status = 200, description = "The sources",
             headers(("Link" = String, description = "`<URL>; rel=\"next\"` when more sources exist")),

@@ -5,7 +5,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use super::error::{ApiError, Scan};
-use super::openapi::{ErrorBody, FilterParams, StatGroup, StatsParams};
+use super::openapi::{ErrorBody, StatGroup, StatsParameters};
 use super::params::stats_params;
 use super::AppState;
 use crate::db::read::reader::QueryStats;
@@ -50,7 +50,7 @@ impl Serialize for StatView<'_> {
 /// Sorted by count, largest first, or by time when a key is `day` or `hour`.
 #[utoipa::path(
     tag = "logs",
-    params(StatsParams, FilterParams),
+    params(StatsParameters),
     responses(
         (status = 200, description = "The groups", body = Vec<StatGroup>),
         (status = 400, description = "A parameter is wrong; `parameter` names it", body = ErrorBody),

@@ -25,7 +25,7 @@ use super::auth::Granted;
 use super::error::ApiError;
 use super::event_queue::{event_queue, EventQueue};
 use super::log_view::LogView;
-use super::openapi::{ErrorBody, FilterParams, TailParams};
+use super::openapi::{ErrorBody, TailParameters};
 use super::params::{part_name, tail_params};
 use super::AppState;
 use crate::db::read::log_query::LogRow;
@@ -49,8 +49,7 @@ const REPLAY_RETRY_PAUSE: Duration = Duration::from_millis(50);
 #[utoipa::path(
     tag = "logs",
     params(
-        FilterParams,
-        TailParams,
+        TailParameters,
         ("Last-Event-ID" = Option<i64>, Header, description = "The id of the last event received"),
     ),
     responses(

@@ -699,6 +699,73 @@ async fn with_tokens_the_page_asks_for_one_and_then_shows_the_data() {
     app.stop().await;
 }
 
+/// The histogram's bars follow the range shown, from minutes for two hours to half days for a
+/// month (about 30 to 100 of them), each starting at a multiple of its interval; together they
+/// hold every matching line.
+#[actix_rt::test]
+async fn the_histogram_picks_its_interval_from_the_range_shown() {
+    let _one = ONE_BROWSER.lock().await;
+    let db = temp_db();
+    // Lines on every day of July 2000, between 01:00 and 13:00.
+    common::store_lines(&db, "src:1", &{
+        let mut generator = emulator::LineGenerator::new(7);
+        (0..LINES)
+            .map(|_| generator.next_line())
+            .collect::<Vec<_>>()
+    });
+    let app = TestApp::spawn_on(db, vec![]).await;
+    let browser = Browser::start(1280, 800).await;
+    for (query, unit, seconds) in [
+        ("", "12 hours", 12 * 3_600),
+        ("since=2000-07-10&until=2000-07-14", "hour", 3_600),
+        ("since=2000-07-10&until=2000-07-11", "15 minutes", 900),
+        (
+            "since=2000-07-10T03:00:00Z&until=2000-07-10T05:00:00Z",
+            "2 minutes",
+            120,
+        ),
+    ] {
+        browser
+            .client
+            .goto(&app.url(&format!("/?{query}")))
+            .await
+            .unwrap();
+        let bars = browser
+            .until(
+                &format!("bars per {unit}"),
+                &format!(
+                    "const bars = [...document.querySelectorAll('#histogram rect.bar')]; \
+                     return document.getElementById('histogram-unit').textContent.includes('per {unit},') \
+                     && bars.length > 0 && bars.map(b => [Number(b.dataset.start), b.getAttribute('aria-label')]);"
+                ),
+            )
+            .await;
+        let bars = bars.as_array().unwrap();
+        let mut lines = 0;
+        for bar in bars {
+            let start = bar[0].as_i64().unwrap();
+            assert_eq!(start % seconds, 0, "{query}: a bar at {start}");
+            let label = bar[1].as_str().unwrap();
+            let count = label
+                .rsplit(": ")
+                .next()
+                .unwrap()
+                .trim_end_matches(" lines");
+            lines += count
+                .trim_end_matches(" line")
+                .replace(',', "")
+                .parse::<i64>()
+                .unwrap();
+        }
+        assert_eq!(lines, app.count(query).await, "{query}");
+        if query.is_empty() {
+            assert!((30..=100).contains(&bars.len()), "{} bars", bars.len());
+        }
+    }
+    browser.close().await;
+    app.stop().await;
+}
+
 /// Not a test of behaviour but the figure docs/api.md quotes: how soon the page shows results on a
 /// large database. `LOGGERATOR_PAGE_DB=/tmp/q.db cargo test --release --test it browser:: --
 /// --ignored --nocapture`. The live-tail figure pushes 20 lines into that database.

@@ -43,8 +43,16 @@ struct Group {
     bytes: i64,
 }
 
-/// The SQL of each key over the reference table, as the API writes its values.
-fn expression(key: &str) -> &'static str {
+/// The SQL of each key over the reference table, as the API writes its values; `time:15m`
+/// stands for `by=time&interval=15m`.
+fn expression(key: &str) -> String {
+    if let Some(interval) = key.strip_prefix("time:") {
+        let seconds = interval_seconds(interval);
+        // The dataset's dates are all after 1970: integer division rounds them down.
+        return format!(
+            "strftime('%Y-%m-%dT%H:%M:%SZ', date / {seconds} * {seconds}, 'unixepoch')"
+        );
+    }
     match key {
         "code" => "CAST(code AS TEXT)",
         "class" => "(code / 100) || 'xx'",
@@ -59,6 +67,31 @@ fn expression(key: &str) -> &'static str {
         "hour" => "strftime('%Y-%m-%dT%H:00:00Z', date, 'unixepoch')",
         other => panic!("no key {other}"),
     }
+    .to_owned()
+}
+
+fn interval_seconds(interval: &str) -> i64 {
+    let (n, unit) = interval.split_at(interval.len() - 1);
+    let unit = match unit {
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        other => panic!("no unit {other}"),
+    };
+    n.parse::<i64>().unwrap() * unit
+}
+
+/// The query string of keys such as `["time:6h", "class"]`: `by=time,class&interval=6h`.
+fn by_query(by: &[&str]) -> String {
+    let names: Vec<&str> = by
+        .iter()
+        .map(|k| if k.starts_with("time:") { "time" } else { k })
+        .collect();
+    let mut query = format!("by={}", names.join(","));
+    if let Some(interval) = by.iter().find_map(|k| k.strip_prefix("time:")) {
+        query.push_str(&format!("&interval={interval}"));
+    }
+    query
 }
 
 /// A table of the lines that pass `keep`, one column per field.
@@ -95,7 +128,7 @@ fn reference(
 }
 
 fn group_by(conn: &mut SqliteConnection, by: &[&str]) -> Vec<Group> {
-    let k2 = by.get(1).map_or("NULL", |k| expression(k));
+    let k2 = by.get(1).map_or("NULL".to_owned(), |k| expression(k));
     let mut groups = diesel::sql_query(format!(
         "SELECT {} AS k1, {k2} AS k2, count(*) AS n, sum(size) AS bytes FROM lines GROUP BY 1, 2",
         expression(by[0])
@@ -140,7 +173,9 @@ async fn stats(app: &TestApp, query: &str, two: bool) -> Vec<Group> {
         .collect()
 }
 
-const KEYS: [&str; 11] = [
+/// Every key; the time buckets read from the keys (15m, 90m), the hourly counts (6h) and the
+/// daily ones (7d).
+const KEYS: [&str; 15] = [
     "code",
     "class",
     "method",
@@ -152,6 +187,10 @@ const KEYS: [&str; 11] = [
     "user_agent",
     "day",
     "hour",
+    "time:15m",
+    "time:90m",
+    "time:6h",
+    "time:7d",
 ];
 
 #[actix_rt::test]
@@ -214,6 +253,9 @@ async fn every_key_and_filter_equals_a_group_by_over_the_stored_lines() {
         ["source", "hour"],
         ["ip", "code"],
         ["path", "day"],
+        ["time:6h", "class"],
+        ["user", "time:15m"],
+        ["time:7d", "method"],
     ];
     pairs.extend(KEYS.iter().map(|k| [*k, "source"]).filter(|[a, b]| a != b));
     for (filter, keep) in &cases {
@@ -224,11 +266,13 @@ async fn every_key_and_filter_equals_a_group_by_over_the_stored_lines() {
             .map(|k| vec![*k])
             .chain(pairs.iter().map(|p| p.to_vec()))
         {
-            let query = format!("by={}&{filter}", by.join(","));
+            let query = format!("{}&{filter}", by_query(&by));
             let mut given = stats(&app, &query, by.len() == 2).await;
             let expected = group_by(&mut reference, &by);
             // The API's order: by time for day and hour, else the largest counts first.
-            let time = by.iter().position(|k| *k == "day" || *k == "hour");
+            let time = by
+                .iter()
+                .position(|k| *k == "day" || *k == "hour" || k.starts_with("time:"));
             for pair in given.windows(2) {
                 let (a, b) = (&pair[0], &pair[1]);
                 match time {
@@ -269,6 +313,13 @@ async fn limit_keeps_the_largest_groups_and_bad_requests_name_the_parameter() {
         ("by=code&ip=10.0.0.0/33", "ip"),
         ("by=code&since=2000-07-02&until=2000-07-01", "until"),
         ("by=code&order=asc", "order"),
+        ("by=time", "interval"),
+        ("by=code&interval=5m", "interval"),
+        ("by=time&interval=5s", "interval"),
+        ("by=time&interval=0m", "interval"),
+        ("by=time&interval=367d", "interval"),
+        ("by=time&interval=m", "interval"),
+        ("by=time&interval=1h&interval=2h", "interval"),
     ] {
         let reply = app.get(&format!("/stats?{query}")).await;
         assert_eq!(reply.status, 400, "{query}: {}", reply.body);

@@ -43,39 +43,64 @@ pub enum StatKey {
     Day,
     /// The UTC hour.
     Hour,
+    /// Buckets of this many seconds, counted from 1970-01-01T00:00:00Z.
+    Time(i64),
 }
 
 impl StatKey {
-    /// Each key with its name in the API.
-    pub const ALL: [(&'static str, StatKey); 11] = [
-        ("code", StatKey::Code),
-        ("class", StatKey::Class),
-        ("method", StatKey::Method),
-        ("user", StatKey::User),
-        ("source", StatKey::Source),
-        ("ip", StatKey::Ip),
-        ("path", StatKey::Path),
-        ("referer", StatKey::Referer),
-        ("user_agent", StatKey::UserAgent),
-        ("day", StatKey::Day),
-        ("hour", StatKey::Hour),
+    /// The keys' names in the API; `time` takes its bucket's length from `interval`.
+    pub const NAMES: [&'static str; 12] = [
+        "code",
+        "class",
+        "method",
+        "user",
+        "source",
+        "ip",
+        "path",
+        "referer",
+        "user_agent",
+        "day",
+        "hour",
+        StatKey::TIME,
     ];
+    pub const TIME: &'static str = "time";
+
+    /// The key of a name in [`StatKey::NAMES`]; `time` needs an interval, in seconds.
+    pub fn named(name: &str, interval: Option<i64>) -> Option<StatKey> {
+        Some(match name {
+            "code" => StatKey::Code,
+            "class" => StatKey::Class,
+            "method" => StatKey::Method,
+            "user" => StatKey::User,
+            "source" => StatKey::Source,
+            "ip" => StatKey::Ip,
+            "path" => StatKey::Path,
+            "referer" => StatKey::Referer,
+            "user_agent" => StatKey::UserAgent,
+            "day" => StatKey::Day,
+            "hour" => StatKey::Hour,
+            StatKey::TIME => StatKey::Time(interval.filter(|&seconds| seconds > 0)?),
+            _ => return None,
+        })
+    }
 
     pub fn is_time(self) -> bool {
-        matches!(self, StatKey::Day | StatKey::Hour)
+        self.period().is_some()
+    }
+
+    /// Seconds in one of a time key's buckets.
+    fn period(self) -> Option<i64> {
+        match self {
+            StatKey::Day => Some(SECONDS_PER_DAY),
+            StatKey::Hour => Some(SECONDS_PER_HOUR),
+            StatKey::Time(seconds) => Some(seconds),
+            _ => None,
+        }
     }
 
     /// Whether only the line holds it.
     fn on_lines(self) -> bool {
         matches!(self, StatKey::Path | StatKey::Referer | StatKey::UserAgent)
-    }
-
-    /// Whether the hourly counts hold it.
-    fn in_hours(self) -> bool {
-        matches!(
-            self,
-            StatKey::Code | StatKey::Class | StatKey::Source | StatKey::Day | StatKey::Hour
-        )
     }
 }
 
@@ -135,66 +160,111 @@ fn add(groups: &mut Groups, key: Vec<Raw>, n: i64, bytes: i64) {
     tally.bytes += bytes;
 }
 
-/// Where a query's groups come from.
+/// A table groups can be read from, described by what its columns hold: the cheapest that
+/// holds a query's keys and filters answers it ([`CountTable::for_query`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Table {
-    Keys,
-    Totals,
-    Days,
-    Hours,
+struct CountTable {
+    name: &'static str,
+    /// The column that dates its rows and the seconds of its unit; `None` for all time.
+    time: Option<(&'static str, i64)>,
+    /// Whether it has `method_id` and `user_id`.
+    users_and_methods: bool,
+    /// Whether it has `ip`.
+    addresses: bool,
+    /// Lines and bytes of a group.
+    sums: &'static str,
 }
 
-impl Table {
-    fn name(self) -> &'static str {
-        match self {
-            Table::Keys => "log_keys",
-            Table::Totals => "key_counts",
-            Table::Days => "day_counts",
-            Table::Hours => "hour_counts",
+const SUMMED: &str = "coalesce(sum(n), 0) AS n, coalesce(sum(bytes), 0) AS bytes";
+
+/// Every stored key, hot (compacted ones are read from blocks alongside).
+const KEYS: CountTable = CountTable {
+    name: "log_keys",
+    time: Some(("date", 1)),
+    users_and_methods: true,
+    addresses: true,
+    sums: "count(*) AS n, coalesce(sum(size), 0) AS bytes",
+};
+const TOTALS: CountTable = CountTable {
+    name: "key_counts",
+    time: None,
+    users_and_methods: true,
+    addresses: false,
+    sums: SUMMED,
+};
+const DAYS: CountTable = CountTable {
+    name: "day_counts",
+    time: Some(("day", SECONDS_PER_DAY)),
+    users_and_methods: true,
+    addresses: false,
+    sums: SUMMED,
+};
+const HOURS: CountTable = CountTable {
+    name: "hour_counts",
+    time: Some(("hour", SECONDS_PER_HOUR)),
+    users_and_methods: false,
+    addresses: false,
+    sums: SUMMED,
+};
+
+impl CountTable {
+    /// The count table a query is answered from, smallest first: all-time sums when it has no
+    /// date range or time key, else the first whose unit divides its time buckets. `None`
+    /// when only the keys hold what it asks.
+    fn for_query(by: &[StatKey], filter: &KeyFilter) -> Option<CountTable> {
+        let ranged = filter.since.is_some() || filter.until.is_some();
+        [TOTALS, DAYS, HOURS].into_iter().find(|table| {
+            (table.time.is_some() || !ranged)
+                && by.iter().all(|&key| table.holds(key))
+                && table.filters(filter)
+        })
+    }
+
+    fn holds(&self, key: StatKey) -> bool {
+        match key {
+            StatKey::Code | StatKey::Class | StatKey::Source => true,
+            StatKey::Method | StatKey::User => self.users_and_methods,
+            StatKey::Ip => self.addresses,
+            StatKey::Path | StatKey::Referer | StatKey::UserAgent => false,
+            StatKey::Day | StatKey::Hour | StatKey::Time(_) => {
+                let period = key.period().unwrap_or(0);
+                self.time.is_some_and(|(_, unit)| period % unit == 0)
+            }
         }
     }
 
-    /// Seconds in one of the table's rows' periods.
-    fn unit(self) -> Option<i64> {
-        match self {
-            Table::Days => Some(SECONDS_PER_DAY),
-            Table::Hours => Some(SECONDS_PER_HOUR),
-            Table::Keys | Table::Totals => None,
-        }
+    /// Whether it has the columns the filter looks at.
+    fn filters(&self, f: &KeyFilter) -> bool {
+        (self.users_and_methods || f.method_ids.is_empty() && f.user_ids.is_empty())
+            && (self.addresses || f.ip_ranges.is_empty())
+    }
+
+    /// Seconds in one of its rows' periods, when a row counts more than one second's lines: a
+    /// range is then read from it in whole periods and from the keys at its edges.
+    fn unit(&self) -> Option<i64> {
+        self.time.map(|(_, unit)| unit).filter(|&unit| unit > 1)
     }
 
     /// The SQL that gives `key` in this table, as text (SQLite casts the integers).
-    fn column(self, key: StatKey) -> &'static str {
-        match (key, self) {
-            (StatKey::Code, _) => "CAST(code AS TEXT)",
-            (StatKey::Class, _) => "CAST(code / 100 AS TEXT)",
-            (StatKey::Method, _) => "CAST(method_id AS TEXT)",
-            (StatKey::User, _) => "CAST(user_id AS TEXT)",
-            (StatKey::Source, _) => "CAST(source_id AS TEXT)",
-            (StatKey::Ip, _) => "hex(ip)",
-            (StatKey::Day, Table::Days) => "CAST(day AS TEXT)",
-            (StatKey::Day, Table::Hours) => "CAST(hour / 24 - (hour % 24 < 0) AS TEXT)",
-            (StatKey::Day, _) => "CAST(date / 86400 - (date % 86400 < 0) AS TEXT)",
-            (StatKey::Hour, Table::Hours) => "CAST(hour AS TEXT)",
-            (StatKey::Hour, _) => "CAST(date / 3600 - (date % 3600 < 0) AS TEXT)",
+    fn column(&self, key: StatKey) -> String {
+        let text = |sql: &str| format!("CAST({sql} AS TEXT)");
+        match key {
+            StatKey::Code => text("code"),
+            StatKey::Class => text("code / 100"),
+            StatKey::Method => text("method_id"),
+            StatKey::User => text("user_id"),
+            StatKey::Source => text("source_id"),
+            StatKey::Ip => "hex(ip)".to_owned(),
+            StatKey::Day | StatKey::Hour | StatKey::Time(_) => {
+                let (column, unit) = self.time.unwrap_or(("NULL", 1));
+                // Buckets of `per` units, rounded towards the past as `div_euclid` does.
+                match key.period().unwrap_or(unit) / unit {
+                    1 => text(column),
+                    per => text(&format!("{column} / {per} - ({column} % {per} < 0)")),
+                }
+            }
             // Never asked of a table: these keys are read from the lines.
-            (StatKey::Path | StatKey::Referer | StatKey::UserAgent, _) => "NULL",
-        }
-    }
-
-    fn sums(self) -> &'static str {
-        match self {
-            Table::Keys => "count(*) AS n, coalesce(sum(size), 0) AS bytes",
-            _ => "coalesce(sum(n), 0) AS n, coalesce(sum(bytes), 0) AS bytes",
-        }
-    }
-
-    fn time_column(self) -> &'static str {
-        match self {
-            Table::Keys => "date",
-            Table::Days => "day",
-            Table::Hours => "hour",
-            Table::Totals => "",
+            StatKey::Path | StatKey::Referer | StatKey::UserAgent => "NULL".to_owned(),
         }
     }
 }
@@ -223,14 +293,14 @@ struct GroupRow {
 fn group_table(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
-    table: Table,
+    table: CountTable,
     by: &[StatKey],
     filter: &KeyFilter,
     range: (Option<i64>, Option<i64>),
     groups: &mut Groups,
 ) -> Result<(), DbError> {
     group_sql(conn, table, by, filter, range, groups)?;
-    if table == Table::Keys {
+    if table == KEYS {
         // The keys of compacted segments are in blocks.
         let range = KeyFilter {
             since: range.0,
@@ -248,22 +318,23 @@ fn group_table(
 /// [`group_table`] in SQL: the count tables, or the hot segments' keys.
 fn group_sql(
     conn: &mut SqliteConnection,
-    table: Table,
+    table: CountTable,
     by: &[StatKey],
     filter: &KeyFilter,
     range: (Option<i64>, Option<i64>),
     groups: &mut Groups,
 ) -> QueryResult<()> {
     let k1 = table.column(by[0]);
-    let k2 = by.get(1).map_or("NULL", |&key| table.column(key));
+    let k2 = by
+        .get(1)
+        .map_or("NULL".to_owned(), |&key| table.column(key));
     let mut sql = format!(
         "SELECT {k1} AS k1, {k2} AS k2, {} FROM {} WHERE 1",
-        table.sums(),
-        table.name()
+        table.sums, table.name
     );
     // The text and its bound values are built together, in the same order.
     let mut binds: Vec<Bind> = Vec::new();
-    if table == Table::Keys {
+    if table == KEYS {
         let keyed = KeyFilter {
             since: range.0,
             until: range.1,
@@ -293,7 +364,7 @@ fn group_sql(
         sql.push(')');
     }
     let mut lists = vec![("source_id", &filter.source_ids)];
-    if table != Table::Hours {
+    if table.users_and_methods {
         lists.push(("method_id", &filter.method_ids));
         lists.push(("user_id", &filter.user_ids));
     }
@@ -308,7 +379,7 @@ fn group_sql(
         }
         sql.push(')');
     }
-    if table == Table::Keys && !filter.ip_ranges.is_empty() {
+    if table.addresses && !filter.ip_ranges.is_empty() {
         sql.push_str(" AND (");
         for (i, (low, high)) in filter.ip_ranges.iter().enumerate() {
             sql.push_str(if i == 0 {
@@ -320,10 +391,12 @@ fn group_sql(
         }
         sql.push(')');
     }
-    for (bound, op) in [(range.0, ">="), (range.1, "<")] {
-        if let Some(value) = bound {
-            sql.push_str(&format!(" AND {} {op} ?", table.time_column()));
-            binds.push(Bind::Int(value));
+    if let Some((column, _)) = table.time {
+        for (bound, op) in [(range.0, ">="), (range.1, "<")] {
+            if let Some(value) = bound {
+                sql.push_str(&format!(" AND {column} {op} ?"));
+                binds.push(Bind::Int(value));
+            }
         }
     }
     sql.push_str(" GROUP BY 1, 2");
@@ -354,8 +427,7 @@ fn raw_of_block(key: StatKey, keys: &BlockKeys, i: usize) -> Raw {
         StatKey::User => Raw::Int(keys.user_id[i]),
         StatKey::Source => Raw::Int(keys.source_id[i]),
         StatKey::Ip => keys.ip(i).map_or(Raw::Null, |ip| Raw::Blob(ip.to_vec())),
-        StatKey::Day => Raw::Int(keys.date[i].div_euclid(SECONDS_PER_DAY)),
-        StatKey::Hour => Raw::Int(keys.date[i].div_euclid(SECONDS_PER_HOUR)),
+        StatKey::Day | StatKey::Hour | StatKey::Time(_) => bucket(key, keys.date[i]),
         // Never asked of keys: these are read from the lines.
         StatKey::Path | StatKey::Referer | StatKey::UserAgent => Raw::Null,
     }
@@ -384,13 +456,14 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 fn group_range(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
-    table: Table,
+    table: CountTable,
     by: &[StatKey],
     filter: &KeyFilter,
     groups: &mut Groups,
 ) -> Result<(), DbError> {
     let Some(unit) = table.unit() else {
-        return group_table(conn, cache, table, by, filter, (None, None), groups);
+        let range = (filter.since, filter.until);
+        return group_table(conn, cache, table, by, filter, range, groups);
     };
     let split = UnitSplit::of(filter.since, filter.until, unit);
     if let Some(whole) = split.whole {
@@ -398,7 +471,7 @@ fn group_range(
     }
     for (since, until) in split.edges {
         let edge = (Some(since), Some(until));
-        group_table(conn, cache, Table::Keys, by, filter, edge, groups)?;
+        group_table(conn, cache, KEYS, by, filter, edge, groups)?;
     }
     Ok(())
 }
@@ -458,9 +531,14 @@ fn raw_of_row(key: StatKey, row: &LogRow) -> Raw {
         StatKey::Path => Raw::Text(row.url.split('?').next().unwrap_or_default().to_owned()),
         StatKey::Referer => text(&row.referer),
         StatKey::UserAgent => text(&row.user_agent),
-        StatKey::Day => Raw::Int(row.date.div_euclid(SECONDS_PER_DAY)),
-        StatKey::Hour => Raw::Int(row.date.div_euclid(SECONDS_PER_HOUR)),
+        StatKey::Day | StatKey::Hour | StatKey::Time(_) => bucket(key, row.date),
     }
+}
+
+/// The time bucket a date falls in, counted from the epoch, as the SQL above gives it.
+fn bucket(key: StatKey, date: i64) -> Raw {
+    key.period()
+        .map_or(Raw::Null, |period| Raw::Int(date.div_euclid(period)))
 }
 
 /// The groups of a query, sorted (by time when a key is the day or hour, else by count) and
@@ -488,41 +566,23 @@ pub fn stats(
                 &mut groups,
             );
         }
-        if !filter.ip_ranges.is_empty() || q.by.contains(&StatKey::Ip) {
-            // Only the keys have addresses. The count tables say how many keys the other
-            // filters select, and so whether grouping them is within bounds.
-            let without_ips = LogFilter {
-                ips: Vec::new(),
-                ..q.filter.clone()
-            };
-            let selected = log_query::count(conn, cache, &without_ips, usize::MAX)?;
-            if selected > q.max_keys as i64 {
-                return Err(DbError::TooBroad(q.max_keys));
-            }
-            let range = (filter.since, filter.until);
-            return group_table(conn, cache, Table::Keys, &q.by, &filter, range, &mut groups);
-        }
-        let by_users_or_methods = !filter.method_ids.is_empty() || !filter.user_ids.is_empty();
-        let table = if q.by.contains(&StatKey::Hour) {
-            if q.by.iter().all(|k| k.in_hours()) && !by_users_or_methods {
-                Table::Hours
-            } else {
-                // Hours by method or user: only the keys have them.
-                let selected = log_query::count(conn, cache, &q.filter, usize::MAX)?;
+        let table = match CountTable::for_query(&q.by, &filter) {
+            Some(table) => table,
+            None => {
+                // Only the keys have addresses, and users and methods by the hour or finer.
+                // The count tables say how many keys the other filters select, and so whether
+                // grouping them is within bounds.
+                let without_ips = LogFilter {
+                    ips: Vec::new(),
+                    ..q.filter.clone()
+                };
+                let selected = log_query::count(conn, cache, &without_ips, usize::MAX)?;
                 if selected > q.max_keys as i64 {
                     return Err(DbError::TooBroad(q.max_keys));
                 }
-                Table::Keys
+                KEYS
             }
-        } else if q.by.contains(&StatKey::Day) || filter.since.is_some() || filter.until.is_some() {
-            Table::Days
-        } else {
-            Table::Totals
         };
-        if table == Table::Keys {
-            let range = (filter.since, filter.until);
-            return group_table(conn, cache, table, &q.by, &filter, range, &mut groups);
-        }
         group_range(conn, cache, table, &q.by, &filter, &mut groups)
     })?;
     let mut rows = Vec::with_capacity(groups.len());
@@ -590,6 +650,9 @@ impl NameCache {
                 StatValue::Text(rfc3339(day * SECONDS_PER_DAY)[..10].to_owned())
             }
             (StatKey::Hour, Raw::Int(hour)) => StatValue::Text(rfc3339(hour * SECONDS_PER_HOUR)),
+            (StatKey::Time(period), Raw::Int(bucket)) => {
+                StatValue::Text(rfc3339(bucket.saturating_mul(period)))
+            }
             (_, Raw::Int(n)) => StatValue::Int(n),
             (_, Raw::Text(text)) => StatValue::Text(text),
             (_, Raw::Blob(_)) => StatValue::Null,

@@ -244,7 +244,7 @@ function invalidQuery(generation) {
   if (generation !== state.generation) return;
   $("count").textContent = "No results";
   delete $("count").dataset.count;
-  drawHistogram([], histogramUnit(), "—");
+  drawHistogram([], DAILY, "—");
   $("histogram-note").hidden = true;
   for (const key of ["user", "code", "path", "ip"]) $(`top-${key}`).replaceChildren(note("—"));
   for (const id of ["dl-ndjson", "dl-csv", "dl-text"]) $(id).removeAttribute("href");
@@ -423,34 +423,77 @@ function parseInstant(text) {
   return Number.isNaN(ms) ? null : ms / 1000;
 }
 
-function histogramUnit() {
-  const since = parseInstant($("f-since").value.trim());
-  const until = parseInstant($("f-until").value.trim());
-  return since !== null && until !== null && until - since <= 3 * DAY ? "hour" : "day";
+// Bucket lengths the histogram picks from (`interval` of /stats), each at most 3.3 times the
+// one before, so that the first one giving at most MAX_BARS bars gives at least 30.
+const INTERVALS = [
+  ["1m", 60], ["2m", 120], ["5m", 300], ["10m", 600], ["15m", 900], ["30m", 1800],
+  ["1h", HOUR], ["2h", 2 * HOUR], ["3h", 3 * HOUR], ["6h", 6 * HOUR], ["12h", 12 * HOUR],
+  ["1d", DAY], ["2d", 2 * DAY], ["4d", 4 * DAY], ["7d", 7 * DAY], ["14d", 14 * DAY],
+  ["30d", 30 * DAY], ["60d", 60 * DAY], ["90d", 90 * DAY], ["180d", 180 * DAY], ["366d", 366 * DAY],
+].map(([name, seconds]) => ({ name, seconds }));
+const MAX_BARS = 100;
+// What an empty chart is labelled with.
+const DAILY = INTERVALS.find((i) => i.name === "1d");
+
+// The intervals to ask for, in turn, for a range of `span` seconds: the one that fits, then the
+// first that the hourly counts hold and the first that the daily counts hold, since a finer one
+// is grouped from the keys and /stats refuses that past its cap.
+function histogramIntervals(span) {
+  const fits = INTERVALS.findIndex((i) => span / i.seconds <= MAX_BARS);
+  const from = INTERVALS.slice(fits === -1 ? INTERVALS.length - 1 : fits);
+  const tries = [from[0], from.find((i) => i.seconds % HOUR === 0), from.find((i) => i.seconds % DAY === 0)];
+  return tries.filter((i, n) => i && tries.indexOf(i) === n);
+}
+
+// The range the histogram spans: since/until as given, an open end taken from the first or
+// last day that has matching lines; null when none has.
+async function histogramRange() {
+  const query = formQuery();
+  let since = parseInstant(query.get("since"));
+  let until = parseInstant(query.get("until"));
+  if (since === null || until === null) {
+    const days = (await api(`/stats?${apiQuery({ by: "day", limit: 100000 })}`)).body
+      .map((group) => parseInstant(group.key))
+      .filter((t) => t !== null);
+    if (days.length === 0) return null;
+    if (since === null) since = days.reduce((a, b) => Math.min(a, b));
+    if (until === null) until = days.reduce((a, b) => Math.max(a, b)) + DAY;
+  }
+  return { since, until };
 }
 
 async function loadHistogram(generation) {
-  let unit = histogramUnit();
-  let answer;
+  let interval = DAILY;
+  let answer = { body: [] };
   try {
-    try {
-      answer = await api(`/stats?${apiQuery({ by: `${unit},class`, limit: 5000 })}`);
-    } catch (error) {
-      // Hours cannot be split by some filters at every size (see /stats): days can.
-      if (!(error instanceof ApiError && error.status === 400 && unit === "hour")) throw error;
-      unit = "day";
-      answer = await api(`/stats?${apiQuery({ by: `${unit},class`, limit: 5000 })}`);
+    const range = await histogramRange();
+    const tries = range ? histogramIntervals(range.until - range.since) : [];
+    for (const [n, next] of tries.entries()) {
+      interval = next;
+      try {
+        answer = await api(`/stats?${apiQuery({ by: "time,class", interval: interval.name, limit: 5000 })}`);
+        break;
+      } catch (error) {
+        if (!(error instanceof ApiError && error.status === 400 && n + 1 < tries.length)) throw error;
+      }
     }
   } catch (error) {
     if (generation !== state.generation) return;
-    drawHistogram([], unit);
+    drawHistogram([], interval);
     $("histogram-note").hidden = false;
     $("histogram-note").textContent = error instanceof ApiError && error.status === 400 ? `No histogram for these filters: ${error.message}` : "";
     return;
   }
   if (generation !== state.generation) return;
   $("histogram-note").hidden = true;
-  drawHistogram(answer.body, unit);
+  drawHistogram(answer.body, interval);
+}
+
+// "15 minutes", "6 hours", "day", "7 days".
+function intervalText(interval) {
+  const n = parseInt(interval.name, 10);
+  const unit = { m: "minute", h: "hour", d: "day" }[interval.name.slice(-1)];
+  return n === 1 ? unit : `${n} ${unit}s`;
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -461,9 +504,11 @@ function svgElement(name, attributes) {
   return element;
 }
 
-function drawHistogram(groups, unit, empty) {
-  const step = unit === "hour" ? HOUR : DAY;
-  $("histogram-unit").textContent = `(per ${unit}, by status class)`;
+function drawHistogram(groups, interval, empty) {
+  const step = interval.seconds;
+  // Bars of less than a day are named to the minute.
+  const shown = step < DAY ? 16 : 10;
+  $("histogram-unit").textContent = `(per ${intervalText(interval)}, by status class)`;
   const buckets = new Map();
   for (const group of groups) {
     const start = parseInstant(group.key[0]);
@@ -509,7 +554,7 @@ function drawHistogram(groups, unit, empty) {
       group.append(svgElement("rect", { x: x(bucket.start), y: top, width: barWidth, height: h, class: `c${cls}` }));
     }
     // One focusable target per bucket: Enter narrows the range to it.
-    const label = `${new Date(bucket.start * 1000).toISOString().slice(0, unit === "hour" ? 13 : 10)}${unit === "hour" ? ":00" : ""}: ${fmt.format(bucket.total)} ${bucket.total === 1 ? "line" : "lines"}`;
+    const label = `${new Date(bucket.start * 1000).toISOString().slice(0, shown).replace("T", " ")}: ${fmt.format(bucket.total)} ${bucket.total === 1 ? "line" : "lines"}`;
     const target = svgElement("rect", {
       x: x(bucket.start), y: pad.top, width: barWidth, height: height - pad.top - pad.bottom,
       fill: "transparent", class: "bar", tabindex: "0", role: "button", "aria-label": label,
@@ -529,7 +574,7 @@ function drawHistogram(groups, unit, empty) {
   }
   for (const t of [from, to]) {
     const text = svgElement("text", { x: t === from ? pad.left : width - pad.right, y: height - 4, "text-anchor": t === from ? "start" : "end" });
-    text.textContent = new Date(t * 1000).toISOString().slice(0, unit === "hour" ? 16 : 10).replace("T", " ");
+    text.textContent = new Date(t * 1000).toISOString().slice(0, shown).replace("T", " ");
     svg.append(text);
   }
   const selection = svgElement("rect", { class: "selection", y: 0, height, width: 0, x: 0, visibility: "hidden" });
@@ -582,7 +627,7 @@ function narrow(since, until) {
 
 function noHistogram(generation) {
   if (generation !== state.generation) return;
-  drawHistogram([], histogramUnit());
+  drawHistogram([], DAILY);
   $("histogram-note").hidden = false;
   $("histogram-note").textContent = "Too many lines to chart with a path or text filter; narrow the query with other filters or a time range.";
 }

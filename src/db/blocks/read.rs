@@ -19,7 +19,8 @@ use super::grams;
 use super::part::live_ids;
 pub use super::part::live_parts;
 use super::synopsis::Synopsis;
-use crate::db::read::segment_merge::{Key, KeyFilter, Order};
+use crate::db::read::filter::Filter;
+use crate::db::read::segment_merge::{Key, Order};
 use crate::db::schema::{block_data, block_grams, blocks};
 use crate::db::DbError;
 
@@ -80,12 +81,12 @@ impl Header {
 
     /// Whether some row may match the filter's keys (a synopsis this release cannot read says
     /// nothing, so the block is read).
-    pub fn may_match(&self, filter: &KeyFilter) -> bool {
+    pub fn may_match(&self, filter: &Filter) -> bool {
         Synopsis::from_bytes(&self.synopsis).is_none_or(|s| s.may_match(filter))
     }
 
     /// Whether every row is within the filter's date range.
-    fn within_dates(&self, filter: &KeyFilter) -> bool {
+    fn within_dates(&self, filter: &Filter) -> bool {
         filter.since.is_none_or(|since| self.min_date >= since)
             && filter.until.is_none_or(|until| self.max_date < until)
     }
@@ -198,30 +199,9 @@ pub fn lines_of(
     Ok(lines)
 }
 
-/// Whether row `i` matches the filter's keys and dates.
-pub fn row_matches(f: &KeyFilter, k: &BlockKeys, i: usize) -> bool {
-    let date = k.date[i];
-    let any = |ids: &[i64], id: i64| ids.is_empty() || ids.contains(&id);
-    f.since.is_none_or(|since| date >= since)
-        && f.until.is_none_or(|until| date < until)
-        && (f.codes.is_empty()
-            || f.codes
-                .iter()
-                .any(|&(low, high)| (low..=high).contains(&k.code[i])))
-        && any(&f.method_ids, k.method_id[i])
-        && any(&f.user_ids, k.user_id[i])
-        && any(&f.source_ids, k.source_id[i])
-        && (f.ip_ranges.is_empty()
-            || k.ip(i).is_some_and(|ip| {
-                f.ip_ranges
-                    .iter()
-                    .any(|(low, high)| low.as_slice() <= ip && ip <= high.as_slice())
-            }))
-}
-
 /// Where a listing starts, exclusive: the cursor, or the date range's end it reaches first
 /// (rows before `(until, i64::MIN)` are those dated before `until`, since ids are positive).
-fn start_key(f: &KeyFilter, after: Option<Key>, order: Order) -> Option<Key> {
+fn start_key(f: &Filter, after: Option<Key>, order: Order) -> Option<Key> {
     let (bound, pick): (Option<i64>, fn(Key, Key) -> Key) = match order {
         Order::Desc => (f.until, Key::min),
         Order::Asc => (f.since, Key::max),
@@ -294,7 +274,7 @@ impl Ord for Pending {
 pub fn first_rows(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
-    filter: &KeyFilter,
+    filter: &Filter,
     after: Option<Key>,
     order: Order,
     limit: i64,
@@ -346,7 +326,7 @@ pub fn first_rows(
 /// filter says so, or there is none to ask).
 fn may_hold_texts(
     conn: &mut SqliteConnection,
-    filter: &KeyFilter,
+    filter: &Filter,
     block: i64,
 ) -> Result<bool, DbError> {
     if filter.texts.is_empty() && filter.paths.is_empty() {
@@ -370,7 +350,7 @@ fn may_hold_texts(
 fn take_rows(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
-    filter: &KeyFilter,
+    filter: &Filter,
     header: &Header,
     walk: &HeaderWalk,
     pending: &mut BinaryHeap<Pending>,
@@ -387,7 +367,7 @@ fn take_rows(
         {
             continue;
         }
-        if row_matches(filter, &keys, i) {
+        if filter.matches_keys(&keys, i) {
             pending.push(Pending {
                 row: ColdRow {
                     key,
@@ -451,7 +431,7 @@ struct HeaderWalk {
 }
 
 impl HeaderWalk {
-    fn new(filter: &KeyFilter, start: Option<Key>, order: Order) -> Self {
+    fn new(filter: &Filter, start: Option<Key>, order: Order) -> Self {
         Self {
             start,
             order,
@@ -529,7 +509,7 @@ type HeaderSqlType = <HeaderColumns as diesel::Expression>::SqlType;
 /// hundred at a time, each handed to `visit`.
 fn each_header(
     conn: &mut SqliteConnection,
-    filter: &KeyFilter,
+    filter: &Filter,
     mut visit: impl FnMut(&mut SqliteConnection, Header) -> Result<(), DbError>,
 ) -> Result<(), DbError> {
     let mut last = 0;
@@ -553,7 +533,7 @@ fn each_header(
 pub fn visit_rows(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
-    filter: &KeyFilter,
+    filter: &Filter,
     mut visit: impl FnMut(&BlockKeys, usize),
 ) -> Result<(), DbError> {
     each_header(conn, filter, |conn, header| {
@@ -562,7 +542,7 @@ pub fn visit_rows(
         }
         let keys = block_keys(conn, cache, header.id)?;
         for i in 0..keys.len() {
-            if row_matches(filter, &keys, i) {
+            if filter.matches_keys(&keys, i) {
                 visit(&keys, i);
             }
         }
@@ -575,7 +555,7 @@ pub fn visit_rows(
 pub fn count(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
-    filter: &KeyFilter,
+    filter: &Filter,
 ) -> Result<i64, DbError> {
     let keyless = filter.codes.is_empty()
         && filter.method_ids.is_empty()
@@ -593,7 +573,7 @@ pub fn count(
         }
         let keys = block_keys(conn, cache, header.id)?;
         total += (0..keys.len())
-            .filter(|&i| row_matches(filter, &keys, i))
+            .filter(|&i| filter.matches_keys(&keys, i))
             .count() as i64;
         Ok(())
     })?;

@@ -10,7 +10,7 @@
 
 use super::bloom;
 use super::format::BlockKeys;
-use crate::db::read::segment_merge::KeyFilter;
+use crate::db::read::filter::Filter;
 
 const VERSION: u8 = 1;
 /// Filter bits per distinct prefix, and probes: about 1% false positives.
@@ -69,7 +69,7 @@ impl Synopsis {
     }
 
     /// False when no row of the block can match the filter's keys; true when some may.
-    pub fn may_match(&self, filter: &KeyFilter) -> bool {
+    pub fn may_match(&self, filter: &Filter) -> bool {
         let any_of = |set: &[u64], ids: &[i64]| {
             ids.is_empty()
                 || ids
@@ -207,10 +207,10 @@ mod tests {
         .with_ips(ips.iter().map(Vec::as_slice))
     }
 
-    fn network(net: &str) -> KeyFilter {
-        KeyFilter {
+    fn network(net: &str) -> Filter {
+        Filter {
             ip_ranges: vec![network_range(&net.parse().unwrap())],
-            ..KeyFilter::default()
+            ..Filter::default()
         }
     }
 
@@ -240,20 +240,20 @@ mod tests {
     #[test]
     fn key_sets_rule_out_blocks() {
         let s = Synopsis::of(&keys(&["10.0.0.1"]));
-        let f = |f: KeyFilter| s.may_match(&f);
-        assert!(f(KeyFilter::default()));
-        assert!(f(KeyFilter {
+        let f = |f: Filter| s.may_match(&f);
+        assert!(f(Filter::default()));
+        assert!(f(Filter {
             codes: vec![(200, 299)],
             source_ids: vec![2, 3],
-            ..KeyFilter::default()
+            ..Filter::default()
         }));
-        assert!(!f(KeyFilter {
+        assert!(!f(Filter {
             codes: vec![(500, 599)],
-            ..KeyFilter::default()
+            ..Filter::default()
         }));
-        assert!(!f(KeyFilter {
+        assert!(!f(Filter {
             user_ids: vec![7],
-            ..KeyFilter::default()
+            ..Filter::default()
         }));
         assert!(Synopsis::from_bytes(&[9]).is_none());
     }

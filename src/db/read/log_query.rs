@@ -1,44 +1,20 @@
 //! The queries behind `GET /logs` and `GET /logs/count`.
 
-use ipnet::IpNet;
-
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::segment_merge::{self, filter_by_key, IndexedKey, KeyFilter};
+use super::count_tables::{DAYS, TOTALS};
+pub use super::filter::LogFilter;
+use super::filter::{Filter, IndexedKey};
+use super::segment_merge;
 pub use super::segment_merge::{Key, Order};
 use super::stored::{self, Found};
 use crate::db::blocks::cache::BlockCache;
-use crate::db::ip_key::network_range;
-use crate::db::names::{self, NameTable};
-use crate::db::schema::{day_counts, key_counts, sources};
+use crate::db::schema::key_counts;
 use crate::db::source_names::SourceNames;
 use crate::db::DbError;
 use crate::limits::{DEFAULT_LIMIT, MAX_PAGE_BYTES, MAX_PAGE_SCAN, SECONDS_PER_DAY};
 use crate::parse::parse_line;
-
-/// Filters: the values of one key ORed, the keys ANDed; an empty list does not filter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LogFilter {
-    /// Inclusive ranges of status codes: a code is a range of one, `5xx` is 500 to 599.
-    pub codes: Vec<(i32, i32)>,
-    /// Upper-cased, as they are stored.
-    pub methods: Vec<String>,
-    /// `-` stands for lines without a user.
-    pub users: Vec<String>,
-    /// Sources, each by its id (as in `/sources`) or its address.
-    pub sources: Vec<String>,
-    /// Client addresses or networks (`10.0.0.0/8`, `2001:db8::/32`; an address is a /32 or /128).
-    pub ips: Vec<IpNet>,
-    /// Prefixes of the URL's path (`/photos/`), the query string left out.
-    pub paths: Vec<String>,
-    /// Substrings of the line, case-sensitive (Loki's `|=`).
-    pub texts: Vec<String>,
-    /// Inclusive lower bound, seconds since the epoch.
-    pub since: Option<i64>,
-    /// Exclusive upper bound, seconds since the epoch.
-    pub until: Option<i64>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogQuery {
@@ -140,74 +116,19 @@ pub struct LogPage {
     pub next: Option<Key>,
 }
 
-impl LogFilter {
-    /// Whether a filter needs the lines themselves: it is then applied to the lines the key
-    /// filters select, which costs a read of each of those.
-    pub(crate) fn on_lines(&self) -> bool {
-        !(self.paths.is_empty() && self.texts.is_empty())
-    }
-}
-
-/// The filters on what only the line holds: path prefixes and substrings.
-pub(crate) struct LineFilter<'a>(pub &'a LogFilter);
-
-impl LineFilter<'_> {
-    pub(crate) fn matches(&self, row: &LogRow) -> bool {
-        let f = self.0;
-        let path = row.url.split('?').next().unwrap_or_default();
-        (f.texts.is_empty() || f.texts.iter().any(|text| row.line.contains(text.as_str())))
-            && (f.paths.is_empty()
-                || f.paths
-                    .iter()
-                    .any(|prefix| path.starts_with(prefix.as_str())))
-    }
-}
-
-/// The filter in storage terms, or `None` when every user, method or source it names was never
-/// stored, so that nothing can match. Names never stored drop out of their list.
-pub(crate) fn key_filter(
-    conn: &mut SqliteConnection,
-    filter: &LogFilter,
-) -> QueryResult<Option<KeyFilter>> {
-    let Some(method_ids) = ids_of(conn, NameTable::Methods, &filter.methods)? else {
-        return Ok(None);
-    };
-    let Some(user_ids) = ids_of(conn, NameTable::Users, &filter.users)? else {
-        return Ok(None);
-    };
-    let Some(source_ids) = source_ids(conn, &filter.sources)? else {
-        return Ok(None);
-    };
-    Ok(Some(KeyFilter {
-        codes: filter.codes.clone(),
-        method_ids,
-        user_ids,
-        source_ids,
-        ip_ranges: filter.ips.iter().map(network_range).collect(),
-        since: filter.since,
-        until: filter.until,
-        indexed: None,
-        texts: filter.texts.clone(),
-        paths: filter.paths.clone(),
-    }))
-}
-
 /// The filter with the index its keys are best read through, for the queries that read keys
 /// ([`segment_merge::first_keys`]); counts and breakdowns from the count tables need none.
-pub(crate) fn for_reading_keys(
-    conn: &mut SqliteConnection,
-    filter: KeyFilter,
-) -> QueryResult<KeyFilter> {
+pub(crate) fn for_reading_keys(conn: &mut SqliteConnection, filter: Filter) -> QueryResult<Filter> {
     let indexed = indexed_key(conn, &filter)?;
-    Ok(KeyFilter { indexed, ..filter })
+    Ok(Filter { indexed, ..filter })
 }
 
-/// Which index, if any, keys are better read through (see [`KeyFilter::indexed`]). With only
+/// Which index, if any, keys are better read through (see [`Filter::indexed`]). With only
 /// users (or only sources) to match, the index is covering and each value's arm is in date
 /// order: always. With other key filters too, each index entry costs a lookup of its row; an
 /// index is taken when its values hold at most 1/8 of the rows, the fewer of the two if both
 /// do, from the count tables (exact, and small).
-fn indexed_key(conn: &mut SqliteConnection, filter: &KeyFilter) -> QueryResult<Option<IndexedKey>> {
+fn indexed_key(conn: &mut SqliteConnection, filter: &Filter) -> QueryResult<Option<IndexedKey>> {
     let usable = |ids: &[i64]| !ids.is_empty() && ids.len() <= segment_merge::MAX_INDEXED_VALUES;
     let (users, sources) = (usable(&filter.user_ids), usable(&filter.source_ids));
     let only_keys =
@@ -240,53 +161,9 @@ fn indexed_key(conn: &mut SqliteConnection, filter: &KeyFilter) -> QueryResult<O
     Ok(best.and_then(|(rows, key)| (rows * 8 <= all).then_some(key)))
 }
 
-/// The ids of the sources named by id or address; `None` when sources were named and none
-/// exists.
-fn source_ids(conn: &mut SqliteConnection, named: &[String]) -> QueryResult<Option<Vec<i64>>> {
-    if named.is_empty() {
-        return Ok(Some(Vec::new()));
-    }
-    let known: Vec<(i64, String)> = sources::table
-        .select((sources::id, sources::address))
-        .load(conn)?;
-    let ids: Vec<i64> = known
-        .into_iter()
-        .filter(|(id, address)| {
-            named
-                .iter()
-                .any(|s| s == address || s.parse::<i64>() == Ok(*id))
-        })
-        .map(|(id, _)| id)
-        .collect();
-    Ok((!ids.is_empty()).then_some(ids))
-}
-
-/// The ids of the names that were stored; `None` when names were given and none was.
-fn ids_of(
-    conn: &mut SqliteConnection,
-    table: NameTable,
-    names: &[String],
-) -> QueryResult<Option<Vec<i64>>> {
-    let mut ids = Vec::with_capacity(names.len());
-    for name in names {
-        let id = match (table, name.as_str()) {
-            // Logs write `-` for "no user", which is stored as user 0.
-            (NameTable::Users, "-") => Some(0),
-            _ => names::lookup(conn, table, name)?,
-        };
-        ids.extend(id);
-    }
-    ids.sort_unstable();
-    ids.dedup();
-    Ok((names.is_empty() || !ids.is_empty()).then_some(ids))
-}
-
 /// The filter a page reads keys with; `None` when no row can match.
-fn page_filter(
-    conn: &mut SqliteConnection,
-    filter: &LogFilter,
-) -> Result<Option<KeyFilter>, DbError> {
-    let Some(filter) = key_filter(conn, filter)? else {
+fn page_filter(conn: &mut SqliteConnection, filter: &LogFilter) -> Result<Option<Filter>, DbError> {
+    let Some(filter) = Filter::resolve(conn, filter)? else {
         return Ok(None);
     };
     // The count tables know at once when no stored row has these codes, methods, users and
@@ -320,7 +197,7 @@ pub fn fetch_lines(
     sources: &mut SourceNames,
     q: &LogQuery,
 ) -> Result<LinesPage, DbError> {
-    if q.filter.on_lines() {
+    if q.filter.reads_lines() {
         let page = fetch_page(conn, cache, sources, q)?;
         let mut text = Vec::new();
         for row in &page.rows {
@@ -386,11 +263,10 @@ pub fn fetch_page(
             next: None,
         });
     };
-    let lines = LineFilter(&q.filter);
     // Keys are read in rounds: one of `limit + 1` (the extra one only tells whether another
     // page exists), or, when lines must be looked at, rounds of a few thousand until enough
     // lines match.
-    let round = if q.filter.on_lines() {
+    let round = if filter.reads_lines() {
         KEYS_PER_SCAN
             .min(q.max_scan.try_into().unwrap_or(i64::MAX))
             .max(1)
@@ -415,7 +291,7 @@ pub fn fetch_page(
                 for (found, (id, source_id, line)) in chunk.iter().zip(stored_lines) {
                     let key = found.key();
                     let row = LogRow::parse(id, source_id, line)?;
-                    if !lines.matches(&row) {
+                    if !filter.matches_line(&row.url, &row.line) {
                         continue;
                     }
                     if rows.len() as i64 == q.limit {
@@ -467,8 +343,7 @@ fn finish(
 fn count_by_lines(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
-    filter: &KeyFilter,
-    lines: &LineFilter,
+    filter: &Filter,
     max_scan: usize,
 ) -> Result<i64, DbError> {
     conn.transaction(|conn| {
@@ -484,7 +359,8 @@ fn count_by_lines(
                 stored::first_found(conn, cache, &segments, filter, scanned, Order::Desc, round)?;
             for chunk in keys.chunks(LINES_PER_READ) {
                 for (id, source_id, line) in stored::lines_of(conn, cache, chunk)? {
-                    if lines.matches(&LogRow::parse(id, source_id, line)?) {
+                    let row = LogRow::parse(id, source_id, line)?;
+                    if filter.matches_line(&row.url, &row.line) {
                         total += 1;
                     }
                 }
@@ -513,13 +389,13 @@ pub fn count(
     log_filter: &LogFilter,
     max_scan: usize,
 ) -> Result<i64, DbError> {
-    let Some(filter) = key_filter(conn, log_filter)? else {
+    let Some(filter) = Filter::resolve(conn, log_filter)? else {
         return Ok(0);
     };
-    if log_filter.on_lines() {
+    if filter.reads_lines() {
         refuse_if_too_broad(conn, cache, &filter, max_scan)?;
         let filter = for_reading_keys(conn, filter)?;
-        return count_by_lines(conn, cache, &filter, &LineFilter(log_filter), max_scan);
+        return count_by_lines(conn, cache, &filter, max_scan);
     }
     if !filter.ip_ranges.is_empty() {
         // No count table has addresses: the keys in the range are counted.
@@ -541,7 +417,7 @@ pub fn count(
 fn count_from_tables(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
-    filter: &KeyFilter,
+    filter: &Filter,
 ) -> Result<i64, DbError> {
     if filter.since.is_none() && filter.until.is_none() {
         return total_sum(conn, filter);
@@ -565,7 +441,7 @@ fn count_from_tables(
 pub(crate) fn refuse_if_too_broad(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
-    filter: &KeyFilter,
+    filter: &Filter,
     max_lines: usize,
 ) -> Result<(), DbError> {
     if filter.ip_ranges.is_empty()
@@ -617,11 +493,11 @@ impl UnitSplit {
 fn count_rows(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
-    filter: &KeyFilter,
+    filter: &Filter,
     since: i64,
     until: i64,
 ) -> Result<i64, DbError> {
-    let range = KeyFilter {
+    let range = Filter {
         since: Some(since),
         until: Some(until),
         ..filter.clone()
@@ -630,35 +506,22 @@ fn count_rows(
     stored::count(conn, cache, &segments, &range)
 }
 
-fn total_sum(conn: &mut SqliteConnection, filter: &KeyFilter) -> Result<i64, DbError> {
-    let query = key_counts::table
-        .select(diesel::dsl::sql::<BigInt>("coalesce(sum(n), 0)"))
-        .into_boxed();
-    Ok(filter_by_key!(query, key_counts, filter).get_result(conn)?)
+fn total_sum(conn: &mut SqliteConnection, filter: &Filter) -> Result<i64, DbError> {
+    Ok(TOTALS.sum(conn, filter, (None, None), None)?)
 }
 
 fn day_sums(
     conn: &mut SqliteConnection,
-    filter: &KeyFilter,
+    filter: &Filter,
     first_day: Option<i64>,
     end_day: Option<i64>,
 ) -> Result<i64, DbError> {
-    let query = day_counts::table
-        .select(diesel::dsl::sql::<BigInt>("coalesce(sum(n), 0)"))
-        .into_boxed();
-    let mut query = filter_by_key!(query, day_counts, filter);
-    if let Some(first) = first_day {
-        query = query.filter(day_counts::day.ge(first));
-    }
-    if let Some(end) = end_day {
-        query = query.filter(day_counts::day.lt(end));
-    }
-    Ok(query.get_result(conn)?)
+    Ok(DAYS.sum(conn, filter, (first_day, end_day), None)?)
 }
 
 /// `EXPLAIN QUERY PLAN` of the key query a page runs: the detail column of each step.
 pub fn explain_page(conn: &mut SqliteConnection, q: &LogQuery) -> Result<Vec<String>, DbError> {
-    let Some(filter) = key_filter(conn, &q.filter)? else {
+    let Some(filter) = Filter::resolve(conn, &q.filter)? else {
         return Ok(Vec::new());
     };
     let filter = for_reading_keys(conn, filter)?;

@@ -7,6 +7,8 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Binary, Integer};
 use diesel::sqlite::Sqlite;
 
+use super::count_tables::KEYS;
+use super::filter::{Filter, IndexedKey};
 use crate::db::schema::hot_segments;
 
 /// SQLite refuses compound SELECTs of more than 500 terms; larger groups are merged here.
@@ -18,108 +20,7 @@ const _: () = assert!(ARMS_PER_QUERY.next_power_of_two() <= 500);
 /// the primary key with them as a filter.
 pub const MAX_INDEXED_VALUES: usize = 16;
 
-/// A key whose index (`log_keys_by_user`, `log_keys_by_source`: the key's rows of a segment in
-/// date order) a page may read, one merge arm per (segment, value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IndexedKey {
-    User,
-    Source,
-}
-
-impl IndexedKey {
-    fn index(self) -> &'static str {
-        match self {
-            IndexedKey::User => "log_keys_by_user",
-            IndexedKey::Source => "log_keys_by_source",
-        }
-    }
-
-    fn column(self) -> &'static str {
-        match self {
-            IndexedKey::User => "user_id",
-            IndexedKey::Source => "source_id",
-        }
-    }
-
-    fn values(self, filter: &KeyFilter) -> &[i64] {
-        match self {
-            IndexedKey::User => &filter.user_ids,
-            IndexedKey::Source => &filter.source_ids,
-        }
-    }
-}
-
-/// Adds the key filter's sources and codes to a boxed query of any table with those columns
-/// (`log_keys` and the count tables): values of one key ORed, keys ANDed.
-macro_rules! filter_by_source_and_code {
-    ($query:expr, $table:ident, $filter:expr) => {{
-        let mut query = $query;
-        if !$filter.source_ids.is_empty() {
-            query = query.filter($table::source_id.eq_any($filter.source_ids.clone()));
-        }
-        if let Some((&(low, high), rest)) = $filter.codes.split_first() {
-            type Condition = Box<
-                dyn diesel::expression::BoxableExpression<
-                    $table::table,
-                    diesel::sqlite::Sqlite,
-                    SqlType = diesel::sql_types::Bool,
-                >,
-            >;
-            let mut any: Condition = Box::new($table::code.between(low, high));
-            for &(low, high) in rest {
-                any = Box::new(any.or($table::code.between(low, high)));
-            }
-            query = query.filter(any);
-        }
-        query
-    }};
-}
-pub(crate) use filter_by_source_and_code;
-
-/// [`filter_by_source_and_code`], and methods and users: for `log_keys`, `day_counts` and
-/// `key_counts`.
-macro_rules! filter_by_key {
-    ($query:expr, $table:ident, $filter:expr) => {{
-        let mut query =
-            $crate::db::read::segment_merge::filter_by_source_and_code!($query, $table, $filter);
-        if !$filter.method_ids.is_empty() {
-            query = query.filter($table::method_id.eq_any($filter.method_ids.clone()));
-        }
-        if !$filter.user_ids.is_empty() {
-            query = query.filter($table::user_id.eq_any($filter.user_ids.clone()));
-        }
-        query
-    }};
-}
-pub(crate) use filter_by_key;
-
-/// A filter in storage terms: names already turned into ids. An empty list does not filter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyFilter {
-    /// Inclusive ranges of status codes (a code is a range of one, a class of a hundred).
-    pub codes: Vec<(i32, i32)>,
-    pub method_ids: Vec<i64>,
-    pub user_ids: Vec<i64>,
-    pub source_ids: Vec<i64>,
-    /// Inclusive ranges of `log_keys.ip` (see `ip_key.rs`); only `log_keys` has addresses.
-    pub ip_ranges: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Inclusive.
-    pub since: Option<i64>,
-    /// Exclusive.
-    pub until: Option<i64>,
-    /// Read keys through this key's index, one merge arm per (segment, value), instead of the
-    /// primary key with the values as a filter. Set by the caller when the values hold few of
-    /// the rows: the primary key would then pass over many rows for each one that matches
-    /// (`docs/performance.md`, "Constants").
-    pub indexed: Option<IndexedKey>,
-    /// Substrings of the line (any of them) and prefixes of the path (any of them) that rows
-    /// are then filtered by: blocks whose trigram filter rules them out are not read. The hot
-    /// keys do not use them.
-    pub texts: Vec<String>,
-    pub paths: Vec<String>,
-}
-
-impl KeyFilter {
+impl Filter {
     /// Segments per compound SELECT, so that its arms stay within [`ARMS_PER_QUERY`].
     pub(crate) fn segments_per_query(&self) -> usize {
         match self.indexed {
@@ -147,7 +48,7 @@ pub enum Order {
 /// The segments that may hold rows of the filter's date range beyond `after` in `order`.
 pub fn segments_for(
     conn: &mut SqliteConnection,
-    filter: &KeyFilter,
+    filter: &Filter,
     after: Option<Key>,
     order: Order,
 ) -> QueryResult<Vec<i64>> {
@@ -170,7 +71,7 @@ pub fn segments_for(
 pub fn first_keys(
     conn: &mut SqliteConnection,
     segments: &[i64],
-    filter: &KeyFilter,
+    filter: &Filter,
     after: Option<Key>,
     order: Order,
     limit: i64,
@@ -196,52 +97,14 @@ pub fn first_keys(
 pub fn count_keys(
     conn: &mut SqliteConnection,
     segments: &[i64],
-    filter: &KeyFilter,
+    filter: &Filter,
 ) -> QueryResult<i64> {
-    use crate::db::schema::log_keys;
+    let range = (filter.since, filter.until);
     let mut total = 0;
     for group in segments.chunks(ARMS_PER_QUERY) {
-        let mut query = filter_by_key!(
-            log_keys::table
-                .filter(log_keys::segment.eq_any(group))
-                .into_boxed(),
-            log_keys,
-            filter
-        );
-        if let Some(since) = filter.since {
-            query = query.filter(log_keys::date.ge(since));
-        }
-        if let Some(until) = filter.until {
-            query = query.filter(log_keys::date.lt(until));
-        }
-        if let Some(any) = ip_condition(&filter.ip_ranges) {
-            query = query.filter(any);
-        }
-        total += query.count().get_result::<i64>(conn)?;
+        total += KEYS.sum(conn, filter, range, Some(group))?;
     }
     Ok(total)
-}
-
-type KeyCondition = Box<
-    dyn diesel::expression::BoxableExpression<
-        crate::db::schema::log_keys::table,
-        Sqlite,
-        SqlType = diesel::sql_types::Nullable<diesel::sql_types::Bool>,
-    >,
->;
-
-/// `ip` within any of the ranges; `None` for no ranges.
-pub fn ip_condition(ranges: &[(Vec<u8>, Vec<u8>)]) -> Option<KeyCondition> {
-    use crate::db::schema::log_keys;
-    let mut any: Option<KeyCondition> = None;
-    for (low, high) in ranges {
-        let one: KeyCondition = Box::new(log_keys::ip.between(low.clone(), high.clone()));
-        any = Some(match any {
-            Some(any) => Box::new(any.or(one)),
-            None => one,
-        });
-    }
-    any
 }
 
 /// The compound SELECT for one group of segments, every value bound.
@@ -254,7 +117,7 @@ pub fn ip_condition(ranges: &[(Vec<u8>, Vec<u8>)]) -> Option<KeyCondition> {
 pub struct MergedKeys {
     /// Padded to `arms` with -1.
     segments: Vec<i64>,
-    filter: KeyFilter,
+    filter: Filter,
     after: Option<Key>,
     order: Order,
     limit: i64,
@@ -263,7 +126,7 @@ pub struct MergedKeys {
 impl MergedKeys {
     pub fn new(
         segments: &[i64],
-        filter: &KeyFilter,
+        filter: &Filter,
         after: Option<Key>,
         order: Order,
         limit: i64,
@@ -289,7 +152,7 @@ impl MergedKeys {
 /// The filter with each list padded to a power of two by repeating its last value: the same
 /// rows match, and the cache of prepared statements holds a few shapes, not one per length.
 /// Values read by index are an arm each: they are padded with -1, which has no rows.
-fn padded_filter(filter: &KeyFilter) -> KeyFilter {
+fn padded_filter(filter: &Filter) -> Filter {
     fn pad<T: Clone>(values: &[T]) -> Vec<T> {
         let mut padded = values.to_vec();
         if let Some(last) = values.last() {
@@ -306,7 +169,7 @@ fn padded_filter(filter: &KeyFilter) -> KeyFilter {
             pad(ids)
         }
     };
-    KeyFilter {
+    Filter {
         codes: pad(&filter.codes),
         method_ids: pad(&filter.method_ids),
         user_ids: pad_ids(IndexedKey::User, &filter.user_ids),

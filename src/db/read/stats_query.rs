@@ -10,11 +10,12 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Binary, Integer, Nullable, Text};
-use diesel::sqlite::Sqlite;
 
-use super::log_query::{self, key_filter, LineFilter, LogFilter, LogRow, UnitSplit};
-use super::segment_merge::{self, Key, KeyFilter, Order};
+use super::count_tables::{CountTable, GroupRow, KEYS};
+use super::filter::Filter;
+use super::log_query::{self, LogFilter, LogRow, UnitSplit};
+use super::segment_merge::{self, Key, Order};
+pub use super::stat_key::StatKey;
 use super::stored::{self, Found};
 use crate::db::blocks::cache::BlockCache;
 use crate::db::blocks::format::BlockKeys;
@@ -24,85 +25,6 @@ use crate::db::source_names::SourceNames;
 use crate::db::DbError;
 use crate::limits::{SECONDS_PER_DAY, SECONDS_PER_HOUR};
 use crate::time::rfc3339;
-
-/// What lines can be grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StatKey {
-    Code,
-    /// `5xx` and the like.
-    Class,
-    Method,
-    User,
-    Source,
-    Ip,
-    /// The URL's path, without its query string.
-    Path,
-    Referer,
-    UserAgent,
-    /// The UTC day.
-    Day,
-    /// The UTC hour.
-    Hour,
-    /// Buckets of this many seconds, counted from 1970-01-01T00:00:00Z.
-    Time(i64),
-}
-
-impl StatKey {
-    /// The keys' names in the API; `time` takes its bucket's length from `interval`.
-    pub const NAMES: [&'static str; 12] = [
-        "code",
-        "class",
-        "method",
-        "user",
-        "source",
-        "ip",
-        "path",
-        "referer",
-        "user_agent",
-        "day",
-        "hour",
-        StatKey::TIME,
-    ];
-    pub const TIME: &'static str = "time";
-
-    /// The key of a name in [`StatKey::NAMES`]; `time` needs an interval, in seconds.
-    pub fn named(name: &str, interval: Option<i64>) -> Option<StatKey> {
-        Some(match name {
-            "code" => StatKey::Code,
-            "class" => StatKey::Class,
-            "method" => StatKey::Method,
-            "user" => StatKey::User,
-            "source" => StatKey::Source,
-            "ip" => StatKey::Ip,
-            "path" => StatKey::Path,
-            "referer" => StatKey::Referer,
-            "user_agent" => StatKey::UserAgent,
-            "day" => StatKey::Day,
-            "hour" => StatKey::Hour,
-            StatKey::TIME => StatKey::Time(interval.filter(|&seconds| seconds > 0)?),
-            _ => return None,
-        })
-    }
-
-    pub fn is_time(self) -> bool {
-        self.period().is_some()
-    }
-
-    /// Seconds in one of a time key's buckets.
-    fn period(self) -> Option<i64> {
-        match self {
-            StatKey::Day => Some(SECONDS_PER_DAY),
-            StatKey::Hour => Some(SECONDS_PER_HOUR),
-            StatKey::Time(seconds) => Some(seconds),
-            _ => None,
-        }
-    }
-
-    /// Whether only the line holds it.
-    fn on_lines(self) -> bool {
-        matches!(self, StatKey::Path | StatKey::Referer | StatKey::UserAgent)
-    }
-}
 
 /// One key's value in an answer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -160,134 +82,6 @@ fn add(groups: &mut Groups, key: Vec<Raw>, n: i64, bytes: i64) {
     tally.bytes += bytes;
 }
 
-/// A table groups can be read from, described by what its columns hold: the cheapest that
-/// holds a query's keys and filters answers it ([`CountTable::for_query`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CountTable {
-    name: &'static str,
-    /// The column that dates its rows and the seconds of its unit; `None` for all time.
-    time: Option<(&'static str, i64)>,
-    /// Whether it has `method_id` and `user_id`.
-    users_and_methods: bool,
-    /// Whether it has `ip`.
-    addresses: bool,
-    /// Lines and bytes of a group.
-    sums: &'static str,
-}
-
-const SUMMED: &str = "coalesce(sum(n), 0) AS n, coalesce(sum(bytes), 0) AS bytes";
-
-/// Every stored key, hot (compacted ones are read from blocks alongside).
-const KEYS: CountTable = CountTable {
-    name: "log_keys",
-    time: Some(("date", 1)),
-    users_and_methods: true,
-    addresses: true,
-    sums: "count(*) AS n, coalesce(sum(size), 0) AS bytes",
-};
-const TOTALS: CountTable = CountTable {
-    name: "key_counts",
-    time: None,
-    users_and_methods: true,
-    addresses: false,
-    sums: SUMMED,
-};
-const DAYS: CountTable = CountTable {
-    name: "day_counts",
-    time: Some(("day", SECONDS_PER_DAY)),
-    users_and_methods: true,
-    addresses: false,
-    sums: SUMMED,
-};
-const HOURS: CountTable = CountTable {
-    name: "hour_counts",
-    time: Some(("hour", SECONDS_PER_HOUR)),
-    users_and_methods: false,
-    addresses: false,
-    sums: SUMMED,
-};
-
-impl CountTable {
-    /// The count table a query is answered from, smallest first: all-time sums when it has no
-    /// date range or time key, else the first whose unit divides its time buckets. `None`
-    /// when only the keys hold what it asks.
-    fn for_query(by: &[StatKey], filter: &KeyFilter) -> Option<CountTable> {
-        let ranged = filter.since.is_some() || filter.until.is_some();
-        [TOTALS, DAYS, HOURS].into_iter().find(|table| {
-            (table.time.is_some() || !ranged)
-                && by.iter().all(|&key| table.holds(key))
-                && table.filters(filter)
-        })
-    }
-
-    fn holds(&self, key: StatKey) -> bool {
-        match key {
-            StatKey::Code | StatKey::Class | StatKey::Source => true,
-            StatKey::Method | StatKey::User => self.users_and_methods,
-            StatKey::Ip => self.addresses,
-            StatKey::Path | StatKey::Referer | StatKey::UserAgent => false,
-            StatKey::Day | StatKey::Hour | StatKey::Time(_) => {
-                let period = key.period().unwrap_or(0);
-                self.time.is_some_and(|(_, unit)| period % unit == 0)
-            }
-        }
-    }
-
-    /// Whether it has the columns the filter looks at.
-    fn filters(&self, f: &KeyFilter) -> bool {
-        (self.users_and_methods || f.method_ids.is_empty() && f.user_ids.is_empty())
-            && (self.addresses || f.ip_ranges.is_empty())
-    }
-
-    /// Seconds in one of its rows' periods, when a row counts more than one second's lines: a
-    /// range is then read from it in whole periods and from the keys at its edges.
-    fn unit(&self) -> Option<i64> {
-        self.time.map(|(_, unit)| unit).filter(|&unit| unit > 1)
-    }
-
-    /// The SQL that gives `key` in this table, as text (SQLite casts the integers).
-    fn column(&self, key: StatKey) -> String {
-        let text = |sql: &str| format!("CAST({sql} AS TEXT)");
-        match key {
-            StatKey::Code => text("code"),
-            StatKey::Class => text("code / 100"),
-            StatKey::Method => text("method_id"),
-            StatKey::User => text("user_id"),
-            StatKey::Source => text("source_id"),
-            StatKey::Ip => "hex(ip)".to_owned(),
-            StatKey::Day | StatKey::Hour | StatKey::Time(_) => {
-                let (column, unit) = self.time.unwrap_or(("NULL", 1));
-                // Buckets of `per` units, rounded towards the past as `div_euclid` does.
-                match key.period().unwrap_or(unit) / unit {
-                    1 => text(column),
-                    per => text(&format!("{column} / {per} - ({column} % {per} < 0)")),
-                }
-            }
-            // Never asked of a table: these keys are read from the lines.
-            StatKey::Path | StatKey::Referer | StatKey::UserAgent => "NULL".to_owned(),
-        }
-    }
-}
-
-/// A value bound to a `?` of the grouping SQL.
-enum Bind {
-    Int(i64),
-    Code(i32),
-    Blob(Vec<u8>),
-}
-
-#[derive(QueryableByName)]
-struct GroupRow {
-    #[diesel(sql_type = Nullable<Text>)]
-    k1: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    k2: Option<String>,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-    #[diesel(sql_type = BigInt)]
-    bytes: i64,
-}
-
 /// Groups the rows of `table` within `[since, until)` (in the table's own unit) that match the
 /// filter (its own date range left aside), adding them to `groups`.
 fn group_table(
@@ -295,14 +89,14 @@ fn group_table(
     cache: &BlockCache,
     table: CountTable,
     by: &[StatKey],
-    filter: &KeyFilter,
+    filter: &Filter,
     range: (Option<i64>, Option<i64>),
     groups: &mut Groups,
 ) -> Result<(), DbError> {
     group_sql(conn, table, by, filter, range, groups)?;
     if table == KEYS {
         // The keys of compacted segments are in blocks.
-        let range = KeyFilter {
+        let range = Filter {
             since: range.0,
             until: range.1,
             ..filter.clone()
@@ -320,22 +114,12 @@ fn group_sql(
     conn: &mut SqliteConnection,
     table: CountTable,
     by: &[StatKey],
-    filter: &KeyFilter,
+    filter: &Filter,
     range: (Option<i64>, Option<i64>),
     groups: &mut Groups,
 ) -> QueryResult<()> {
-    let k1 = table.column(by[0]);
-    let k2 = by
-        .get(1)
-        .map_or("NULL".to_owned(), |&key| table.column(key));
-    let mut sql = format!(
-        "SELECT {k1} AS k1, {k2} AS k2, {} FROM {} WHERE 1",
-        table.sums, table.name
-    );
-    // The text and its bound values are built together, in the same order.
-    let mut binds: Vec<Bind> = Vec::new();
-    if table == KEYS {
-        let keyed = KeyFilter {
+    let segments = if table == KEYS {
+        let keyed = Filter {
             since: range.0,
             until: range.1,
             ..filter.clone()
@@ -344,70 +128,16 @@ fn group_sql(
         if segments.is_empty() {
             return Ok(());
         }
-        sql.push_str(" AND segment IN (");
-        for (i, segment) in segments.iter().enumerate() {
-            sql.push_str(if i == 0 { "?" } else { ", ?" });
-            binds.push(Bind::Int(*segment));
-        }
-        sql.push(')');
-    }
-    if !filter.codes.is_empty() {
-        sql.push_str(" AND (");
-        for (i, (low, high)) in filter.codes.iter().enumerate() {
-            sql.push_str(if i == 0 {
-                "code BETWEEN ? AND ?"
-            } else {
-                " OR code BETWEEN ? AND ?"
-            });
-            binds.extend([Bind::Code(*low), Bind::Code(*high)]);
-        }
-        sql.push(')');
-    }
-    let mut lists = vec![("source_id", &filter.source_ids)];
-    if table.users_and_methods {
-        lists.push(("method_id", &filter.method_ids));
-        lists.push(("user_id", &filter.user_ids));
-    }
-    for (column, ids) in lists {
-        if ids.is_empty() {
-            continue;
-        }
-        sql.push_str(&format!(" AND {column} IN ("));
-        for (i, id) in ids.iter().enumerate() {
-            sql.push_str(if i == 0 { "?" } else { ", ?" });
-            binds.push(Bind::Int(*id));
-        }
-        sql.push(')');
-    }
-    if table.addresses && !filter.ip_ranges.is_empty() {
-        sql.push_str(" AND (");
-        for (i, (low, high)) in filter.ip_ranges.iter().enumerate() {
-            sql.push_str(if i == 0 {
-                "ip BETWEEN ? AND ?"
-            } else {
-                " OR ip BETWEEN ? AND ?"
-            });
-            binds.extend([Bind::Blob(low.clone()), Bind::Blob(high.clone())]);
-        }
-        sql.push(')');
-    }
-    if let Some((column, _)) = table.time {
-        for (bound, op) in [(range.0, ">="), (range.1, "<")] {
-            if let Some(value) = bound {
-                sql.push_str(&format!(" AND {column} {op} ?"));
-                binds.push(Bind::Int(value));
-            }
-        }
-    }
-    sql.push_str(" GROUP BY 1, 2");
-    let mut query = diesel::sql_query(sql).into_boxed::<Sqlite>();
-    for bind in binds {
-        query = match bind {
-            Bind::Int(value) => query.bind::<BigInt, _>(value),
-            Bind::Code(value) => query.bind::<Integer, _>(value),
-            Bind::Blob(value) => query.bind::<Binary, _>(value),
-        };
-    }
+        Some(segments)
+    } else {
+        None
+    };
+    let keys = [
+        table.column(by[0]),
+        by.get(1)
+            .map_or("NULL".to_owned(), |&key| table.column(key)),
+    ];
+    let query = table.group(keys, filter, range, segments.as_deref());
     for row in query.load::<GroupRow>(conn)? {
         let mut key = vec![raw_of(by[0], row.k1)];
         if let Some(&second) = by.get(1) {
@@ -458,7 +188,7 @@ fn group_range(
     cache: &BlockCache,
     table: CountTable,
     by: &[StatKey],
-    filter: &KeyFilter,
+    filter: &Filter,
     groups: &mut Groups,
 ) -> Result<(), DbError> {
     let Some(unit) = table.unit() else {
@@ -481,8 +211,7 @@ fn group_lines(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
     by: &[StatKey],
-    filter: &KeyFilter,
-    lines: &LineFilter,
+    filter: &Filter,
     max_lines: usize,
     groups: &mut Groups,
 ) -> Result<(), DbError> {
@@ -500,7 +229,7 @@ fn group_lines(
         for chunk in keys.chunks(log_query::LINES_PER_READ) {
             for (id, source_id, line) in stored::lines_of(conn, cache, chunk)? {
                 let row = LogRow::parse(id, source_id, line)?;
-                if lines.matches(&row) {
+                if filter.matches_line(&row.url, &row.line) {
                     let key = by.iter().map(|&k| raw_of_row(k, &row)).collect();
                     add(groups, key, 1, row.size.unwrap_or(0));
                 }
@@ -551,20 +280,11 @@ pub fn stats(
 ) -> Result<Vec<StatRow>, DbError> {
     let mut groups = Groups::new();
     conn.transaction(|conn| {
-        let Some(filter) = key_filter(conn, &q.filter)? else {
+        let Some(filter) = Filter::resolve(conn, &q.filter)? else {
             return Ok::<_, DbError>(());
         };
-        let lines = LineFilter(&q.filter);
-        if q.filter.on_lines() || q.by.iter().any(|k| k.on_lines()) {
-            return group_lines(
-                conn,
-                cache,
-                &q.by,
-                &filter,
-                &lines,
-                q.max_lines,
-                &mut groups,
-            );
+        if filter.reads_lines() || q.by.iter().any(|k| k.on_lines()) {
+            return group_lines(conn, cache, &q.by, &filter, q.max_lines, &mut groups);
         }
         let table = match CountTable::for_query(&q.by, &filter) {
             Some(table) => table,

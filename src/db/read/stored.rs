@@ -11,7 +11,8 @@ use crate::db::blocks::cache::BlockCache;
 use crate::db::blocks::read::{self, ColdRow};
 use diesel::prelude::*;
 
-use super::segment_merge::{self, Key, KeyFilter, Order};
+use super::filter::Filter;
+use super::segment_merge::{self, Key, Order};
 use crate::db::schema::log_lines;
 use crate::db::DbError;
 
@@ -37,7 +38,7 @@ pub fn first_found(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
     segments: &[i64],
-    filter: &KeyFilter,
+    filter: &Filter,
     after: Option<Key>,
     order: Order,
     limit: i64,
@@ -124,7 +125,7 @@ pub fn count(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
     segments: &[i64],
-    filter: &KeyFilter,
+    filter: &Filter,
 ) -> Result<i64, DbError> {
     Ok(segment_merge::count_keys(conn, segments, filter)? + read::count(conn, cache, filter)?)
 }

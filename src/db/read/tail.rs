@@ -11,10 +11,12 @@ use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 use tokio::sync::broadcast;
 
-use super::log_query::{LineFilter, LogFilter, LogRow};
+use super::filter::Filter;
+use super::log_query::{LogFilter, LogRow};
 use crate::batch::{Entry, LineKey};
 use crate::db::blocks::cache::BlockCache;
 use crate::db::blocks::read;
+use crate::db::ip_key::ip_key;
 use crate::db::schema::{log_lines, store_state};
 use crate::db::source_names::SourceNames;
 use crate::db::DbError;
@@ -73,7 +75,7 @@ impl Committed {
     /// The stored lines a follower must look at: with a filter on users, only those users'
     /// lines; otherwise all of them. In id order either way.
     pub fn candidates<'a>(&'a self, filter: &TailFilter) -> Vec<StoredLine<'a>> {
-        let users = &filter.filter.users;
+        let users = &filter.users;
         if users.is_empty() {
             return self.stored().collect();
         }
@@ -164,67 +166,54 @@ pub fn tail_channel() -> TailSender {
 /// only lines that pass them are parsed for the rest.
 #[derive(Debug, Clone)]
 pub struct TailFilter {
-    filter: LogFilter,
-    /// The sources the filter names, as ids.
-    source_ids: Vec<i64>,
+    /// Dates, codes, sources, addresses and text, checked as pages check them.
+    filter: Filter,
+    /// Methods and users stay names: a user may be stored for the first time after the
+    /// follower started.
+    methods: Vec<String>,
+    users: Vec<String>,
 }
 
 impl TailFilter {
+    /// `source_ids`: the sources the filter names, as ids.
     pub fn new(filter: LogFilter, source_ids: Vec<i64>) -> Self {
-        Self { filter, source_ids }
+        Self {
+            filter: Filter::unresolved(&filter, source_ids),
+            methods: filter.methods,
+            users: filter.users,
+        }
     }
 
     /// Whether lines pass only if their text says so (`path`, `q`): they must then be parsed
     /// for every follower.
     pub fn needs_line(&self) -> bool {
-        self.filter.on_lines()
+        self.filter.reads_lines()
     }
 
     /// The checks a committed line's key answers: codes, methods, users, sources, addresses
     /// and dates.
     pub fn key_matches(&self, source_id: i64, line: &str, key: &LineKey) -> bool {
-        self.fields_match(
-            source_id,
-            key.date,
-            key.code,
-            key.method(line),
-            key.user(line),
-            key.ip,
-        )
+        self.names_match(key.method(line), key.user(line))
+            && self.fields_match(source_id, key.date, key.code, key.ip)
     }
 
     /// Every check, on a row read back or parsed.
     pub fn row_matches(&self, row: &LogRow) -> bool {
-        self.fields_match(
-            row.source_id,
-            row.date,
-            row.code,
-            &row.method,
-            row.user.as_deref(),
-            row.ip.parse().ok(),
-        ) && LineFilter(&self.filter).matches(row)
+        self.names_match(&row.method, row.user.as_deref())
+            && self.fields_match(row.source_id, row.date, row.code, row.ip.parse().ok())
+            && self.filter.matches_line(&row.url, &row.line)
     }
 
-    fn fields_match(
-        &self,
-        source_id: i64,
-        date: i64,
-        code: i32,
-        method: &str,
-        user: Option<&str>,
-        ip: Option<IpAddr>,
-    ) -> bool {
-        let f = &self.filter;
-        (f.codes.is_empty()
-            || f.codes
-                .iter()
-                .any(|&(low, high)| (low..=high).contains(&code)))
-            && (f.methods.is_empty() || f.methods.iter().any(|m| m == method))
-            && (f.users.is_empty() || f.users.iter().any(|u| u == user.unwrap_or("-")))
-            && (f.sources.is_empty() || self.source_ids.contains(&source_id))
-            && (f.ips.is_empty() || ip.is_some_and(|ip| f.ips.iter().any(|net| net.contains(&ip))))
-            && f.since.is_none_or(|since| date >= since)
-            && f.until.is_none_or(|until| date < until)
+    fn names_match(&self, method: &str, user: Option<&str>) -> bool {
+        (self.methods.is_empty() || self.methods.iter().any(|m| m == method))
+            && (self.users.is_empty() || self.users.iter().any(|u| u == user.unwrap_or("-")))
+    }
+
+    fn fields_match(&self, source_id: i64, date: i64, code: i32, ip: Option<IpAddr>) -> bool {
+        // An address's key is made only when the filter has addresses to compare it with.
+        let ip = ip.filter(|_| !self.filter.ip_ranges.is_empty()).map(ip_key);
+        self.filter
+            .matches_fields(date, code, source_id, ip.as_deref())
     }
 }
 
@@ -282,4 +271,82 @@ pub fn rows_after(
         }
         Ok((rows, last))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Entry;
+
+    const LINES: [&str; 5] = [
+        r#"10.1.2.3 - ann [16/Jul/2000:10:00:00 +0000] "GET /photos/1?size=big HTTP/1.1" 200 5 "-" "curl/8""#,
+        r#"10.9.0.1 - - [16/Jul/2000:11:00:00 +0000] "post /posts/2 HTTP/1.1" 500 6"#,
+        r#"2001:db8::7 - bob [17/Jul/2000:00:00:00 +0000] "PUT /photos/2 HTTP/1.1" 403 -"#,
+        r#"192.168.0.9 - bob [15/Jul/2000:23:59:59 +0000] "GET /photos/3 HTTP/1.1" 503 8"#,
+        r#"::ffff:10.1.2.3 - ann [16/Jul/2000:10:30:00 +0000] "GET /a HTTP/1.1" 200 1"#,
+    ];
+
+    /// Which of [`LINES`] a follower with `filter` is sent: those that pass the check on the
+    /// committed key and then the one on the parsed row. The two agree on the key's fields.
+    fn sent(filter: LogFilter) -> Vec<usize> {
+        let tail = TailFilter::new(filter, vec![1]);
+        let mut sent = Vec::new();
+        for (i, text) in LINES.iter().enumerate() {
+            let Entry::Parsed { line, key } = Entry::from_line(text) else {
+                panic!("{text} parses");
+            };
+            let row = LogRow::parse(i as i64 + 1, 1, line.clone()).unwrap();
+            let by_key = tail.key_matches(1, &line, &key);
+            let by_row_fields = tail.names_match(&row.method, row.user.as_deref())
+                && tail.fields_match(1, row.date, row.code, row.ip.parse().ok());
+            assert_eq!(by_key, by_row_fields, "{text}");
+            if by_key && tail.row_matches(&row) {
+                sent.push(i);
+            }
+        }
+        sent
+    }
+
+    #[test]
+    fn a_follower_is_sent_the_lines_its_filter_selects() {
+        let net = |text: &str| text.parse::<ipnet::IpNet>().unwrap();
+        assert_eq!(sent(LogFilter::default()), [0, 1, 2, 3, 4]);
+        let ips = LogFilter {
+            ips: vec![net("10.0.0.0/8"), net("2001:db8::/32")],
+            ..LogFilter::default()
+        };
+        // An IPv4-mapped address is an IPv6 one, as in pages.
+        assert_eq!(sent(ips), [0, 1, 2]);
+        let users = LogFilter {
+            users: vec!["-".to_owned(), "bob".to_owned()],
+            methods: vec!["POST".to_owned(), "PUT".to_owned()],
+            ..LogFilter::default()
+        };
+        assert_eq!(sent(users), [1, 2]);
+        let range = LogFilter {
+            codes: vec![(500, 599), (200, 200)],
+            since: Some(963_705_600), // 16 July 2000
+            until: Some(963_792_000),
+            ..LogFilter::default()
+        };
+        assert_eq!(sent(range), [0, 1, 4]);
+        let text = LogFilter {
+            paths: vec!["/photos/".to_owned()],
+            texts: vec!["curl".to_owned(), "bob".to_owned()],
+            ..LogFilter::default()
+        };
+        assert_eq!(sent(text), [0, 2, 3]);
+        let other_source = TailFilter::new(
+            LogFilter {
+                sources: vec!["2".to_owned()],
+                ..LogFilter::default()
+            },
+            vec![2],
+        );
+        let Entry::Parsed { line, key } = Entry::from_line(LINES[0]) else {
+            panic!("parses");
+        };
+        assert!(!other_source.key_matches(1, &line, &key));
+        assert!(other_source.key_matches(2, &line, &key));
+    }
 }

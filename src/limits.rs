@@ -78,7 +78,8 @@ pub const MAX_PAGE_SCAN: usize = 100_000;
 /// for minutes.
 pub const MAX_COUNT_SCAN: usize = 500_000;
 /// The most stored keys `/stats` groups when the count tables cannot answer (by ip, with an ip
-/// filter, by hour with a method or user filter): keys are read several times faster than lines.
+/// filter, by hour or time with a method or user, by time in buckets shorter than an hour): keys
+/// are read several times faster than lines.
 pub const MAX_STATS_KEY_SCAN: usize = 2_000_000;
 /// Names (users, methods) the writer keeps in memory; past it the cache starts again empty
 /// and names are looked up as they come.

@@ -20,7 +20,8 @@ pub enum Scan {
     CountLines,
     /// A breakdown by path, referer or user agent, or with `path` or `q`: lines.
     StatsLines,
-    /// A breakdown by ip, with `ip`, or by hour with method or user: the stored keys.
+    /// A breakdown by ip, with `ip`, by hour with method or user, or by time in buckets the
+    /// count tables do not hold: the stored keys.
     StatsKeys,
 }
 
@@ -38,7 +39,7 @@ impl Scan {
                 "lines",
             ),
             Scan::StatsKeys => (
-                "grouping by ip, with ip, or by hour with method or user,",
+                "grouping by ip, with ip, by hour or time with method or user, or by time in buckets shorter than an hour,",
                 "the stored keys the other filters select",
                 "keys",
             ),
@@ -46,7 +47,10 @@ impl Scan {
         // An address filter narrows what a count reads; for a breakdown it is what reads keys.
         let narrowers = match self {
             Scan::CountLines => "code, method, user, source, ip, since or until",
-            Scan::StatsLines | Scan::StatsKeys => "code, method, user, source, since or until",
+            Scan::StatsLines => "code, method, user, source, since or until",
+            Scan::StatsKeys => {
+                "code, method, user, source, since or until (by time: a longer interval)"
+            }
         };
         format!(
             "{what} reads {reads}, and this one would read more than {limit} {units}: narrow it \

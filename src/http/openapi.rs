@@ -162,38 +162,6 @@ pub struct PushHeaders {
     idempotency_key: Option<String>,
 }
 
-/// `GET /logs/stream`: where a reconnecting client resumes.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TailParams {
-    /// For clients that cannot send the `Last-Event-ID` header: the id of the last event seen.
-    #[param(minimum = 0)]
-    last_event_id: Option<i64>,
-    /// The token, for clients that cannot send `Authorization` (browsers' `EventSource`).
-    access_token: Option<String>,
-}
-
-/// `GET /rejected`: paging.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RejectedParams {
-    /// Rows per page, 1 to 10,000 (default 100).
-    #[param(minimum = 1)]
-    limit: Option<i64>,
-    /// The `cursor` of the previous page's next link.
-    cursor: Option<String>,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SourcesParams {
-    /// Sources per page, 1 to 10,000 (default 1,000).
-    #[param(minimum = 1, maximum = 10000)]
-    limit: Option<i64>,
-    /// The `cursor` of the previous page's next link.
-    cursor: Option<String>,
-}
-
 /// One stored line with its fields, as `/logs`, exports and live tail show it.
 #[derive(ToSchema)]
 pub struct LogEntry {

@@ -47,7 +47,7 @@ impl Serialize for StatView<'_> {
 
 /// Lines and bytes grouped by one key or two
 ///
-/// Sorted by count, largest first, or by time when a key is `day` or `hour`.
+/// Sorted by count, largest first, or by time when a key is `day`, `hour` or `time`.
 #[utoipa::path(
     tag = "logs",
     params(StatsParameters),
@@ -65,11 +65,14 @@ pub async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let line_filter = [("path", &params.filter.paths), ("q", &params.filter.texts)]
         .into_iter()
         .find_map(|(name, values)| (!values.is_empty()).then_some(name));
-    let on_lines = line_filter.is_some()
-        || params
-            .by
-            .iter()
-            .any(|k| matches!(k, StatKey::Path | StatKey::Referer | StatKey::UserAgent));
+    let on_lines = line_filter.is_some() || params.by.iter().any(|k| k.on_lines());
+    // Grouping keys by time buckets too fine for the count tables: a longer interval would
+    // be answered from them.
+    let keyed = if params.by.iter().any(|k| matches!(k, StatKey::Time(_))) {
+        "interval"
+    } else {
+        "by"
+    };
     let asked = QueryStats(StatsQuery {
         filter: params.filter,
         by: params.by,
@@ -80,7 +83,7 @@ pub async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let rows = match state.readers.ask(asked).await {
         Err(ApiError::Internal(DbError::TooBroad(limit))) => {
             return Err(ApiError::TooBroad {
-                parameter: line_filter.unwrap_or("by"),
+                parameter: line_filter.unwrap_or(if on_lines { "by" } else { keyed }),
                 scan: if on_lines {
                     Scan::StatsLines
                 } else {

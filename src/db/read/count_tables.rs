@@ -143,7 +143,9 @@ impl CountTable {
         select.query()
     }
 
-    /// The lines the filter selects within `range`, as [`CountTable::group`] reads them.
+    /// The lines the filter selects within `range`, as [`CountTable::group`] reads them. A
+    /// table without addresses leaves an address filter aside: the sum is then an upper bound
+    /// (a page's "is anything there at all").
     pub(crate) fn sum(
         &self,
         conn: &mut SqliteConnection,
@@ -163,6 +165,11 @@ impl CountTable {
         range: (Option<i64>, Option<i64>),
         segments: Option<&[i64]>,
     ) -> Select {
+        // Only addresses may be left aside (see `sum`); a table is never asked for the others
+        // it lacks (`for_query`).
+        debug_assert!(
+            self.users_and_methods || filter.method_ids.is_empty() && filter.user_ids.is_empty()
+        );
         let mut sql = Select {
             text: format!("SELECT {columns} FROM {} WHERE 1", self.name),
             binds: Vec::new(),

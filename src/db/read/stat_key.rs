@@ -80,3 +80,18 @@ impl StatKey {
         matches!(self, StatKey::Path | StatKey::Referer | StatKey::UserAgent)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::StatKey;
+
+    #[test]
+    fn every_name_is_a_key() {
+        for name in StatKey::NAMES {
+            let key = StatKey::named(name, Some(900));
+            assert!(key.is_some(), "{name}");
+        }
+        assert_eq!(StatKey::named(StatKey::TIME, None), None);
+        assert_eq!(StatKey::named("time", Some(900)), Some(StatKey::Time(900)));
+    }
+}

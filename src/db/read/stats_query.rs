@@ -289,8 +289,8 @@ pub fn stats(
         let table = match CountTable::for_query(&q.by, &filter) {
             Some(table) => table,
             None => {
-                // Only the keys have addresses, and users and methods by the hour or finer.
-                // The count tables say how many keys the other filters select, and so whether
+                // Only the keys have addresses, users and methods by the hour, and buckets
+                // shorter than an hour. The count tables say how many keys the other filters select, and so whether
                 // grouping them is within bounds.
                 let without_ips = LogFilter {
                     ips: Vec::new(),

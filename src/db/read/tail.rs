@@ -172,12 +172,15 @@ pub struct TailFilter {
     /// follower started.
     methods: Vec<String>,
     users: Vec<String>,
+    /// Sources were named and none of them exists: no line matches.
+    no_source: bool,
 }
 
 impl TailFilter {
     /// `source_ids`: the sources the filter names, as ids.
     pub fn new(filter: LogFilter, source_ids: Vec<i64>) -> Self {
         Self {
+            no_source: !filter.sources.is_empty() && source_ids.is_empty(),
             filter: Filter::unresolved(&filter, source_ids),
             methods: filter.methods,
             users: filter.users,
@@ -212,8 +215,10 @@ impl TailFilter {
     fn fields_match(&self, source_id: i64, date: i64, code: i32, ip: Option<IpAddr>) -> bool {
         // An address's key is made only when the filter has addresses to compare it with.
         let ip = ip.filter(|_| !self.filter.ip_ranges.is_empty()).map(ip_key);
-        self.filter
-            .matches_fields(date, code, source_id, ip.as_deref())
+        !self.no_source
+            && self
+                .filter
+                .matches_fields(date, code, source_id, ip.as_deref())
     }
 }
 
@@ -348,5 +353,13 @@ mod tests {
         };
         assert!(!other_source.key_matches(1, &line, &key));
         assert!(other_source.key_matches(2, &line, &key));
+        let unknown = TailFilter::new(
+            LogFilter {
+                sources: vec!["nosuch:1".to_owned()],
+                ..LogFilter::default()
+            },
+            vec![],
+        );
+        assert!(!unknown.key_matches(1, &line, &key));
     }
 }

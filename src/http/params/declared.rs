@@ -154,10 +154,7 @@ pub const LOG_PAGING: &[Param] = &[
         doc: "Rows per page, 1 to 10,000 (default 100); for an export, the most rows in all.",
         shape: Shape::Integer { min: 1, max: None },
         required: false,
-        read: |given, value| {
-            given.limit = value.parse().ok();
-            Ok(())
-        },
+        read: read_limit,
     },
     Param {
         name: "cursor",
@@ -234,10 +231,7 @@ pub const GROUPING: &[Param] = &[
             max: Some(MAX_STATS_LIMIT as i64),
         },
         required: false,
-        read: |given, value| {
-            given.limit = value.parse().ok();
-            Ok(())
-        },
+        read: read_limit,
     },
 ];
 
@@ -250,7 +244,7 @@ pub const RESUMING: &[Param] = &[
         shape: Shape::Integer { min: 0, max: None },
         required: false,
         read: |given, value| {
-            given.last_event_id = value.parse().ok();
+            given.last_event_id = values::count(value);
             Ok(())
         },
     },
@@ -289,10 +283,7 @@ pub const REJECTED_PAGING: &[Param] = &[
             max: Some(MAX_LIMIT),
         },
         required: false,
-        read: |given, value| {
-            given.limit = value.parse().ok();
-            Ok(())
-        },
+        read: read_limit,
     },
     ID_CURSOR,
 ];
@@ -307,10 +298,7 @@ pub const SOURCES_PAGING: &[Param] = &[
             max: Some(MAX_LIMIT),
         },
         required: false,
-        read: |given, value| {
-            given.limit = value.parse().ok();
-            Ok(())
-        },
+        read: read_limit,
     },
     ID_CURSOR,
 ];
@@ -325,6 +313,12 @@ const ID_CURSOR: Param = Param {
         Ok(())
     },
 };
+
+/// Every `limit`: its range is its shape's, checked before.
+fn read_limit(given: &mut Given, value: &str) -> Result<(), ApiError> {
+    given.limit = values::count(value);
+    Ok(())
+}
 
 pub const LIST: Query = Query(&[FILTERS, LOG_PAGING]);
 pub const COUNT: Query = Query(&[FILTERS]);

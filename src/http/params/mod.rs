@@ -340,8 +340,10 @@ pub fn stats_params(query: &str) -> Result<StatsParams, ApiError> {
         (_, interval) => given
             .by
             .iter()
-            .filter_map(|name| StatKey::named(name, interval))
-            .collect(),
+            .map(|name| StatKey::named(name, interval))
+            .collect::<Option<Vec<StatKey>>>()
+            // Every name `by` takes is one of StatKey::NAMES, each of which `named` knows.
+            .expect("by names only keys StatKey knows"),
     };
     let limit = given
         .limit

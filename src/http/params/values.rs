@@ -217,6 +217,11 @@ pub fn instant(parameter: &str, value: &str) -> Result<i64, ApiError> {
     ))
 }
 
+/// How many of something: a positive integer, read once [`integer`] has checked its range.
+pub fn count(value: &str) -> Option<i64> {
+    value.parse().ok()
+}
+
 /// An integer within `[min, max]`, as an integer shape declares it.
 pub fn integer(parameter: &str, value: &str, min: i64, max: Option<i64>) -> Result<i64, ApiError> {
     value
@@ -296,15 +301,12 @@ pub fn interval(value: &str) -> Result<i64, ApiError> {
             format!("interval must be a number and a unit, m (minutes), h (hours) or d (days), such as 15m or 6h, of at most 366d; not {value:?}"),
         )
     };
-    let split = value.len().checked_sub(1).ok_or_else(bad)?;
-    let (number, unit) = value.split_at(split);
-    let unit = match unit {
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => return Err(bad()),
-    };
-    if !number.bytes().all(|b| b.is_ascii_digit()) {
+    let (number, unit) = [("m", 60), ("h", 3_600), ("d", 86_400)]
+        .into_iter()
+        .find_map(|(suffix, unit)| Some((value.strip_suffix(suffix)?, unit)))
+        .ok_or_else(bad)?;
+    // Digits without a leading zero, as the OpenAPI document's pattern says.
+    if number.starts_with('0') || !number.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     number

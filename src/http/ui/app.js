@@ -423,8 +423,9 @@ function parseInstant(text) {
   return Number.isNaN(ms) ? null : ms / 1000;
 }
 
-// Bucket lengths the histogram picks from (`interval` of /stats), each at most 3.3 times the
-// one before, so that the first one giving at most MAX_BARS bars gives at least 30.
+// Bucket lengths the histogram picks from (`interval` of /stats), each at most 2.5 times the
+// one before, so that the first one giving at most MAX_BARS bars gives about 40 or more (for
+// ranges longer than 40 minutes).
 const INTERVALS = [
   ["1m", 60], ["2m", 120], ["5m", 300], ["10m", 600], ["15m", 900], ["30m", 1800],
   ["1h", HOUR], ["2h", 2 * HOUR], ["3h", 3 * HOUR], ["6h", 6 * HOUR], ["12h", 12 * HOUR],
@@ -435,29 +436,35 @@ const MAX_BARS = 100;
 // What an empty chart is labelled with.
 const DAILY = INTERVALS.find((i) => i.name === "1d");
 
-// The intervals to ask for, in turn, for a range of `span` seconds: the one that fits, then the
-// first that the hourly counts hold and the first that the daily counts hold, since a finer one
-// is grouped from the keys and /stats refuses that past its cap.
-function histogramIntervals(span) {
-  const fits = INTERVALS.findIndex((i) => span / i.seconds <= MAX_BARS);
+// The intervals to ask for, in turn, for a range: the first whose bars (counted from the
+// multiples of it the range touches, as they are drawn) are at most MAX_BARS, then the first
+// that the hourly counts hold and the first that the daily counts hold, since a finer one is
+// grouped from the keys and /stats refuses that past its cap.
+function histogramIntervals({ since, until }) {
+  const bars = (i) => Math.ceil(until / i.seconds) - Math.floor(since / i.seconds);
+  const fits = INTERVALS.findIndex((i) => bars(i) <= MAX_BARS);
   const from = INTERVALS.slice(fits === -1 ? INTERVALS.length - 1 : fits);
   const tries = [from[0], from.find((i) => i.seconds % HOUR === 0), from.find((i) => i.seconds % DAY === 0)];
   return tries.filter((i, n) => i && tries.indexOf(i) === n);
 }
 
 // The range the histogram spans: since/until as given, an open end taken from the first or
-// last day that has matching lines; null when none has.
+// last day that has lines matching the filters the daily counts answer (a path, text or address
+// filter would make /stats read lines or keys: the range then may have empty ends); null when
+// no day has.
 async function histogramRange() {
   const query = formQuery();
   let since = parseInstant(query.get("since"));
   let until = parseInstant(query.get("until"));
   if (since === null || until === null) {
-    const days = (await api(`/stats?${apiQuery({ by: "day", limit: 100000 })}`)).body
+    const days = new URLSearchParams(apiQuery({ by: "day", limit: 100000 }));
+    for (const name of ["path", "q", "ip"]) days.delete(name);
+    const found = (await api(`/stats?${days}`)).body
       .map((group) => parseInstant(group.key))
       .filter((t) => t !== null);
-    if (days.length === 0) return null;
-    if (since === null) since = days.reduce((a, b) => Math.min(a, b));
-    if (until === null) until = days.reduce((a, b) => Math.max(a, b)) + DAY;
+    if (found.length === 0) return null;
+    if (since === null) since = found.reduce((a, b) => Math.min(a, b));
+    if (until === null) until = found.reduce((a, b) => Math.max(a, b)) + DAY;
   }
   return { since, until };
 }
@@ -467,8 +474,9 @@ async function loadHistogram(generation) {
   let answer = { body: [] };
   try {
     const range = await histogramRange();
-    const tries = range ? histogramIntervals(range.until - range.since) : [];
+    const tries = range ? histogramIntervals(range) : [];
     for (const [n, next] of tries.entries()) {
+      if (generation !== state.generation) return;
       interval = next;
       try {
         answer = await api(`/stats?${apiQuery({ by: "time,class", interval: interval.name, limit: 5000 })}`);

@@ -42,27 +42,26 @@ pub struct Header {
     pub synopsis: Vec<u8>,
 }
 
-type HeaderColumns = (
-    blocks::id,
-    blocks::part,
-    blocks::rows,
-    blocks::min_date,
-    blocks::min_id,
-    blocks::max_date,
-    blocks::max_id,
-    blocks::synopsis,
-);
+/// A header's columns, in [`Header`]'s order: a column is a unit struct, so the same tuple is
+/// both the selection's type and its value.
+macro_rules! header_columns {
+    () => {
+        (
+            blocks::id,
+            blocks::part,
+            blocks::rows,
+            blocks::min_date,
+            blocks::min_id,
+            blocks::max_date,
+            blocks::max_id,
+            blocks::synopsis,
+        )
+    };
+}
 
-const HEADER: HeaderColumns = (
-    blocks::id,
-    blocks::part,
-    blocks::rows,
-    blocks::min_date,
-    blocks::min_id,
-    blocks::max_date,
-    blocks::max_id,
-    blocks::synopsis,
-);
+type HeaderColumns = header_columns!();
+
+const HEADER: HeaderColumns = header_columns!();
 
 impl Header {
     pub fn min(&self) -> Key {

@@ -43,7 +43,29 @@ pub struct Param {
     pub shape: Shape,
     pub required: bool,
     /// Reads one value (already checked against an integer shape's range) into the query.
-    pub(super) read: fn(&mut Given, &str) -> Result<(), ApiError>,
+    pub(super) read: Read,
+}
+
+type Read = fn(&mut Given, &str) -> Result<(), ApiError>;
+
+impl Param {
+    /// An optional parameter.
+    const fn new(name: &'static str, shape: Shape, doc: &'static str, read: Read) -> Param {
+        Param {
+            name,
+            doc,
+            shape,
+            required: false,
+            read,
+        }
+    }
+
+    const fn required(self) -> Param {
+        Param {
+            required: true,
+            ..self
+        }
+    }
 }
 
 /// The parameters one endpoint takes, in groups shared between endpoints.
@@ -61,37 +83,33 @@ impl Query {
 
 /// The filters every query of lines takes: values of one parameter ORed, parameters ANDed.
 pub const FILTERS: &[Param] = &[
-    Param {
-        name: "code",
-        doc: "Status codes or classes: `500`, `5xx`; comma-separated or repeated (`code=500,503`).",
-        shape: Shape::Values,
-        required: false,
-        read: values::codes,
-    },
-    Param {
-        name: "method",
-        doc: "HTTP methods, any case; comma-separated or repeated.",
-        shape: Shape::Values,
-        required: false,
-        read: values::methods,
-    },
-    Param {
-        name: "user",
-        doc: "Users (`-` for lines without one); repeated for several.",
-        shape: Shape::Values,
-        required: false,
-        read: |given, value| {
+    Param::new(
+        "code",
+        Shape::Values,
+        "Status codes or classes: `500`, `5xx`; comma-separated or repeated (`code=500,503`).",
+        values::codes,
+    ),
+    Param::new(
+        "method",
+        Shape::Values,
+        "HTTP methods, any case; comma-separated or repeated.",
+        values::methods,
+    ),
+    Param::new(
+        "user",
+        Shape::Values,
+        "Users (`-` for lines without one); repeated for several.",
+        |given, value| {
             let user = values::non_empty("user", value)?;
             given.filter.users.push(user);
             Ok(())
         },
-    },
-    Param {
-        name: "source",
-        doc: "Sources by id (as in `/sources`) or address; comma-separated or repeated.",
-        shape: Shape::Values,
-        required: false,
-        read: |given, value| {
+    ),
+    Param::new(
+        "source",
+        Shape::Values,
+        "Sources by id (as in `/sources`) or address; comma-separated or repeated.",
+        |given, value| {
             let sources = values::list("source", value)?;
             given
                 .filter
@@ -99,220 +117,202 @@ pub const FILTERS: &[Param] = &[
                 .extend(sources.into_iter().map(str::to_owned));
             Ok(())
         },
-    },
-    Param {
-        name: "ip",
-        doc: "Client addresses or CIDR networks (`10.0.0.0/8`, `2001:db8::/32`).",
-        shape: Shape::Values,
-        required: false,
-        read: values::networks,
-    },
-    Param {
-        name: "path",
-        doc: "Prefixes of the URL's path (`/photos/`); repeated for several.",
-        shape: Shape::Values,
-        required: false,
-        read: values::path,
-    },
-    Param {
-        name: "q",
-        doc: "Substrings of the line, case-sensitive; repeated for several.",
-        shape: Shape::Values,
-        required: false,
-        read: |given, value| {
+    ),
+    Param::new(
+        "ip",
+        Shape::Values,
+        "Client addresses or CIDR networks (`10.0.0.0/8`, `2001:db8::/32`).",
+        values::networks,
+    ),
+    Param::new(
+        "path",
+        Shape::Values,
+        "Prefixes of the URL's path (`/photos/`); repeated for several.",
+        values::path,
+    ),
+    Param::new(
+        "q",
+        Shape::Values,
+        "Substrings of the line, case-sensitive; repeated for several.",
+        |given, value| {
             let text = values::non_empty("q", value)?;
             given.filter.texts.push(text);
             Ok(())
         },
-    },
-    Param {
-        name: "since",
-        doc: "Inclusive: an RFC 3339 instant (`2000-07-12T05:11:41Z`) or a day (`2000-07-12`).",
-        shape: Shape::Instant,
-        required: false,
-        read: |given, value| {
+    ),
+    Param::new(
+        "since",
+        Shape::Instant,
+        "Inclusive: an RFC 3339 instant (`2000-07-12T05:11:41Z`) or a day (`2000-07-12`).",
+        |given, value| {
             given.filter.since = Some(values::instant("since", value)?);
             Ok(())
         },
-    },
-    Param {
-        name: "until",
-        doc: "Exclusive: an RFC 3339 instant or a day; later than `since`.",
-        shape: Shape::Instant,
-        required: false,
-        read: |given, value| {
+    ),
+    Param::new(
+        "until",
+        Shape::Instant,
+        "Exclusive: an RFC 3339 instant or a day; later than `since`.",
+        |given, value| {
             given.filter.until = Some(values::instant("until", value)?);
             Ok(())
         },
-    },
+    ),
 ];
 
 /// Paging and formats of `GET /logs`.
 pub const LOG_PAGING: &[Param] = &[
-    Param {
-        name: "limit",
-        doc: "Rows per page, 1 to 10,000 (default 100); for an export, the most rows in all.",
-        shape: Shape::Integer { min: 1, max: None },
-        required: false,
-        read: read_limit,
-    },
-    Param {
-        name: "cursor",
-        doc: "The `cursor` of the `Link: <...>; rel=\"next\"` header of the previous page.",
-        shape: Shape::Text { pattern: None },
-        required: false,
-        read: |given, value| {
+    Param::new(
+        "limit",
+        Shape::Integer { min: 1, max: None },
+        "Rows per page, 1 to 10,000 (default 100); for an export, the most rows in all.",
+        read_limit,
+    ),
+    Param::new(
+        "cursor",
+        Shape::Text { pattern: None },
+        "The `cursor` of the `Link: <...>; rel=\"next\"` header of the previous page.",
+        |given, value| {
             given.position = Some(values::position(value)?);
             Ok(())
         },
-    },
-    Param {
-        name: "format",
-        doc: "`json` (default) or `lines` for a page; `ndjson`, `csv` or `text` to stream every \
+    ),
+    Param::new(
+        "format",
+        Shape::OneOf(&["json", "lines", "ndjson", "csv", "text"]),
+        "`json` (default) or `lines` for a page; `ndjson`, `csv` or `text` to stream every \
               match.",
-        shape: Shape::OneOf(&["json", "lines", "ndjson", "csv", "text"]),
-        required: false,
-        read: |given, value| {
+        |given, value| {
             given.format = Some(Format::of(value)?);
             Ok(())
         },
-    },
-    Param {
-        name: "order",
-        doc: "`desc` (newest first, the default) or `asc`.",
-        shape: Shape::OneOf(&["desc", "asc"]),
-        required: false,
-        read: |given, value| {
+    ),
+    Param::new(
+        "order",
+        Shape::OneOf(&["desc", "asc"]),
+        "`desc` (newest first, the default) or `asc`.",
+        |given, value| {
             given.order = Some(values::order(value)?);
             Ok(())
         },
-    },
-    Param {
-        name: "formulas",
-        doc: "`format=csv` only: `neutralize` (default) prefixes `'` to text cells that start \
+    ),
+    Param::new(
+        "formulas",
+        Shape::OneOf(&["neutralize", "keep"]),
+        "`format=csv` only: `neutralize` (default) prefixes `'` to text cells that start \
               with `=`, `+`, `-`, `@`, tab or CR, so a spreadsheet shows them rather than runs \
               them; `keep` writes them as stored.",
-        shape: Shape::OneOf(&["neutralize", "keep"]),
-        required: false,
-        read: |given, value| {
+        |given, value| {
             given.formulas = Some(Formulas::of(value)?);
             Ok(())
         },
-    },
+    ),
 ];
 
 /// `GET /stats`: what to group by, and how many groups.
 pub const GROUPING: &[Param] = &[
-    Param {
-        name: "by",
-        doc: "One key, or two comma-separated (`hour,class`), of: code, class, method, user, \
+    Param::new(
+        "by",
+        Shape::Keys,
+        "One key, or two comma-separated (`hour,class`), of: code, class, method, user, \
               source, ip, path, referer, user_agent, day, hour, time (with `interval`).",
-        shape: Shape::Keys,
-        required: true,
-        read: values::keys,
-    },
-    Param {
-        name: "interval",
-        doc: "With `by=time`: the length of each time bucket, a number and a unit (`m` minutes, \
+        values::keys,
+    )
+    .required(),
+    Param::new(
+        "interval",
+        Shape::Interval,
+        "With `by=time`: the length of each time bucket, a number and a unit (`m` minutes, \
               `h` hours, `d` days: `5m`, `6h`, `7d`), at most 366 days. Buckets start at \
               multiples of it since 1970-01-01T00:00:00Z.",
-        shape: Shape::Interval,
-        required: false,
-        read: |given, value| {
+        |given, value| {
             given.interval = Some(values::interval(value)?);
             Ok(())
         },
-    },
-    Param {
-        name: "limit",
-        doc: "Groups returned at most, 1 to 100,000 (default 10,000).",
-        shape: Shape::Integer {
+    ),
+    Param::new(
+        "limit",
+        Shape::Integer {
             min: 1,
             max: Some(MAX_STATS_LIMIT as i64),
         },
-        required: false,
-        read: read_limit,
-    },
+        "Groups returned at most, 1 to 100,000 (default 10,000).",
+        read_limit,
+    ),
 ];
 
 /// `GET /logs/stream`: where a reconnecting client resumes.
 pub const RESUMING: &[Param] = &[
-    Param {
-        name: "last_event_id",
-        doc: "For clients that cannot send the `Last-Event-ID` header: the id of the last event \
+    Param::new(
+        "last_event_id",
+        Shape::Integer { min: 0, max: None },
+        "For clients that cannot send the `Last-Event-ID` header: the id of the last event \
               seen.",
-        shape: Shape::Integer { min: 0, max: None },
-        required: false,
-        read: |given, value| {
+        |given, value| {
             given.last_event_id = values::count(value);
             Ok(())
         },
-    },
-    Param {
-        name: "access_token",
-        doc: "The token, for clients that cannot send `Authorization` (browsers' `EventSource`).",
-        shape: Shape::Text { pattern: None },
-        required: false,
-        // The access check's business (`auth.rs`), read before this.
-        read: |_, _| Ok(()),
-    },
+    ),
+    // The access check's business (`auth.rs`), read before this.
+    Param::new(
+        "access_token",
+        Shape::Text { pattern: None },
+        "The token, for clients that cannot send `Authorization` (browsers' `EventSource`).",
+        |_, _| Ok(()),
+    ),
 ];
 
 /// `POST /ingest`: where the lines go.
-pub const PUSH_TARGET: &[Param] = &[Param {
-    name: "source",
-    doc: "The name to store the lines under, `push:NAME` (default: the token's name, or `push`).",
-    shape: Shape::Text {
+pub const PUSH_TARGET: &[Param] = &[Param::new(
+    "source",
+    Shape::Text {
         pattern: Some("^[A-Za-z0-9._-]{1,100}$"),
     },
-    required: false,
-    read: |given, value| {
+    "The name to store the lines under, `push:NAME` (default: the token's name, or `push`).",
+    |given, value| {
         crate::ingest::push::check_source_name(value).map_err(|e| ApiError::bad("source", e))?;
         given.source = Some(value.to_owned());
         Ok(())
     },
-}];
+)];
 
 /// Paging by id, `/rejected`.
 pub const REJECTED_PAGING: &[Param] = &[
-    Param {
-        name: "limit",
-        doc: "Rows per page, 1 to 10,000 (default 100).",
-        shape: Shape::Integer {
+    Param::new(
+        "limit",
+        Shape::Integer {
             min: 1,
             max: Some(MAX_LIMIT),
         },
-        required: false,
-        read: read_limit,
-    },
+        "Rows per page, 1 to 10,000 (default 100).",
+        read_limit,
+    ),
     ID_CURSOR,
 ];
 
 /// Paging by id, `/sources`.
 pub const SOURCES_PAGING: &[Param] = &[
-    Param {
-        name: "limit",
-        doc: "Sources per page, 1 to 10,000 (default 1,000).",
-        shape: Shape::Integer {
+    Param::new(
+        "limit",
+        Shape::Integer {
             min: 1,
             max: Some(MAX_LIMIT),
         },
-        required: false,
-        read: read_limit,
-    },
+        "Sources per page, 1 to 10,000 (default 1,000).",
+        read_limit,
+    ),
     ID_CURSOR,
 ];
 
-const ID_CURSOR: Param = Param {
-    name: "cursor",
-    doc: "The `cursor` of the previous page's next link.",
-    shape: Shape::Text { pattern: None },
-    required: false,
-    read: |given, value| {
+const ID_CURSOR: Param = Param::new(
+    "cursor",
+    Shape::Text { pattern: None },
+    "The `cursor` of the previous page's next link.",
+    |given, value| {
         given.cursor_id = Some(values::id_cursor(value)?);
         Ok(())
     },
-};
+);
 
 /// Every `limit`: its range is its shape's, checked before.
 fn read_limit(given: &mut Given, value: &str) -> Result<(), ApiError> {

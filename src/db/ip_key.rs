@@ -10,18 +10,37 @@ const V4: u8 = 4;
 const V6: u8 = 6;
 
 pub fn ip_key(ip: IpAddr) -> Vec<u8> {
-    let mut key = Vec::with_capacity(17);
-    match ip {
-        IpAddr::V4(v4) => {
-            key.push(V4);
-            key.extend_from_slice(&v4.octets());
-        }
-        IpAddr::V6(v6) => {
-            key.push(V6);
-            key.extend_from_slice(&v6.octets());
-        }
+    IpKey::of(ip).as_bytes().to_vec()
+}
+
+/// An address's key held on the stack, for checks run on every line (a live tail's) that
+/// should not allocate.
+pub struct IpKey {
+    bytes: [u8; 17],
+    len: usize,
+}
+
+impl IpKey {
+    pub fn of(ip: IpAddr) -> IpKey {
+        let mut bytes = [0; 17];
+        let len = match ip {
+            IpAddr::V4(v4) => {
+                bytes[0] = V4;
+                bytes[1..5].copy_from_slice(&v4.octets());
+                5
+            }
+            IpAddr::V6(v6) => {
+                bytes[0] = V6;
+                bytes[1..].copy_from_slice(&v6.octets());
+                17
+            }
+        };
+        IpKey { bytes, len }
     }
-    key
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// The inclusive range of keys a network holds.

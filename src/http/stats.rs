@@ -66,9 +66,11 @@ pub async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         .into_iter()
         .find_map(|(name, values)| (!values.is_empty()).then_some(name));
     let on_lines = line_filter.is_some() || params.by.iter().any(|k| k.on_lines());
-    // Grouping keys by time buckets too fine for the count tables: a longer interval would
-    // be answered from them.
-    let keyed = if params.by.iter().any(|k| matches!(k, StatKey::Time(_))) {
+    // Time buckets too fine for the count tables, when no address made it read keys anyway:
+    // a longer interval would be answered from them.
+    let by_time = params.by.iter().any(|k| matches!(k, StatKey::Time(_)));
+    let by_address = !params.filter.ips.is_empty() || params.by.contains(&StatKey::Ip);
+    let keyed = if by_time && !by_address {
         "interval"
     } else {
         "by"

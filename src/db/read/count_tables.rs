@@ -20,7 +20,7 @@ pub(crate) struct CountTable {
     /// The column that dates its rows and the seconds of its unit; `None` for all time.
     time: Option<(&'static str, i64)>,
     /// Whether it has `method_id` and `user_id`.
-    pub(crate) users_and_methods: bool,
+    users_and_methods: bool,
     /// Whether it has `ip`.
     addresses: bool,
     /// The lines of a group, and their bytes, as SQL.
@@ -101,7 +101,7 @@ impl CountTable {
     }
 
     /// The SQL that gives `key` in this table, as text (SQLite casts the integers).
-    pub(crate) fn column(&self, key: StatKey) -> String {
+    fn column(&self, key: StatKey) -> String {
         let text = |sql: &str| format!("CAST({sql} AS TEXT)");
         match key {
             StatKey::Code => text("code"),
@@ -123,17 +123,18 @@ impl CountTable {
         }
     }
 
-    /// `SELECT keys, lines, bytes FROM table WHERE ...`, one group per pair of keys: the rows
-    /// the filter selects within `range` (in the table's own unit; the filter's own dates are
-    /// left aside), and for `log_keys` only in `segments`.
+    /// `SELECT k1, k2, lines, bytes FROM table WHERE ...`, one group per value of the one or
+    /// two keys (`k2` NULL for one): the rows the filter selects within `range` (in the table's
+    /// own unit; the filter's own dates are left aside), and for `log_keys` only in `segments`.
     pub(crate) fn group(
         &self,
-        keys: [String; 2],
+        by: &[StatKey],
         filter: &Filter,
         range: (Option<i64>, Option<i64>),
         segments: Option<&[i64]>,
     ) -> BoxedSqlQuery<'static, Sqlite, SqlQuery> {
-        let [k1, k2] = keys;
+        let k1 = self.column(by[0]);
+        let k2 = by.get(1).map_or("NULL".to_owned(), |&key| self.column(key));
         let columns = format!(
             "{k1} AS k1, {k2} AS k2, {} AS n, {} AS bytes",
             self.lines, self.bytes

@@ -132,12 +132,7 @@ fn group_sql(
     } else {
         None
     };
-    let keys = [
-        table.column(by[0]),
-        by.get(1)
-            .map_or("NULL".to_owned(), |&key| table.column(key)),
-    ];
-    let query = table.group(keys, filter, range, segments.as_deref());
+    let query = table.group(by, filter, range, segments.as_deref());
     for row in query.load::<GroupRow>(conn)? {
         let mut key = vec![raw_of(by[0], row.k1)];
         if let Some(&second) = by.get(1) {

@@ -16,7 +16,7 @@ use super::log_query::{LogFilter, LogRow};
 use crate::batch::{Entry, LineKey};
 use crate::db::blocks::cache::BlockCache;
 use crate::db::blocks::read;
-use crate::db::ip_key::ip_key;
+use crate::db::ip_key::IpKey;
 use crate::db::schema::{log_lines, store_state};
 use crate::db::source_names::SourceNames;
 use crate::db::DbError;
@@ -213,12 +213,11 @@ impl TailFilter {
     }
 
     fn fields_match(&self, source_id: i64, date: i64, code: i32, ip: Option<IpAddr>) -> bool {
-        // An address's key is made only when the filter has addresses to compare it with.
-        let ip = ip.filter(|_| !self.filter.ip_ranges.is_empty()).map(ip_key);
+        let ip = ip.map(IpKey::of);
         !self.no_source
             && self
                 .filter
-                .matches_fields(date, code, source_id, ip.as_deref())
+                .matches_fields(date, code, source_id, ip.as_ref().map(IpKey::as_bytes))
     }
 }
 

@@ -328,25 +328,23 @@ pub const PUSH: Query = Query(&[PUSH_TARGET]);
 pub const REJECTED: Query = Query(&[REJECTED_PAGING]);
 pub const SOURCES: Query = Query(&[SOURCES_PAGING]);
 
-/// Every endpoint's query, for the tests that hold the tables to their parsers.
-pub const ALL: [(&str, Query); 7] = [
-    ("/logs", LIST),
-    ("/logs/count", COUNT),
-    ("/stats", STATS),
-    ("/logs/stream", TAIL),
-    ("/ingest", PUSH),
-    ("/rejected", REJECTED),
-    ("/sources", SOURCES),
-];
-
-/// Words a [`Shape::OneOf`] would not take, to check that `read` refuses what the shape
-/// leaves out.
-#[cfg(test)]
-const NOT_A_WORD: &str = "nonsense";
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every endpoint's query, for the tests that hold the tables to their parsers.
+    const ALL: [(&str, Query); 7] = [
+        ("/logs", LIST),
+        ("/logs/count", COUNT),
+        ("/stats", STATS),
+        ("/logs/stream", TAIL),
+        ("/ingest", PUSH),
+        ("/rejected", REJECTED),
+        ("/sources", SOURCES),
+    ];
+
+    /// A word no [`Shape::OneOf`] lists, to check that `read` refuses what the shape leaves out.
+    const NOT_A_WORD: &str = "nonsense";
 
     #[test]
     fn each_word_a_shape_lists_is_read_and_no_other() {

@@ -105,8 +105,8 @@ pub enum ApiError {
     )]
     KeyInUse { key: String },
     #[error(
-        "Idempotency-Key: this key was used before for a body that begins with other lines; \
-         nothing was stored (use a new key for a new body)"
+        "Idempotency-Key: {}; nothing was stored (use a new key for a new body)",
+        crate::ingest::push::PushError::KeyReused
     )]
     KeyReused,
     #[error("{}", if *presented { "the token is not valid" } else { "a token is required: Authorization: Bearer TOKEN" })]

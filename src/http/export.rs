@@ -112,14 +112,16 @@ async fn next_chunk(
         limit,
         ..Default::default()
     };
-    state.http_metrics.export_chunks.inc();
     if params.format == Format::Text {
         // Lines alone: the reader neither parses the rows nor makes their fields.
         let page = state.readers.ask(QueryLines(query)).await?;
+        state.http_metrics.export_chunks.inc();
         progress.advance(page.lines, page.next);
         return Ok(Bytes::from(page.text));
     }
     let page = state.readers.ask(QueryLogs(query)).await?;
+    // Counted once read: a try the reader pool refused (and that is retried) read nothing.
+    state.http_metrics.export_chunks.inc();
     let mut out = Vec::with_capacity(page.rows.len() * 256);
     if std::mem::take(&mut progress.header) {
         out.extend_from_slice(CSV_HEADER.as_bytes());

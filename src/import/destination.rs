@@ -39,8 +39,6 @@ pub enum DestinationError {
     Tls(#[from] TlsError),
     #[error("the database writer stopped")]
     WriterGone,
-    #[error(transparent)]
-    Setup(#[from] SetupError),
     #[error("{0}")]
     Push(PushError),
     #[error(
@@ -61,6 +59,16 @@ pub enum DestinationError {
     Unreachable { url: String, reason: String },
     #[error("{url}: the answer is not a push summary: {reason}")]
     Answer { url: String, reason: String },
+}
+
+/// A push's setup fails as the rest of an import does: the writer gone, or the database.
+impl From<SetupError> for DestinationError {
+    fn from(error: SetupError) -> Self {
+        match error {
+            SetupError::WriterGone => DestinationError::WriterGone,
+            SetupError::Db(error) => DestinationError::Db(error),
+        }
+    }
 }
 
 pub enum Destination {

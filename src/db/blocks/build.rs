@@ -85,15 +85,45 @@ impl BuiltBlock {
 #[derive(Debug, Clone)]
 pub struct BuiltPart {
     pub segment: i64,
+    pub received_from: i64,
+    pub received_until: i64,
+    pub totals: PartTotals,
+    pub blocks: Vec<BuiltBlock>,
+}
+
+/// What a part's blocks add up to, as `parts` records it: a segment's build and a merge sum
+/// their blocks alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartTotals {
     pub rows: i64,
     pub min_id: i64,
     pub max_id: i64,
-    pub received_from: i64,
-    pub received_until: i64,
     /// Bytes of the lines, and of the blocks' blobs.
     pub raw_bytes: i64,
     pub stored_bytes: i64,
-    pub blocks: Vec<BuiltBlock>,
+}
+
+impl Default for PartTotals {
+    /// No blocks yet: the first one sets the ids.
+    fn default() -> Self {
+        PartTotals {
+            rows: 0,
+            min_id: i64::MAX,
+            max_id: 0,
+            raw_bytes: 0,
+            stored_bytes: 0,
+        }
+    }
+}
+
+impl PartTotals {
+    pub fn add(&mut self, block: &BuiltBlock) {
+        self.rows += block.rows;
+        self.min_id = self.min_id.min(block.low_id);
+        self.max_id = self.max_id.max(block.high_id);
+        self.raw_bytes += block.raw_bytes as i64;
+        self.stored_bytes += block.stored_bytes() as i64;
+    }
 }
 
 /// A hot key as read, before it becomes [`SegmentKey`].
@@ -197,13 +227,9 @@ pub fn build_part(conn: &mut SqliteConnection, segment: i64) -> Result<Option<Bu
     };
     let mut part = BuiltPart {
         segment,
-        rows: 0,
-        min_id: i64::MAX,
-        max_id: 0,
         received_from,
         received_until,
-        raw_bytes: 0,
-        stored_bytes: 0,
+        totals: PartTotals::default(),
         blocks: Vec::new(),
     };
     let keys = read_keys(conn, segment, rows)?;
@@ -342,23 +368,25 @@ fn read_lines(conn: &mut SqliteConnection, low: i64, high: i64) -> Result<Segmen
 impl BuiltPart {
     fn add(&mut self, blocks: impl Iterator<Item = BuiltBlock>) {
         for block in blocks {
-            self.rows += block.rows;
-            self.min_id = self.min_id.min(block.low_id);
-            self.max_id = self.max_id.max(block.high_id);
-            self.raw_bytes += block.raw_bytes as i64;
-            self.stored_bytes += block.stored_bytes() as i64;
+            self.totals.add(&block);
             self.blocks.push(block);
         }
     }
 }
 
+/// Whether a block of `rows` rows holding `bytes` of lines is full: [`BLOCK_ROWS`] rows, or
+/// the row that reached [`BLOCK_LINE_BYTES`]. Segment builds and merges cut blocks alike.
+pub fn block_full(rows: usize, bytes: usize) -> bool {
+    rows >= BLOCK_ROWS || bytes >= BLOCK_LINE_BYTES
+}
+
 /// Rows in (date, id) order cut into blocks of at most [`BLOCK_ROWS`] rows and about
 /// [`BLOCK_LINE_BYTES`] of lines.
-pub fn cut_blocks(mut rows: impl Iterator<Item = BlockRow>) -> impl Iterator<Item = Vec<BlockRow>> {
+fn cut_blocks(mut rows: impl Iterator<Item = BlockRow>) -> impl Iterator<Item = Vec<BlockRow>> {
     std::iter::from_fn(move || {
         let mut block = Vec::with_capacity(BLOCK_ROWS);
         let mut bytes = 0;
-        while block.len() < BLOCK_ROWS && bytes < BLOCK_LINE_BYTES {
+        while !block_full(block.len(), bytes) {
             let Some(row) = rows.next() else { break };
             bytes += row.line.len();
             block.push(row);

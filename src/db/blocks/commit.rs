@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::build::{BuiltBlock, BuiltPart};
+use super::build::{BuiltBlock, BuiltPart, PartTotals};
 use super::part::{PartInfo, BUILDING, LIVE, REPLACED};
 use crate::db::schema::{
     block_data, block_grams, blocks, hot_segments, log_keys, log_lines, parts, retired_segments,
@@ -32,10 +32,10 @@ pub fn add_part(conn: &mut SqliteConnection, part: &BuiltPart) -> Result<Added, 
             .select(hot_segments::rows)
             .first(conn)
             .optional()?;
-        if rows != Some(part.rows) {
+        if rows != Some(part.totals.rows) {
             return Ok(Added::Stale);
         }
-        if part.rows == 0 {
+        if part.totals.rows == 0 {
             // Retention emptied it: nothing to move.
             diesel::delete(hot_segments::table.find(part.segment)).execute(conn)?;
             return Ok(Added::Empty);
@@ -43,13 +43,13 @@ pub fn add_part(conn: &mut SqliteConnection, part: &BuiltPart) -> Result<Added, 
         let id: i64 = diesel::insert_into(parts::table)
             .values((
                 parts::state.eq(LIVE),
-                parts::rows.eq(part.rows),
-                parts::min_id.eq(part.min_id),
-                parts::max_id.eq(part.max_id),
+                parts::rows.eq(part.totals.rows),
+                parts::min_id.eq(part.totals.min_id),
+                parts::max_id.eq(part.totals.max_id),
                 parts::received_from.eq(part.received_from),
                 parts::received_until.eq(part.received_until),
-                parts::raw_bytes.eq(part.raw_bytes),
-                parts::stored_bytes.eq(part.stored_bytes),
+                parts::raw_bytes.eq(part.totals.raw_bytes),
+                parts::stored_bytes.eq(part.totals.stored_bytes),
             ))
             .returning(parts::id)
             .get_result(conn)?;
@@ -58,12 +58,12 @@ pub fn add_part(conn: &mut SqliteConnection, part: &BuiltPart) -> Result<Added, 
         diesel::insert_into(retired_segments::table)
             .values((
                 retired_segments::id.eq(part.segment),
-                retired_segments::min_id.eq(part.min_id),
-                retired_segments::max_id.eq(part.max_id),
+                retired_segments::min_id.eq(part.totals.min_id),
+                retired_segments::max_id.eq(part.totals.max_id),
             ))
             .execute(conn)?;
         diesel::sql_query("UPDATE store_state SET compacted_through = max(compacted_through, ?1)")
-            .bind::<BigInt, _>(part.max_id)
+            .bind::<BigInt, _>(part.totals.max_id)
             .execute(conn)?;
         Ok(Added::Part {
             id,
@@ -202,11 +202,7 @@ pub fn add_blocks(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MergedPart {
     pub part: i64,
-    pub rows: i64,
-    pub min_id: i64,
-    pub max_id: i64,
-    pub raw_bytes: i64,
-    pub stored_bytes: i64,
+    pub totals: PartTotals,
 }
 
 /// The merged part replaces its inputs, if they are all live and unchanged (retention may
@@ -225,7 +221,7 @@ pub fn finish_merge(
             .load(conn)?;
         let unchanged = now.len() == inputs.len()
             && inputs.iter().all(|p| now.contains(&(p.id, LIVE, p.rows)))
-            && inputs.iter().map(|p| p.rows).sum::<i64>() == merged.rows;
+            && inputs.iter().map(|p| p.rows).sum::<i64>() == merged.totals.rows;
         if !unchanged {
             diesel::update(parts::table.find(merged.part))
                 .set(parts::state.eq(REPLACED))
@@ -235,11 +231,11 @@ pub fn finish_merge(
         diesel::update(parts::table.find(merged.part))
             .set((
                 parts::state.eq(LIVE),
-                parts::rows.eq(merged.rows),
-                parts::min_id.eq(merged.min_id),
-                parts::max_id.eq(merged.max_id),
-                parts::raw_bytes.eq(merged.raw_bytes),
-                parts::stored_bytes.eq(merged.stored_bytes),
+                parts::rows.eq(merged.totals.rows),
+                parts::min_id.eq(merged.totals.min_id),
+                parts::max_id.eq(merged.totals.max_id),
+                parts::raw_bytes.eq(merged.totals.raw_bytes),
+                parts::stored_bytes.eq(merged.totals.stored_bytes),
             ))
             .execute(conn)?;
         diesel::update(parts::table.filter(parts::id.eq_any(&ids)))

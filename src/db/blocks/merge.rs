@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use diesel::prelude::*;
 
-use super::build::{BuiltBlock, BLOCK_LINE_BYTES, BLOCK_ROWS};
+use super::build::{block_full, BuiltBlock, PartTotals, BLOCK_ROWS};
 use super::commit::MergedPart;
 use super::dict::{self, Dicts, LineDict};
 use super::format::{decode_keys, BlockKeys, BlockLines, BlockRow, LinesBlob};
@@ -156,11 +156,7 @@ pub struct Merge {
     dict: Option<Arc<LineDict>>,
     heap: BinaryHeap<Reverse<(Key, usize)>>,
     started: bool,
-    pub rows: i64,
-    pub raw_bytes: i64,
-    pub stored_bytes: i64,
-    pub min_id: i64,
-    pub max_id: i64,
+    totals: PartTotals,
 }
 
 impl Merge {
@@ -181,11 +177,7 @@ impl Merge {
             dict: dict::newest(conn)?,
             heap: BinaryHeap::new(),
             started: false,
-            rows: 0,
-            raw_bytes: 0,
-            stored_bytes: 0,
-            min_id: i64::MAX,
-            max_id: 0,
+            totals: PartTotals::default(),
         })
     }
 
@@ -210,7 +202,7 @@ impl Merge {
             }
             bytes += row.line.len();
             rows.push(row);
-            if rows.len() == BLOCK_ROWS || bytes >= BLOCK_LINE_BYTES {
+            if block_full(rows.len(), bytes) {
                 out.push(self.block(&std::mem::take(&mut rows)));
                 bytes = 0;
                 if out.len() == BLOCKS_PER_STEP {
@@ -230,21 +222,13 @@ impl Merge {
     pub fn merged(&self) -> MergedPart {
         MergedPart {
             part: self.part,
-            rows: self.rows,
-            min_id: self.min_id,
-            max_id: self.max_id,
-            raw_bytes: self.raw_bytes,
-            stored_bytes: self.stored_bytes,
+            totals: self.totals,
         }
     }
 
     fn block(&mut self, rows: &[BlockRow]) -> BuiltBlock {
         let block = BuiltBlock::of(rows, self.dict.as_ref());
-        self.rows += block.rows;
-        self.min_id = self.min_id.min(block.low_id);
-        self.max_id = self.max_id.max(block.high_id);
-        self.raw_bytes += block.raw_bytes as i64;
-        self.stored_bytes += block.stored_bytes() as i64;
+        self.totals.add(&block);
         block
     }
 }

@@ -3,6 +3,7 @@
 //! commit, and a query reads both in one read transaction, so no row is seen twice or missed
 //! while compaction moves segments.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use diesel::SqliteConnection;
@@ -67,13 +68,13 @@ pub fn first_found(
 }
 
 /// Hands each row's source id and line to `visit`, in the rows' order, until it returns
-/// false: a line in a block is read in place from its frame, not copied into a string of its
-/// own.
+/// false: a line in a block is lent from its frame, not copied into a string of its own, and a
+/// hot one is handed over as it was read.
 pub fn each_line(
     conn: &mut SqliteConnection,
     cache: &BlockCache,
     found: &[Found],
-    mut visit: impl FnMut(&Found, i64, &str) -> bool,
+    mut visit: impl FnMut(&Found, i64, Cow<'_, str>) -> bool,
 ) -> Result<(), DbError> {
     let hot: Vec<Key> = found
         .iter()
@@ -91,12 +92,12 @@ pub fn each_line(
         let go_on = match f {
             Found::Hot(key) => {
                 let (source, line) = stored.remove(&key.id).ok_or(DbError::MissingLine(key.id))?;
-                visit(f, source, &line)
+                visit(f, source, Cow::Owned(line))
             }
             Found::Cold(row) => visit(
                 f,
                 row.source_id,
-                frames.of(conn, cache, row)?.get(row.index),
+                Cow::Borrowed(frames.of(conn, cache, row)?.get(row.index)),
             ),
         };
         if !go_on {
@@ -114,7 +115,7 @@ pub fn lines_of(
 ) -> Result<Vec<(i64, i64, String)>, DbError> {
     let mut lines = Vec::with_capacity(found.len());
     each_line(conn, cache, found, |f, source, line| {
-        lines.push((f.key().id, source, line.to_owned()));
+        lines.push((f.key().id, source, line.into_owned()));
         true
     })?;
     Ok(lines)

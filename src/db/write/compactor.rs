@@ -249,8 +249,8 @@ async fn merge(
                 "compaction: merged {} parts into part {} ({} lines, {} bytes) in {:?}",
                 inputs.len(),
                 merged.part,
-                merged.rows,
-                merged.stored_bytes,
+                merged.totals.rows,
+                merged.totals.stored_bytes,
                 started.elapsed()
             );
             Ok(true)
@@ -426,7 +426,12 @@ async fn commit_built(
         // hot and is built again at the next start.
         return Err(Stopped);
     }
-    let (segment, rows, raw, stored) = (part.segment, part.rows, part.raw_bytes, part.stored_bytes);
+    let (segment, rows, raw, stored) = (
+        part.segment,
+        part.totals.rows,
+        part.totals.raw_bytes,
+        part.totals.stored_bytes,
+    );
     match writer.send(AddPart(part)).await.map_err(|_| Stopped)? {
         Ok(Added::Part { id, blocks }) => {
             metrics.parts_written.inc();
